@@ -1,0 +1,3 @@
+from relubench.cli import main
+
+main()

@@ -1,0 +1,197 @@
+"""The command line: parse, call, print. The only module that imports Typer.
+
+torch is imported only inside the commands that train, so `relubench --help` starts fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+import relubench
+from relubench.activations import ACTS, act_names
+from relubench.config import MODELS, OPTIMIZERS, SCHEDULES, ConfigError, RunConfig, resolve
+from relubench.data import DATASETS, DataError
+
+app = typer.Typer(
+    name="relubench",
+    help="Experiment runner for the ReLU family: train, count dead units, track PReLU slopes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+console = Console()
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+D = RunConfig()  # the defaults, quoted in every flag's help
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """A user's mistake: one red line on stderr, no traceback."""
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"relubench {relubench.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """relubench: which ReLU-family activation, and why - with evidence."""
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.2f}%"
+
+
+@app.command()
+def train(
+    act: str = typer.Option(
+        None, "--act", "-a", help=f"Activation: {'|'.join(act_names())}. [default: {D.act}]"
+    ),
+    model: str = typer.Option(None, help=f"Model: {'|'.join(MODELS)}. [default: {D.model}]"),
+    dataset: str = typer.Option(
+        None, help=f"Dataset: {'|'.join(DATASETS)}. [default: {D.dataset}]"
+    ),
+    epochs: int = typer.Option(None, help=f"Passes over the training set. [default: {D.epochs}]"),
+    batch_size: int = typer.Option(None, help=f"Images per step. [default: {D.batch_size}]"),
+    lr: float = typer.Option(None, help=f"Peak learning rate. [default: {D.lr}]"),
+    optimizer: str = typer.Option(None, help=f"{'|'.join(OPTIMIZERS)}. [default: {D.optimizer}]"),
+    schedule: str = typer.Option(None, help=f"{'|'.join(SCHEDULES)}. [default: {D.schedule}]"),
+    weight_decay: float = typer.Option(
+        None, help=f"On conv/linear weights only. [default: {D.weight_decay}]"
+    ),
+    seed: int = typer.Option(None, help=f"Seed for init and shuffling. [default: {D.seed}]"),
+    width: int = typer.Option(
+        None, help="Model width (cnn: first-block channels, mlp: hidden units). [default: 32 / 256]"
+    ),
+    device: str = typer.Option(None, help=f"auto|cpu|cuda|mps. [default: {D.device}]"),
+    threads: int = typer.Option(None, help="torch CPU threads (0 = torch's choice). [default: 0]"),
+    out: str = typer.Option(None, help=f"Folder for run folders. [default: {D.out}]"),
+    config: Path = typer.Option(
+        None, "--config", "-c", help="YAML file of config keys (see configs/)."
+    ),
+    set_: list[str] = typer.Option(
+        None, "--set", "-s", help="Override any config key: --set key=value (repeatable)."
+    ),
+    force: bool = typer.Option(
+        False, help="Run again even if the run folder holds a complete run (replaces it)."
+    ),
+) -> None:
+    """Train one model with one activation; write results/<run-id>/ as it goes."""
+    flags = dict(
+        act=act,
+        model=model,
+        dataset=dataset,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        optimizer=optimizer,
+        schedule=schedule,
+        weight_decay=weight_decay,
+        seed=seed,
+        width=width,
+        device=device,
+        threads=threads,
+        out=out,
+    )
+    try:
+        cfg = resolve(config, set_ or [], flags)
+    except ConfigError as e:
+        fail(str(e))
+    from relubench.runs import run_status
+
+    if run_status(cfg.run_dir) == "complete" and not force:
+        fail(
+            f"{cfg.run_dir} already holds a complete run of this config; pass --force to replace "
+            f"it, or --out DIR to keep both"
+        )
+    _train(cfg)
+
+
+def _train(cfg: RunConfig) -> None:
+    from relubench.progress import RichReporter
+    from relubench.train import run
+
+    reporter = RichReporter(console)
+    try:
+        with reporter:
+            summary = run(cfg, reporter)
+    except (ConfigError, DataError) as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        fail(f"interrupted; completed epochs are kept in {cfg.run_dir}", code=130)
+    reporter.print_layers()
+    if summary["status"] == "diverged":
+        fail(
+            f"run diverged ({summary['error']}); files kept in {cfg.run_dir}. Try a lower --lr.",
+            code=1,
+        )
+    console.print(
+        f"test accuracy [bold]{_pct(summary['final_test_acc'])}[/] "
+        f"(best {_pct(summary['best_test_acc'])}"
+        f" at epoch {summary['best_epoch']}), dead units {_pct(summary['init_dead_frac'])} at init "
+        f"-> {_pct(summary['final_dead_frac'])}, {summary['wall_seconds']:.1f} s"
+    )
+    console.print(f"run folder: [bold]{cfg.run_dir}[/]")
+
+
+@app.command()
+def acts() -> None:
+    """List the activations with their formula, parameters and init rule."""
+    d = RunConfig()
+    table = Table(title="activations")
+    for col in ("name", "f(x)", "parameters (default)", "init", "reference"):
+        table.add_column(col)
+    for spec in ACTS.values():
+        params = ", ".join(f"{p}={getattr(d, p)}" for p in spec.params) or "–"
+        init = "LeCun normal" if spec.init == "lecun" else "Kaiming normal"
+        table.add_row(spec.name, spec.formula, params, init, spec.reference)
+    console.print(table)
+    console.print(
+        "Weight decay never applies to PReLU slopes, norm parameters or biases. "
+        "Dead unit: its pre-activation is <= 0 on every probe image and position."
+    )
+
+
+@app.command()
+def smoke(
+    out: Path = typer.Option(None, help="Keep the run folders here (default: a temporary folder)."),
+) -> None:
+    """Train every activation x model for a few batches on synthetic data; exit 1 on any failure."""
+    import tempfile
+
+    from relubench.smoke import smoke_runs
+
+    with tempfile.TemporaryDirectory(prefix="relubench-smoke-") as tmp:
+        with console.status("smoke runs: every activation x model on synthetic data"):
+            results = smoke_runs(out or Path(tmp))
+    table = Table(title="smoke: every activation x model, synthetic data")
+    for col in ("act", "model", "result", "final loss", "seconds", "problems"):
+        table.add_column(col)
+    for r in results:
+        ok = "[green]pass[/]" if r["ok"] else "[red]FAIL[/]"
+        loss = "–" if r["loss"] is None else f"{r['loss']:.3f}"
+        table.add_row(
+            r["act"], r["model"], ok, loss, f"{r['seconds']:.1f}", "; ".join(r["problems"])
+        )
+    console.print(table)
+    failed = [r for r in results if not r["ok"]]
+    if failed:
+        fail(f"{len(failed)} of {len(results)} smoke runs failed", code=1)
+    console.print(f"all {len(results)} smoke runs passed")
+
+
+def main() -> Any:
+    return app()

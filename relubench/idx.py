@@ -1,0 +1,151 @@
+"""Read and write IDX files, the format of the MNIST database.
+
+An IDX file is a big-endian header followed by the raw array data:
+
+    bytes 0-1   zero
+    byte  2     dtype code (0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32,
+                0x0D float32, 0x0E float64; multi-byte types are big-endian)
+    byte  3     number of dimensions
+    then        one big-endian uint32 per dimension
+    then        the data, C order
+
+Files may be gzip-compressed; `read_idx` detects that from the gzip magic bytes rather than
+the file name. This module needs numpy only, so the data tools work without torch.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import secrets
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["IdxError", "read_idx", "write_idx"]
+
+# IDX dtype code -> numpy dtype as stored on disk (big-endian).
+_DTYPES: dict[int, np.dtype] = {
+    0x08: np.dtype(">u1"),
+    0x09: np.dtype(">i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+# (kind, itemsize) -> code, so write_idx accepts any byte order of a supported type.
+_CODES: dict[tuple[str, int], int] = {(dt.kind, dt.itemsize): code for code, dt in _DTYPES.items()}
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+class IdxError(ValueError):
+    """An IDX file is missing, unreadable, malformed or truncated."""
+
+
+def _read_bytes(path: Path) -> bytes:
+    """Return the file's IDX bytes, gunzipped if the file starts with the gzip magic."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise IdxError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    if not raw.startswith(_GZIP_MAGIC):
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as exc:
+        # gzip raises EOFError for a cut-off stream and BadGzipFile/zlib.error for garbage;
+        # callers should only ever have to catch IdxError.
+        raise IdxError(
+            f"{path}: corrupt or truncated gzip data ({exc}) (re-download the dataset)"
+        ) from exc
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an IDX file (plain or gzip) into a writable, native-byte-order numpy array.
+
+    Raises IdxError, with one line naming the file and the problem, if the file cannot be
+    read, is not IDX, or its data length does not match its header exactly.
+    """
+    path = Path(path)
+    data = _read_bytes(path)
+    if len(data) < 4:
+        raise IdxError(f"{path}: {len(data)} bytes, too short for an IDX header, not an IDX file")
+    (magic,) = struct.unpack(">I", data[:4])
+    code, ndim = data[2], data[3]
+    if data[0] != 0 or data[1] != 0 or code not in _DTYPES:
+        raise IdxError(f"{path}: bad magic number 0x{magic:08X}, not an IDX file")
+    if ndim == 0:
+        raise IdxError(f"{path}: header declares 0 dimensions, not a usable IDX file")
+    header_len = 4 + 4 * ndim
+    if len(data) < header_len:
+        raise IdxError(
+            f"{path}: truncated header: {ndim} dimensions need {header_len} bytes, "
+            f"found {len(data)} (re-download the dataset)"
+        )
+    shape = struct.unpack(f">{ndim}I", data[4:header_len])
+    dtype = _DTYPES[code]
+    # Python ints, so a corrupt header with huge dims cannot overflow.
+    expected = dtype.itemsize
+    for dim in shape:
+        expected *= dim
+    found = len(data) - header_len
+    if found < expected:
+        raise IdxError(
+            f"{path}: truncated: expected {expected} bytes of data, found {found} "
+            f"(re-download the dataset)"
+        )
+    if found > expected:
+        raise IdxError(
+            f"{path}: {found - expected} unexpected trailing bytes: shape {shape} needs "
+            f"{expected} bytes of data, found {found}"
+        )
+    array = np.frombuffer(data, dtype=dtype, count=expected // dtype.itemsize, offset=header_len)
+    # astype copies, giving a writable array in the machine's byte order.
+    return array.astype(dtype.newbyteorder("=")).reshape(shape)
+
+
+def write_idx(path: str | Path, array: np.ndarray, compress: bool | None = None) -> None:
+    """Write `array` as an IDX file, atomically and byte-reproducibly.
+
+    Compresses with gzip if `compress` is True, or if it is None and the name ends in ".gz".
+    The gzip header has mtime 0 and no file name, so equal arrays give equal bytes.
+    """
+    path = Path(path)
+    array = np.asarray(array)
+    code = _CODES.get((array.dtype.kind, array.dtype.itemsize))
+    if code is None:
+        raise IdxError(f"{path}: cannot write dtype {array.dtype} as IDX")
+    if not 1 <= array.ndim <= 255:
+        raise IdxError(f"{path}: cannot write a {array.ndim}-dimensional array as IDX")
+    if any(dim >= 2**32 for dim in array.shape):
+        raise IdxError(f"{path}: dimension too large for IDX: shape {array.shape}")
+    if compress is None:
+        compress = path.name.endswith(".gz")
+
+    header = struct.pack(f">BBBB{array.ndim}I", 0, 0, code, array.ndim, *array.shape)
+    body = np.ascontiguousarray(array, dtype=_DTYPES[code]).tobytes()
+
+    # Temp file in the same folder so os.replace is an atomic rename; a reader never sees a
+    # half-written file. os.open (not mkstemp) so the final file gets normal umask permissions.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if compress:
+                with gzip.GzipFile(
+                    filename="", mode="wb", fileobj=f, mtime=0, compresslevel=9
+                ) as gz:
+                    gz.write(header)
+                    gz.write(body)
+            else:
+                f.write(header)
+                f.write(body)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,96 @@
+"""Measurements: dead units and PReLU slopes, pure functions of (model, probe batch).
+
+Dead (the DESIGN contract): on the fixed probe set, in eval mode without gradients, a unit (a
+conv channel or a linear feature) is dead if the input of its activation is <= 0 for every
+probe image and every spatial position - it never enters the positive regime. For ReLU its
+gradient is then zero everywhere; for the others gradient still flows ("never positive").
+Hooks exist only for the duration of one probe call, never during training steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from relubench.activations import activation_types
+
+
+@dataclass
+class LayerProbe:
+    layer: str  # module path of the activation, e.g. "block1.act"
+    units: int
+    dead: int
+    alphas: list[float] | None = None  # learned negative slopes (PReLU), one per parameter
+
+    @property
+    def dead_frac(self) -> float:
+        return self.dead / self.units if self.units else 0.0
+
+
+@dataclass
+class Probe:
+    layers: list[LayerProbe] = field(default_factory=list)
+
+    @property
+    def dead_frac(self) -> float:
+        """Dead units over all units of the network."""
+        units = sum(p.units for p in self.layers)
+        return sum(p.dead for p in self.layers) / units if units else 0.0
+
+
+def activation_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """(name, module) of every activation the registry built, in registration order."""
+    types = activation_types()
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, types)]
+
+
+def slopes(model: nn.Module) -> dict[str, list[float]]:
+    """Learned negative slopes per activation layer (only layers that learn one)."""
+    return {
+        name: m.weight.detach().float().cpu().tolist()
+        for name, m in activation_modules(model)
+        if isinstance(m, nn.PReLU)
+    }
+
+
+@torch.no_grad()
+def max_preactivation(
+    model: nn.Module, x: torch.Tensor, chunk: int = 512
+) -> dict[str, torch.Tensor]:
+    """Per unit, the largest input its activation sees over the probe set (eval mode)."""
+    maxima: dict[str, torch.Tensor] = {}
+
+    def hook(name: str):
+        def fn(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+            t = inputs[0]
+            # reduce over batch and spatial dims in place of a copy; keep the unit dim 1
+            m = t.amax(dim=[d for d in range(t.ndim) if d != 1])
+            maxima[name] = m if name not in maxima else torch.maximum(maxima[name], m)
+
+        return fn
+
+    was_training = model.training
+    model.eval()
+    handles = [m.register_forward_pre_hook(hook(n)) for n, m in activation_modules(model)]
+    try:
+        for i in range(0, len(x), chunk):
+            model(x[i : i + chunk])
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return maxima
+
+
+def probe(model: nn.Module, x: torch.Tensor) -> Probe:
+    """Dead units per activation layer, and the PReLU slopes, on the probe batch `x`."""
+    maxima = max_preactivation(model, x)
+    alphas = slopes(model)
+    return Probe(
+        [
+            LayerProbe(name, len(m), int((m <= 0).sum()), alphas.get(name))
+            for name, m in maxima.items()
+        ]
+    )

@@ -1,0 +1,101 @@
+"""Rich presentation of a training run: progress bars while it runs, a per-layer table after."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from relubench.config import RunConfig
+from relubench.probe import Probe
+from relubench.train import Reporter
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f}%"
+
+
+class RichReporter(Reporter):
+    """Two bars (epochs, batches of this epoch) with live loss and accuracy; a line per epoch."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        )
+        self.first: Probe | None = None
+        self.last: Probe | None = None
+
+    def __enter__(self) -> RichReporter:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.__exit__(*exc)
+
+    def start(self, cfg: RunConfig, steps_per_epoch: int) -> None:
+        self.console.print(
+            f"[bold]{cfg.run_id}[/]: {cfg.act} {cfg.model} on {cfg.dataset}, "
+            f"{cfg.epochs} epochs, {cfg.optimizer} lr {cfg.lr}, seed {cfg.seed}"
+        )
+        self.epochs = self.progress.add_task("epochs", total=cfg.epochs, info="")
+        self.batches = self.progress.add_task("batches", total=steps_per_epoch, info="")
+
+    def step(self, epoch: int, step: int, loss: float, acc: float) -> None:
+        self.progress.update(
+            self.batches,
+            completed=step,
+            description=f"epoch {epoch}",
+            info=f"loss {loss:.4f} acc {_pct(acc)}",
+        )
+
+    def epoch(self, row: dict[str, Any], probe: Probe) -> None:
+        self.first = self.first or probe
+        self.last = probe
+        e = row["epoch"]
+        if e == 0:
+            self.console.print(
+                f"epoch  0  (init)                          test loss "
+                f"{row['test_loss']:.4f} acc {_pct(row['test_acc']):>6}  "
+                f"dead {_pct(row['dead_frac'])}"
+            )
+            return
+        self.console.print(
+            f"epoch {e:2d}  train loss {row['train_loss']:.4f} acc {_pct(row['train_acc']):>6}  "
+            f"test loss {row['test_loss']:.4f} acc {_pct(row['test_acc']):>6}  "
+            f"dead {_pct(row['dead_frac'])}  {row['epoch_seconds']:.1f} s"
+        )
+        self.progress.update(self.epochs, completed=e)
+        self.progress.reset(self.batches)
+
+    def print_layers(self) -> None:
+        """Per layer: units, dead at init -> dead at end, and the learned slopes at the end."""
+        if not (self.first and self.last):
+            return
+        table = Table(title="activation layers (dead = never positive on the probe set)")
+        for col in ("layer", "units", "dead at init", "dead at end", "slope mean", "min", "max"):
+            table.add_column(col, justify="left" if col == "layer" else "right")
+        init = {lp.layer: lp for lp in self.first.layers}
+        for lp in self.last.layers:
+            a = lp.alphas
+            stats = [f"{sum(a) / len(a):.3f}", f"{min(a):.3f}", f"{max(a):.3f}"] if a else ["–"] * 3
+            table.add_row(
+                lp.layer, str(lp.units), _pct(init[lp.layer].dead_frac), _pct(lp.dead_frac), *stats
+            )
+        self.console.print(table)

@@ -1,0 +1,155 @@
+"""The run folder (DESIGN contract): written as the run goes, every file atomically.
+
+results/<run-id>/
+  config.yaml    the resolved config; `relubench train --config` it to rerun
+  metrics.csv    one row per epoch (0 = init)
+  layers.csv     one row per epoch x activation layer
+  alphas.csv     PReLU only, long form: epoch, layer, channel, alpha
+  summary.json   status (running|complete|diverged|interrupted|failed), results, environment
+  model.pt       final weights (only with save_model)
+
+This module does not import torch; compare and sweep read folders through it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+METRICS_COLUMNS = [
+    "epoch",
+    "train_loss",
+    "train_acc",
+    "test_loss",
+    "test_acc",
+    "dead_frac",
+    "lr",
+    "epoch_seconds",
+    "samples_per_s",
+]
+LAYERS_COLUMNS = ["epoch", "layer", "units", "dead_frac", "alpha_mean", "alpha_min", "alpha_max"]
+ALPHAS_COLUMNS = ["epoch", "layer", "channel", "alpha"]
+STATUSES = ("running", "complete", "diverged", "interrupted", "failed")
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write to a temp file in the same folder, then rename over: never a half-written file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _fmt(value: Any) -> str:
+    """Stable, tidy CSV cells: empty for missing, 6 significant digits for floats."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def csv_text(columns: list[str], rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_fmt(row.get(c)) for c in columns])
+    return buf.getvalue()
+
+
+class RunWriter:
+    """Holds a run's rows in memory and rewrites each file atomically after every epoch."""
+
+    def __init__(self, folder: Path, has_alphas: bool) -> None:
+        self.folder = Path(folder)
+        self.has_alphas = has_alphas
+        self.metrics: list[dict[str, Any]] = []
+        self.layers: list[dict[str, Any]] = []
+        self.alphas: list[dict[str, Any]] = []
+
+    def start(self, config_yaml: str, summary: dict[str, Any]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for stale in ("metrics.csv", "layers.csv", "alphas.csv", "model.pt"):
+            (self.folder / stale).unlink(missing_ok=True)  # a redo never mixes with old rows
+        atomic_write(self.folder / "config.yaml", config_yaml)
+        self.summary(summary)
+        self._flush()
+
+    def epoch(
+        self, metrics: dict[str, Any], layers: list[dict[str, Any]], alphas: list[dict[str, Any]]
+    ) -> None:
+        self.metrics.append(metrics)
+        self.layers.extend(layers)
+        self.alphas.extend(alphas)
+        self._flush()
+
+    def _flush(self) -> None:
+        atomic_write(self.folder / "metrics.csv", csv_text(METRICS_COLUMNS, self.metrics))
+        atomic_write(self.folder / "layers.csv", csv_text(LAYERS_COLUMNS, self.layers))
+        if self.has_alphas:
+            atomic_write(self.folder / "alphas.csv", csv_text(ALPHAS_COLUMNS, self.alphas))
+
+    def summary(self, summary: dict[str, Any]) -> None:
+        atomic_write(self.folder / "summary.json", json.dumps(summary, indent=2) + "\n")
+
+
+def read_summary(folder: Path) -> dict[str, Any] | None:
+    """The summary of a run folder, or None if there is none or it cannot be read."""
+    try:
+        data = json.loads((Path(folder) / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def run_status(folder: Path) -> str | None:
+    """`complete`, `running`, ... or None when the folder holds no readable run."""
+    summary = read_summary(folder)
+    status = summary.get("status") if summary else None
+    return status if status in STATUSES else None
+
+
+def check_run_folder(folder: Path) -> list[str]:
+    """Problems with a run folder's files (missing, unreadable, wrong columns); [] if whole."""
+    folder = Path(folder)
+    problems = []
+    summary = read_summary(folder)
+    if summary is None:
+        problems.append("summary.json missing or unreadable")
+    if not (folder / "config.yaml").is_file():
+        problems.append("config.yaml missing")
+    expected = {
+        "metrics.csv": METRICS_COLUMNS,
+        "layers.csv": LAYERS_COLUMNS,
+        "alphas.csv": ALPHAS_COLUMNS,
+    }
+    tables: dict[str, list[list[str]]] = {}
+    for name, columns in expected.items():
+        try:
+            with open(folder / name, newline="") as f:
+                tables[name] = rows = list(csv.reader(f))
+        except OSError:
+            if name != "alphas.csv":  # checked below: only runs with learned slopes have it
+                problems.append(f"{name} missing")
+            continue
+        if not rows or rows[0] != columns:
+            problems.append(f"{name} has columns {rows[0] if rows else []}, expected {columns}")
+        elif len(rows) < 2:
+            problems.append(f"{name} has no rows")
+    has_slopes = any(r[4] for r in tables.get("layers.csv", [])[1:] if len(r) > 4)
+    if has_slopes and "alphas.csv" not in tables:
+        problems.append("layers.csv has slopes but alphas.csv is missing")
+    return problems

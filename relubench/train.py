@@ -1,0 +1,304 @@
+"""Training: train_one_epoch, evaluate, and run(config), which writes the run folder.
+
+Epoch 0 is the network at init, measured before any step. After every epoch: test loss and
+accuracy, then the probe (dead units, slopes) on the fixed probe set, then the files.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import relubench
+from relubench import data as datasets
+from relubench.activations import param_groups
+from relubench.config import ConfigError, RunConfig, to_yaml
+from relubench.models import build_model
+from relubench.probe import Probe, probe, slopes
+from relubench.runs import RunWriter, atomic_write
+
+
+class Diverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+class Reporter:
+    """What the loop tells the outside world; the CLI draws progress bars, tests stay quiet."""
+
+    def start(self, cfg: RunConfig, steps_per_epoch: int) -> None: ...
+
+    def step(self, epoch: int, step: int, loss: float, acc: float) -> None: ...
+
+    def epoch(self, row: dict[str, Any], probe: Probe) -> None: ...
+
+    def end(self, summary: dict[str, Any]) -> None: ...
+
+
+def resolve_device(name: str) -> torch.device:
+    """auto = cuda, else mps, else cpu; an explicit device that is not there is a ConfigError."""
+    mps = getattr(torch.backends, "mps", None)
+    has_mps = bool(mps and mps.is_available())
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device cuda requested but this torch sees no CUDA GPU; use --device cpu")
+    if name == "mps" and not has_mps:
+        raise ConfigError(
+            "device mps requested but this torch has no MPS backend; use --device cpu"
+        )
+    return torch.device(name)
+
+
+def make_optimizer(cfg: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
+    groups = param_groups(model, cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=cfg.lr)
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+def make_schedule(cfg: RunConfig, opt: torch.optim.Optimizer, total_steps: int):
+    """A per-step schedule; onecycle warms up for 25% of the steps, then anneals (cosine)."""
+    if cfg.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=cfg.lr, total_steps=total_steps, pct_start=0.25, cycle_momentum=False
+        )
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+
+
+def train_one_epoch(
+    model,
+    opt,
+    sched,
+    x,
+    y,
+    cfg: RunConfig,
+    generator: torch.Generator,
+    epoch: int,
+    reporter: Reporter,
+) -> dict[str, float]:
+    """One pass over the shuffled training set; returns mean loss, accuracy, throughput."""
+    model.train()
+    loss_sum = torch.zeros((), device=x.device)
+    correct = torch.zeros((), device=x.device, dtype=torch.long)
+    seen, step = 0, 0
+    steps = max(1, len(x) // cfg.batch_size)
+    t0 = time.perf_counter()
+    for xb, yb in datasets.batches(x, y, cfg.batch_size, generator, drop_last=True):
+        out = model(xb)
+        loss = F.cross_entropy(out, yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        loss_sum += loss.detach() * len(yb)
+        correct += (out.argmax(1) == yb).sum()
+        seen += len(yb)
+        step += 1
+        if step % 10 == 0 or step == steps:  # one host sync every 10 steps, for the live bar
+            mean_loss = loss_sum.item() / seen
+            if not math.isfinite(mean_loss):
+                raise Diverged(f"training loss became {mean_loss} at epoch {epoch}, step {step}")
+            reporter.step(epoch, step, mean_loss, correct.item() / seen)
+    seconds = time.perf_counter() - t0
+    mean_loss = loss_sum.item() / max(seen, 1)
+    if not math.isfinite(mean_loss):
+        raise Diverged(f"training loss became {mean_loss} at epoch {epoch}")
+    return {
+        "train_loss": mean_loss,
+        "train_acc": correct.item() / max(seen, 1),
+        "train_seconds": seconds,
+        "samples_per_s": seen / seconds,
+    }
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> dict:
+    """Mean loss and accuracy over (x, y) in eval mode."""
+    model.eval()
+    loss_sum, correct = 0.0, 0
+    for xb, yb in datasets.batches(x, y, batch_size):
+        out = model(xb)
+        loss_sum += F.cross_entropy(out, yb, reduction="sum").item()
+        correct += (out.argmax(1) == yb).sum().item()
+    return {"test_loss": loss_sum / len(x), "test_acc": correct / len(x)}
+
+
+def _probe_rows(epoch: int, p: Probe) -> tuple[list[dict], list[dict]]:
+    layers, alphas = [], []
+    for lp in p.layers:
+        a = lp.alphas
+        layers.append(
+            {
+                "epoch": epoch,
+                "layer": lp.layer,
+                "units": lp.units,
+                "dead_frac": lp.dead_frac,
+                "alpha_mean": sum(a) / len(a) if a else None,
+                "alpha_min": min(a) if a else None,
+                "alpha_max": max(a) if a else None,
+            }
+        )
+        alphas += [
+            {"epoch": epoch, "layer": lp.layer, "channel": c, "alpha": v}
+            for c, v in enumerate(a or [])
+        ]
+    return layers, alphas
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
+    return {
+        "device": str(device),
+        "device_name": name or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "relubench": relubench.__version__,
+        "torch": torch.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+    }
+
+
+def summarize(
+    cfg: RunConfig,
+    status: str,
+    rows: list[dict],
+    env: dict,
+    started: float,
+    probe_seconds: float,
+    params: int,
+    error: str | None = None,
+) -> dict[str, Any]:
+    """summary.json: status, final and best accuracy, dead fraction, timing, environment."""
+    trained = [r for r in rows if r["epoch"] > 0]
+    best = max(trained or rows, key=lambda r: r["test_acc"], default=None)
+    last = rows[-1] if rows else None
+    epoch_s = [r["epoch_seconds"] for r in trained]
+    return {
+        "run_id": cfg.run_id,
+        "status": status,
+        "epochs": cfg.epochs,
+        "epochs_done": len(trained),
+        "final_test_acc": last["test_acc"] if trained else None,
+        "final_test_loss": last["test_loss"] if trained else None,
+        "final_train_loss": last["train_loss"] if trained else None,
+        "best_test_acc": best["test_acc"] if trained else None,
+        "best_epoch": best["epoch"] if trained else None,
+        "init_dead_frac": rows[0]["dead_frac"] if rows else None,
+        "final_dead_frac": last["dead_frac"] if last else None,
+        "seconds_per_epoch": sum(epoch_s) / len(epoch_s) if epoch_s else None,
+        "probe_seconds": probe_seconds,
+        "wall_seconds": time.time() - started,
+        "parameters": params,
+        "started_at": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
+        "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "error": error,
+        **env,
+    }
+
+
+def run(cfg: RunConfig, reporter: Reporter | None = None) -> dict[str, Any]:
+    """Train one config end to end, writing its run folder as it goes; returns the summary.
+
+    Divergence ends the run with status `diverged`; Ctrl-C with `interrupted` (re-raised);
+    any other exception with `failed` (re-raised). Completed epochs are always kept.
+    """
+    reporter = reporter or Reporter()
+    device = resolve_device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    data = datasets.load(cfg).to(device)
+    model = build_model(cfg, data.spec.channels, data.spec.size, data.spec.classes).to(device)
+    if cfg.model == "cnn":  # NHWC conv kernels: measured faster on CPU and on CUDA tensor cores
+        model = model.to(memory_format=torch.channels_last)
+        data.x_train = data.x_train.contiguous(memory_format=torch.channels_last)
+        data.x_test = data.x_test.contiguous(memory_format=torch.channels_last)
+    steps = len(data.x_train) // cfg.batch_size
+    if steps < 1:
+        raise ConfigError(
+            f"batch_size {cfg.batch_size} is larger than the training set "
+            f"({len(data.x_train)} images); lower --batch-size"
+        )
+    opt = make_optimizer(cfg, model)
+    sched = make_schedule(cfg, opt, cfg.epochs * steps)
+    generator = torch.Generator().manual_seed(cfg.seed + 1)  # shuffling, apart from init
+    x_probe = data.x_test[: cfg.probe_size]
+    params = sum(p.numel() for p in model.parameters())
+
+    writer = RunWriter(cfg.run_dir, has_alphas=bool(slopes(model)))
+    env, started, rows, probe_s = environment(device), time.time(), [], 0.0
+
+    def summary(status: str, error: str | None = None) -> dict[str, Any]:
+        return summarize(cfg, status, rows, env, started, probe_s, params, error)
+
+    def record(epoch: int, train: dict[str, float] | None) -> None:
+        nonlocal probe_s
+        t0 = time.perf_counter()
+        test = evaluate(model, data.x_test, data.y_test)
+        eval_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        p = probe(model, x_probe)
+        probe_s += time.perf_counter() - t0
+        row = {
+            "epoch": epoch,
+            "train_loss": None,
+            "train_acc": None,
+            **test,
+            "dead_frac": p.dead_frac,
+            "lr": opt.param_groups[0]["lr"],
+            "epoch_seconds": None,
+            "samples_per_s": None,
+        }
+        if train:
+            row.update(
+                train_loss=train["train_loss"],
+                train_acc=train["train_acc"],
+                epoch_seconds=train["train_seconds"] + eval_s,
+                samples_per_s=train["samples_per_s"],
+            )
+        rows.append(row)
+        writer.epoch(row, *_probe_rows(epoch, p))
+        reporter.epoch(row, p)
+
+    writer.start(to_yaml(cfg), summary("running"))
+    reporter.start(cfg, steps)
+    try:
+        record(0, None)
+        for epoch in range(1, cfg.epochs + 1):
+            stats = train_one_epoch(
+                model, opt, sched, data.x_train, data.y_train, cfg, generator, epoch, reporter
+            )
+            record(epoch, stats)
+            writer.summary(summary("running"))
+    except Diverged as e:
+        result = summary("diverged", str(e))
+        writer.summary(result)
+        reporter.end(result)
+        return result
+    except KeyboardInterrupt:
+        writer.summary(summary("interrupted", "stopped by Ctrl-C"))
+        raise
+    except BaseException as e:
+        writer.summary(summary("failed", f"{type(e).__name__}: {e}"))
+        raise
+    if cfg.save_model:
+        buf = io.BytesIO()
+        torch.save(model.state_dict(), buf)
+        atomic_write(cfg.run_dir / "model.pt", buf.getvalue())
+    result = summary("complete")
+    writer.summary(result)
+    reporter.end(result)
+    return result
