@@ -139,10 +139,13 @@ def _train(cfg: RunConfig) -> None:
             code=1,
         )
     console.print(
-        f"test accuracy [bold]{_pct(summary['final_test_acc'])}[/] "
-        f"(best {_pct(summary['best_test_acc'])}"
-        f" at epoch {summary['best_epoch']}), dead units {_pct(summary['init_dead_frac'])} at init "
-        f"-> {_pct(summary['final_dead_frac'])}, {summary['wall_seconds']:.1f} s"
+        f"test accuracy [bold]{_pct(summary['final_test_acc'])}[/] (best "
+        f"{_pct(summary['best_test_acc'])} at epoch {summary['best_epoch']}) in "
+        f"{summary['wall_seconds']:.1f} s"
+    )
+    console.print(
+        f"dead units {_pct(summary['init_dead_frac'])} at init -> "
+        f"{_pct(summary['final_dead_frac'])} at the end"
     )
     console.print(f"run folder: [bold]{cfg.run_dir}[/]")
 

@@ -8,6 +8,7 @@ This module must not import torch: the CLI reads it to start fast.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
 from dataclasses import dataclass, fields
@@ -96,6 +97,11 @@ def _coerce(key: str, value: Any) -> Any:
     elif kind == "int":
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif kind == "float":
+        if isinstance(value, str):  # PyYAML (YAML 1.1) reads `1e-3` as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         value = float(value) if ok else value
     else:
@@ -182,8 +188,8 @@ def merge(*layers: dict[str, Any], source: str = "") -> RunConfig:
     for layer in layers:
         for key, value in layer.items():
             if key not in FIELD_TYPES:
-                near = [k for k in FIELD_TYPES if k.startswith(key[:3])]
-                hint = f" (did you mean {', '.join(near)}?)" if near else ""
+                near = difflib.get_close_matches(key, list(FIELD_TYPES), n=1)
+                hint = f" (did you mean {near[0]}?)" if near else ""
                 where = f" in {source}" if source else ""
                 raise ConfigError(f"unknown config key {key!r}{where}{hint}")
             if value is None:

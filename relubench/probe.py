@@ -55,42 +55,59 @@ def slopes(model: nn.Module) -> dict[str, list[float]]:
     }
 
 
-@torch.no_grad()
-def max_preactivation(
-    model: nn.Module, x: torch.Tensor, chunk: int = 512
-) -> dict[str, torch.Tensor]:
-    """Per unit, the largest input its activation sees over the probe set (eval mode)."""
-    maxima: dict[str, torch.Tensor] = {}
+class Recorder:
+    """While active, records per unit the largest input each activation sees.
 
-    def hook(name: str):
+    Used as `with Recorder(model) as rec: model(x_probe)`; the hooks are removed on exit, so
+    the training steps never pay for them. Reads inputs in whatever mode the caller set (eval).
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.maxima: dict[str, torch.Tensor] = {}
+        self.handles: list[torch.utils.hooks.RemovableHandle] = []
+
+    def _hook(self, name: str):
         def fn(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
-            t = inputs[0]
-            # reduce over batch and spatial dims in place of a copy; keep the unit dim 1
+            t = inputs[0].detach()
+            # reduce over batch and spatial dims without a copy; keep the unit dim 1
             m = t.amax(dim=[d for d in range(t.ndim) if d != 1])
-            maxima[name] = m if name not in maxima else torch.maximum(maxima[name], m)
+            old = self.maxima.get(name)
+            self.maxima[name] = m if old is None else torch.maximum(old, m)
 
         return fn
 
+    def __enter__(self) -> Recorder:
+        self.handles = [
+            m.register_forward_pre_hook(self._hook(n)) for n, m in activation_modules(self.model)
+        ]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for h in self.handles:
+            h.remove()
+        self.handles = []
+
+    def result(self) -> Probe:
+        """Dead units per layer from what was recorded, plus the model's current slopes."""
+        alphas = slopes(self.model)
+        return Probe(
+            [
+                LayerProbe(name, len(m), int((m <= 0).sum()), alphas.get(name))
+                for name, m in self.maxima.items()
+            ]
+        )
+
+
+@torch.no_grad()
+def probe(model: nn.Module, x: torch.Tensor, chunk: int = 1000) -> Probe:
+    """Dead units per activation layer, and the PReLU slopes, on the probe batch `x` (eval mode)."""
     was_training = model.training
     model.eval()
-    handles = [m.register_forward_pre_hook(hook(n)) for n, m in activation_modules(model)]
     try:
-        for i in range(0, len(x), chunk):
-            model(x[i : i + chunk])
+        with Recorder(model) as rec:
+            for i in range(0, len(x), chunk):
+                model(x[i : i + chunk])
     finally:
-        for h in handles:
-            h.remove()
         model.train(was_training)
-    return maxima
-
-
-def probe(model: nn.Module, x: torch.Tensor) -> Probe:
-    """Dead units per activation layer, and the PReLU slopes, on the probe batch `x`."""
-    maxima = max_preactivation(model, x)
-    alphas = slopes(model)
-    return Probe(
-        [
-            LayerProbe(name, len(m), int((m <= 0).sum()), alphas.get(name))
-            for name, m in maxima.items()
-        ]
-    )
+    return rec.result()

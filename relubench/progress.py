@@ -50,9 +50,11 @@ class RichReporter(Reporter):
         self.progress.__exit__(*exc)
 
     def start(self, cfg: RunConfig, steps_per_epoch: int) -> None:
+        self.total = cfg.epochs
+        self.console.print(f"[bold]{cfg.run_id}[/]")
         self.console.print(
-            f"[bold]{cfg.run_id}[/]: {cfg.act} {cfg.model} on {cfg.dataset}, "
-            f"{cfg.epochs} epochs, {cfg.optimizer} lr {cfg.lr}, seed {cfg.seed}"
+            f"{cfg.act} {cfg.model} on {cfg.dataset}: {cfg.epochs} epochs, {cfg.optimizer} "
+            f"lr {cfg.lr} ({cfg.schedule}), batch {cfg.batch_size}, seed {cfg.seed}"
         )
         self.epochs = self.progress.add_task("epochs", total=cfg.epochs, info="")
         self.batches = self.progress.add_task("batches", total=steps_per_epoch, info="")
@@ -69,17 +71,14 @@ class RichReporter(Reporter):
         self.first = self.first or probe
         self.last = probe
         e = row["epoch"]
+        test = f"test loss {row['test_loss']:.3f} acc {_pct(row['test_acc']):>6}"
+        dead = f"dead {_pct(row['dead_frac']):>5}"
         if e == 0:
-            self.console.print(
-                f"epoch  0  (init)                          test loss "
-                f"{row['test_loss']:.4f} acc {_pct(row['test_acc']):>6}  "
-                f"dead {_pct(row['dead_frac'])}"
-            )
+            self.console.print(f"{'init':<6}{'':22}| {test} | {dead}")
             return
+        train = f"loss {row['train_loss']:.3f} acc {_pct(row['train_acc']):>6}"
         self.console.print(
-            f"epoch {e:2d}  train loss {row['train_loss']:.4f} acc {_pct(row['train_acc']):>6}  "
-            f"test loss {row['test_loss']:.4f} acc {_pct(row['test_acc']):>6}  "
-            f"dead {_pct(row['dead_frac'])}  {row['epoch_seconds']:.1f} s"
+            f"{e:>2}/{self.total:<2} {train:22}| {test} | {dead} | {row['epoch_seconds']:.1f} s"
         )
         self.progress.update(self.epochs, completed=e)
         self.progress.reset(self.batches)

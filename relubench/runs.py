@@ -61,6 +61,17 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def tidy(value: Any) -> Any:
+    """Floats to the same 6 significant digits as the CSVs, so summary and rows agree exactly."""
+    if isinstance(value, float):
+        return float(f"{value:.6g}")
+    if isinstance(value, dict):
+        return {k: tidy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [tidy(v) for v in value]
+    return value
+
+
 def csv_text(columns: list[str], rows: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")

@@ -23,8 +23,8 @@ from relubench import data as datasets
 from relubench.activations import param_groups
 from relubench.config import ConfigError, RunConfig, to_yaml
 from relubench.models import build_model
-from relubench.probe import Probe, probe, slopes
-from relubench.runs import RunWriter, atomic_write
+from relubench.probe import Probe, Recorder, slopes
+from relubench.runs import RunWriter, atomic_write, tidy
 
 
 class Diverged(RuntimeError):
@@ -68,14 +68,20 @@ def make_optimizer(cfg: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
 
 
 def make_schedule(cfg: RunConfig, opt: torch.optim.Optimizer, total_steps: int):
-    """A per-step schedule; onecycle warms up for 25% of the steps, then anneals (cosine)."""
-    if cfg.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=cfg.lr, total_steps=total_steps, pct_start=0.25, cycle_momentum=False
-        )
-    if cfg.schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
-    return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+    """A per-step multiplier of lr: onecycle rises linearly from lr/25 over the first 25% of the
+    steps, then follows a cosine to 0; cosine starts at lr. Written out (not OneCycleLR) so that
+    runs of a few steps work too, and momentum stays what the config says."""
+    warm = max(1, round(0.25 * total_steps)) if cfg.schedule == "onecycle" else 0
+
+    def factor(step: int) -> float:
+        if cfg.schedule == "none":
+            return 1.0
+        if step < warm:
+            return 0.04 + 0.96 * step / warm
+        t = min(1.0, (step - warm) / max(1, total_steps - warm))
+        return 0.5 * (1.0 + math.cos(math.pi * t))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
 def train_one_epoch(
@@ -125,15 +131,31 @@ def train_one_epoch(
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> dict:
-    """Mean loss and accuracy over (x, y) in eval mode."""
+def evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, probe_size: int = 0, batch_size: int = 1000
+) -> tuple[dict[str, float], Probe | None]:
+    """Mean loss and accuracy over (x, y) in eval mode, probing the first `probe_size` images.
+
+    The probe set is the head of the test set, so its forward pass is the evaluation's own:
+    probing costs only the recording hooks, not a second pass.
+    """
     model.eval()
     loss_sum, correct = 0.0, 0
-    for xb, yb in datasets.batches(x, y, batch_size):
-        out = model(xb)
-        loss_sum += F.cross_entropy(out, yb, reduction="sum").item()
-        correct += (out.argmax(1) == yb).sum().item()
-    return {"test_loss": loss_sum / len(x), "test_acc": correct / len(x)}
+
+    def run(xs: torch.Tensor, ys: torch.Tensor) -> None:
+        nonlocal loss_sum, correct
+        for xb, yb in datasets.batches(xs, ys, batch_size):
+            out = model(xb)
+            loss_sum += F.cross_entropy(out, yb, reduction="sum").item()
+            correct += (out.argmax(1) == yb).sum().item()
+
+    result = None
+    if probe_size:
+        with Recorder(model) as rec:
+            run(x[:probe_size], y[:probe_size])
+        result = rec.result()
+    run(x[probe_size:], y[probe_size:])
+    return {"test_loss": loss_sum / len(x), "test_acc": correct / len(x)}, result
 
 
 def _probe_rows(epoch: int, p: Probe) -> tuple[list[dict], list[dict]]:
@@ -174,39 +196,61 @@ def environment(device: torch.device) -> dict[str, Any]:
 def summarize(
     cfg: RunConfig,
     status: str,
-    rows: list[dict],
+    writer: RunWriter,
     env: dict,
     started: float,
-    probe_seconds: float,
     params: int,
     error: str | None = None,
 ) -> dict[str, Any]:
-    """summary.json: status, final and best accuracy, dead fraction, timing, environment."""
+    """summary.json: status, results, final per-layer stats, the config, the environment.
+
+    Holds everything `compare` tabulates, so a table over many runs reads one file per run.
+    """
+    rows = writer.metrics
     trained = [r for r in rows if r["epoch"] > 0]
     best = max(trained or rows, key=lambda r: r["test_acc"], default=None)
     last = rows[-1] if rows else None
     epoch_s = [r["epoch_seconds"] for r in trained]
-    return {
-        "run_id": cfg.run_id,
-        "status": status,
-        "epochs": cfg.epochs,
-        "epochs_done": len(trained),
-        "final_test_acc": last["test_acc"] if trained else None,
-        "final_test_loss": last["test_loss"] if trained else None,
-        "final_train_loss": last["train_loss"] if trained else None,
-        "best_test_acc": best["test_acc"] if trained else None,
-        "best_epoch": best["epoch"] if trained else None,
-        "init_dead_frac": rows[0]["dead_frac"] if rows else None,
-        "final_dead_frac": last["dead_frac"] if last else None,
-        "seconds_per_epoch": sum(epoch_s) / len(epoch_s) if epoch_s else None,
-        "probe_seconds": probe_seconds,
-        "wall_seconds": time.time() - started,
-        "parameters": params,
-        "started_at": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
-        "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "error": error,
-        **env,
-    }
+    return tidy(
+        {
+            "run_id": cfg.run_id,
+            "status": status,
+            "epochs": cfg.epochs,
+            "epochs_done": len(trained),
+            "final_test_acc": last["test_acc"] if trained else None,
+            "final_test_loss": last["test_loss"] if trained else None,
+            "final_train_loss": last["train_loss"] if trained else None,
+            "best_test_acc": best["test_acc"] if trained else None,
+            "best_epoch": best["epoch"] if trained else None,
+            "init_dead_frac": rows[0]["dead_frac"] if rows else None,
+            "final_dead_frac": last["dead_frac"] if last else None,
+            "seconds_per_epoch": sum(epoch_s) / len(epoch_s) if epoch_s else None,
+            "wall_seconds": time.time() - started,
+            "parameters": params,
+            "started_at": datetime.fromtimestamp(started, timezone.utc).isoformat(
+                timespec="seconds"
+            ),
+            "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "error": error,
+            **env,
+            "layers": _final_layers(writer.layers),
+            "config": cfg.to_dict(),
+        }
+    )
+
+
+def _final_layers(layer_rows: list[dict]) -> list[dict]:
+    """Per activation layer: units, dead fraction at init and at the last epoch, final slopes."""
+    if not layer_rows:
+        return []
+    last = layer_rows[-1]["epoch"]
+    init = {r["layer"]: r["dead_frac"] for r in layer_rows if r["epoch"] == 0}
+    keys = ("units", "dead_frac", "alpha_mean", "alpha_min", "alpha_max")
+    return [
+        {"layer": r["layer"], "init_dead_frac": init.get(r["layer"]), **{k: r[k] for k in keys}}
+        for r in layer_rows
+        if r["epoch"] == last
+    ]
 
 
 def run(cfg: RunConfig, reporter: Reporter | None = None) -> dict[str, Any]:
@@ -235,23 +279,18 @@ def run(cfg: RunConfig, reporter: Reporter | None = None) -> dict[str, Any]:
     opt = make_optimizer(cfg, model)
     sched = make_schedule(cfg, opt, cfg.epochs * steps)
     generator = torch.Generator().manual_seed(cfg.seed + 1)  # shuffling, apart from init
-    x_probe = data.x_test[: cfg.probe_size]
     params = sum(p.numel() for p in model.parameters())
 
     writer = RunWriter(cfg.run_dir, has_alphas=bool(slopes(model)))
-    env, started, rows, probe_s = environment(device), time.time(), [], 0.0
+    env, started = environment(device), time.time()
 
     def summary(status: str, error: str | None = None) -> dict[str, Any]:
-        return summarize(cfg, status, rows, env, started, probe_s, params, error)
+        return summarize(cfg, status, writer, env, started, params, error)
 
     def record(epoch: int, train: dict[str, float] | None) -> None:
-        nonlocal probe_s
         t0 = time.perf_counter()
-        test = evaluate(model, data.x_test, data.y_test)
+        test, p = evaluate(model, data.x_test, data.y_test, cfg.probe_size)
         eval_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        p = probe(model, x_probe)
-        probe_s += time.perf_counter() - t0
         row = {
             "epoch": epoch,
             "train_loss": None,
@@ -269,7 +308,6 @@ def run(cfg: RunConfig, reporter: Reporter | None = None) -> dict[str, Any]:
                 epoch_seconds=train["train_seconds"] + eval_s,
                 samples_per_s=train["samples_per_s"],
             )
-        rows.append(row)
         writer.epoch(row, *_probe_rows(epoch, p))
         reporter.epoch(row, p)
 

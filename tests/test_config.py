@@ -1,0 +1,99 @@
+"""RunConfig: precedence, validation, run ids, and the shipped recipes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from relubench.config import ConfigError, RunConfig, load_yaml, merge, resolve, to_yaml
+from relubench.smoke import SMOKE
+
+CONFIGS = Path(__file__).parents[1] / "configs"
+
+
+def test_precedence_defaults_yaml_set_flags(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("epochs: 7\nlr: 0.3\nact: elu\nseed: 4\n")
+    cfg = resolve(f, ["lr=0.2", "act=leaky"], {"act": "prelu", "seed": None})
+    assert (cfg.epochs, cfg.lr, cfg.act, cfg.seed) == (7, 0.2, "prelu", 4)
+    assert cfg.batch_size == RunConfig().batch_size
+
+
+def test_set_values_are_typed():
+    cfg = resolve(None, ["epochs=3", "lr=1e-2", "save_model=true", "act=PReLU"])
+    assert (cfg.epochs, cfg.lr, cfg.save_model, cfg.act) == (3, 0.01, True, "prelu")
+    assert isinstance(cfg.lr, float)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"act": "swish"}, "unknown act 'swish'; choose one of: relu, leaky, prelu, prelu-shared"),
+        ({"epcohs": 3}, "unknown config key 'epcohs' (did you mean epochs?)"),
+        ({"epochs": "ten"}, "epochs must be int, got 'ten' (str)"),
+        ({"epochs": 2.5}, "epochs must be int"),
+        ({"lr": "fast"}, "lr must be float"),
+        ({"save_model": 1}, "save_model must be bool"),
+        ({"epochs": 0}, "epochs must be > 0, got 0"),
+        ({"lr": 0.0}, "lr must be > 0"),
+        ({"lr": -1}, "lr must be > 0"),
+        ({"dropout": 1.0}, "dropout must be in [0, 1)"),
+        ({"model": "resnet"}, "unknown model 'resnet'; choose one of: cnn, mlp"),
+        ({"dataset": "imagenet"}, "unknown dataset 'imagenet'"),
+    ],
+)
+def test_bad_values_are_rejected_with_a_clear_message(values, message):
+    with pytest.raises(ConfigError) as e:
+        merge(values)
+    assert message in str(e.value)
+
+
+def test_out_that_is_a_file_is_rejected(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("")
+    with pytest.raises(ConfigError, match="is a file"):
+        merge({"out": str(f)})
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("epochs: [1, 2\n", "is not valid YAML (line 2)"), ("- 1\n- 2\n", "must be a mapping")],
+)
+def test_bad_yaml_files(tmp_path, text, message):
+    f = tmp_path / "bad.yaml"
+    f.write_text(text)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_yaml(f)
+    with pytest.raises(ConfigError, match="not found"):
+        load_yaml(tmp_path / "missing.yaml")
+
+
+def test_run_id_is_readable_stable_and_ignores_runtime_keys():
+    cfg = merge({"act": "prelu", "seed": 3})
+    assert cfg.run_id.startswith("mnist-mini-cnn-prelu-s3-") and len(cfg.run_id.split("-")[-1]) == 8
+    assert merge({"act": "prelu", "seed": 3, "device": "cpu", "out": "x", "threads": 2}).run_id == (
+        cfg.run_id
+    )
+    assert merge({"act": "prelu", "seed": 4}).run_id != cfg.run_id
+    assert merge({"act": "prelu", "seed": 3, "lr": 0.05}).run_id != cfg.run_id
+    # the hash is over content, not over the order keys were given in
+    assert merge({"seed": 3, "act": "prelu"}).run_id == cfg.run_id
+
+
+def test_config_yaml_round_trips(tmp_path):
+    cfg = merge({"act": "elu", "epochs": 2, "elu_alpha": 0.5, "out": str(tmp_path)})
+    f = tmp_path / "config.yaml"
+    f.write_text(to_yaml(cfg))
+    again = resolve(f)
+    assert again == cfg and again.run_id == cfg.run_id
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_recipes_load(path):
+    assert resolve(path).run_id
+
+
+def test_smoke_recipe_matches_the_smoke_command():
+    assert yaml.safe_load((CONFIGS / "smoke.yaml").read_text()) == SMOKE

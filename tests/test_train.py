@@ -1,0 +1,78 @@
+"""The training loop: determinism, faults, interruption, and the run folder's statuses."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from relubench.config import merge
+from relubench.smoke import smoke_runs
+from relubench.train import Reporter, run
+
+
+def metrics(cfg):
+    with open(cfg.run_dir / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return [
+        {k: v for k, v in r.items() if k not in ("epoch_seconds", "samples_per_s")} for r in rows
+    ]
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw"])
+@pytest.mark.parametrize("schedule", ["onecycle", "cosine", "none"])
+def test_same_seed_on_cpu_gives_identical_metrics(tiny, tmp_path, optimizer, schedule):
+    a = merge({**tiny, "act": "prelu", "epochs": 2, "optimizer": optimizer, "schedule": schedule,
+               "lr": 0.01})  # fmt: skip
+    b = merge({**a.to_dict(), "out": str(tmp_path / "again")})
+    run(a)
+    run(b)
+    assert metrics(a) == metrics(b)
+    c = merge({**a.to_dict(), "seed": 1, "out": str(tmp_path / "other")})
+    run(c)
+    assert metrics(c) != metrics(a)
+
+
+def test_loss_goes_down_on_real_digits(tmp_path):
+    cfg = merge({"train_size": 2000, "test_size": 500, "probe_size": 256, "epochs": 2, "width": 8,
+                 "out": str(tmp_path), "threads": 1})  # fmt: skip
+    s = run(cfg)
+    rows = metrics(cfg)
+    assert float(rows[2]["train_loss"]) < float(rows[1]["train_loss"])
+    assert s["final_test_acc"] > 0.75  # 2k real MNIST images, 2 epochs, width 8 (chance: 0.1)
+
+
+class Interrupt(Reporter):
+    def epoch(self, row, probe):
+        if row["epoch"] == 1:
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_keeps_completed_epochs_with_status_interrupted(tiny):
+    cfg = merge({**tiny, "epochs": 3})
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg, Interrupt())
+    summary = json.loads((cfg.run_dir / "summary.json").read_text())
+    assert summary["status"] == "interrupted"
+    assert [r["epoch"] for r in metrics(cfg)] == ["0", "1"]
+    assert not list(cfg.run_dir.glob(".*.tmp"))  # no half-written file left behind
+
+
+class Boom(Reporter):
+    def step(self, epoch, step, loss, acc):
+        raise RuntimeError("disk on fire")
+
+
+def test_an_unexpected_error_is_recorded_as_failed(tiny):
+    cfg = merge(tiny)
+    with pytest.raises(RuntimeError):
+        run(cfg, Boom())
+    summary = json.loads((cfg.run_dir / "summary.json").read_text())
+    assert summary["status"] == "failed" and "disk on fire" in summary["error"]
+
+
+def test_smoke_run_checks_a_folder(tmp_path):
+    (result,) = smoke_runs(tmp_path, acts=["prelu-shared"], models=["cnn"])
+    assert result["ok"], result["problems"]
+    assert result["loss"] > 0
