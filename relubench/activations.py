@@ -34,39 +34,17 @@ ACTS: dict[str, ActSpec] = {
     s.name: s
     for s in [
         ActSpec("relu", "max(0, x)", (), "kaiming", "Nair & Hinton 2010"),
-        ActSpec(
-            "leaky", "x if x > 0 else a*x, a fixed", ("leaky_slope",), "kaiming", "Maas et al. 2013"
-        ),
-        ActSpec(
-            "prelu",
-            "x if x > 0 else a_c*x, one learned a per channel",
-            ("prelu_init",),
-            "kaiming",
-            "He et al. 2015",
-        ),
-        ActSpec(
-            "prelu-shared",
-            "x if x > 0 else a*x, one learned a per layer",
-            ("prelu_init",),
-            "kaiming",
-            "He et al. 2015 (channel-shared)",
-        ),
-        ActSpec(
-            "elu",
-            "x if x > 0 else alpha*(exp(x) - 1)",
-            ("elu_alpha",),
-            "kaiming",
-            "Clevert et al. 2015",
-        ),
-        ActSpec(
-            "selu",
-            "lambda*(x if x > 0 else alpha*(exp(x) - 1)), alpha~1.6733, lambda~1.0507",
-            (),
-            "lecun",
-            "Klambauer et al. 2017",
-        ),
+        ActSpec("leaky", "x if x>0 else a·x (a fixed)", ("leaky_slope",), "kaiming",
+                "Maas et al. 2013"),
+        ActSpec("prelu", "x if x>0 else a_c·x (a_c learned per channel)", ("prelu_init",),
+                "kaiming", "He et al. 2015"),
+        ActSpec("prelu-shared", "x if x>0 else a·x (a learned per layer)", ("prelu_init",),
+                "kaiming", "He et al. 2015"),
+        ActSpec("elu", "x if x>0 else α(eˣ−1)", ("elu_alpha",), "kaiming", "Clevert et al. 2015"),
+        ActSpec("selu", "λ·(x if x>0 else α(eˣ−1)), α≈1.6733, λ≈1.0507", (), "lecun",
+                "Klambauer et al. 2017"),
     ]
-}
+}  # fmt: skip
 
 
 def act_names() -> list[str]:

@@ -58,27 +58,27 @@ def _pct(x: float | None) -> str:
 @app.command()
 def train(
     act: str = typer.Option(
-        None, "--act", "-a", help=f"Activation: {'|'.join(act_names())}. [default: {D.act}]"
+        None, "--act", "-a", help=f"Activation: {'|'.join(act_names())}. (default: {D.act})"
     ),
-    model: str = typer.Option(None, help=f"Model: {'|'.join(MODELS)}. [default: {D.model}]"),
+    model: str = typer.Option(None, help=f"Model: {'|'.join(MODELS)}. (default: {D.model})"),
     dataset: str = typer.Option(
-        None, help=f"Dataset: {'|'.join(DATASETS)}. [default: {D.dataset}]"
+        None, help=f"Dataset: {'|'.join(DATASETS)}. (default: {D.dataset})"
     ),
-    epochs: int = typer.Option(None, help=f"Passes over the training set. [default: {D.epochs}]"),
-    batch_size: int = typer.Option(None, help=f"Images per step. [default: {D.batch_size}]"),
-    lr: float = typer.Option(None, help=f"Peak learning rate. [default: {D.lr}]"),
-    optimizer: str = typer.Option(None, help=f"{'|'.join(OPTIMIZERS)}. [default: {D.optimizer}]"),
-    schedule: str = typer.Option(None, help=f"{'|'.join(SCHEDULES)}. [default: {D.schedule}]"),
+    epochs: int = typer.Option(None, help=f"Passes over the training set. (default: {D.epochs})"),
+    batch_size: int = typer.Option(None, help=f"Images per step. (default: {D.batch_size})"),
+    lr: float = typer.Option(None, help=f"Peak learning rate. (default: {D.lr})"),
+    optimizer: str = typer.Option(None, help=f"{'|'.join(OPTIMIZERS)}. (default: {D.optimizer})"),
+    schedule: str = typer.Option(None, help=f"{'|'.join(SCHEDULES)}. (default: {D.schedule})"),
     weight_decay: float = typer.Option(
-        None, help=f"On conv/linear weights only. [default: {D.weight_decay}]"
+        None, help=f"On conv/linear weights only. (default: {D.weight_decay})"
     ),
-    seed: int = typer.Option(None, help=f"Seed for init and shuffling. [default: {D.seed}]"),
+    seed: int = typer.Option(None, help=f"Seed for init and shuffling. (default: {D.seed})"),
     width: int = typer.Option(
-        None, help="Model width (cnn: first-block channels, mlp: hidden units). [default: 32 / 256]"
+        None, help="Model width (cnn: first-block channels, mlp: hidden units). (default: 32 / 256)"
     ),
-    device: str = typer.Option(None, help=f"auto|cpu|cuda|mps. [default: {D.device}]"),
-    threads: int = typer.Option(None, help="torch CPU threads (0 = torch's choice). [default: 0]"),
-    out: str = typer.Option(None, help=f"Folder for run folders. [default: {D.out}]"),
+    device: str = typer.Option(None, help=f"auto|cpu|cuda|mps. (default: {D.device})"),
+    threads: int = typer.Option(None, help="torch CPU threads (0 = torch's choice). (default: 0)"),
+    out: str = typer.Option(None, help=f"Folder for run folders. (default: {D.out})"),
     config: Path = typer.Option(
         None, "--config", "-c", help="YAML file of config keys (see configs/)."
     ),
@@ -86,7 +86,9 @@ def train(
         None, "--set", "-s", help="Override any config key: --set key=value (repeatable)."
     ),
     force: bool = typer.Option(
-        False, help="Run again even if the run folder holds a complete run (replaces it)."
+        False,
+        "--force",
+        help="Run again even if the run folder holds a complete run (replaces it).",
     ),
 ) -> None:
     """Train one model with one activation; write results/<run-id>/ as it goes."""
@@ -155,11 +157,11 @@ def acts() -> None:
     """List the activations with their formula, parameters and init rule."""
     d = RunConfig()
     table = Table(title="activations")
-    for col in ("name", "f(x)", "parameters (default)", "init", "reference"):
-        table.add_column(col)
+    for col in ("name", "f(x)", "parameter", "init", "reference"):
+        table.add_column(col, no_wrap=col in ("name", "parameter", "init"))
     for spec in ACTS.values():
         params = ", ".join(f"{p}={getattr(d, p)}" for p in spec.params) or "–"
-        init = "LeCun normal" if spec.init == "lecun" else "Kaiming normal"
+        init = "LeCun" if spec.init == "lecun" else "Kaiming"
         table.add_row(spec.name, spec.formula, params, init, spec.reference)
     console.print(table)
     console.print(

@@ -1,4 +1,4 @@
-"""The CLI in-process: a real run writes the whole folder; every user mistake gets one line + exit 2."""
+"""The CLI in-process: a real run writes the whole folder; each user mistake: one line, exit 2."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
+from relubench.activations import act_names
 from relubench.cli import app
 from relubench.runs import ALPHAS_COLUMNS, LAYERS_COLUMNS, METRICS_COLUMNS
 
@@ -44,15 +45,35 @@ def only_run(out):
 
 def test_one_epoch_run_writes_the_whole_folder(tmp_path):
     out = tmp_path / "results"
-    r = train("--act", "prelu", "--epochs", "1", "--threads", "1", "--out", str(out),
-              "--set", "train_size=512", "--set", "test_size=256", "--set", "probe_size=128",
-              "--width", "8")  # fmt: skip
+    r = train(
+        "--act",
+        "prelu",
+        "--epochs",
+        "1",
+        "--threads",
+        "1",
+        "--out",
+        str(out),
+        "--set",
+        "train_size=512",
+        "--set",
+        "test_size=256",
+        "--set",
+        "probe_size=128",
+        "--width",
+        "8",
+    )
     assert r.exit_code == 0, r.output
     folder = only_run(out)
     assert folder.name.startswith("mnist-mini-cnn-prelu-s0-")
     assert str(folder) in r.output.replace("\n", "")
     assert {p.name for p in folder.iterdir()} == {
-        "config.yaml", "metrics.csv", "layers.csv", "alphas.csv", "summary.json"}  # fmt: skip
+        "config.yaml",
+        "metrics.csv",
+        "layers.csv",
+        "alphas.csv",
+        "summary.json",
+    }
     metrics = read_csv(folder / "metrics.csv")
     assert list(metrics[0]) == METRICS_COLUMNS
     assert [m["epoch"] for m in metrics] == ["0", "1"]
@@ -60,8 +81,12 @@ def test_one_epoch_run_writes_the_whole_folder(tmp_path):
     assert 0.0 <= float(metrics[1]["test_acc"]) <= 1.0
     layers = read_csv(folder / "layers.csv")
     assert list(layers[0]) == LAYERS_COLUMNS
-    assert [row["layer"] for row in layers[:4]] == ["block1.act", "block2.act", "block3.act",
-                                                    "dense.act"]  # fmt: skip
+    assert [row["layer"] for row in layers[:4]] == [
+        "block1.act",
+        "block2.act",
+        "block3.act",
+        "dense.act",
+    ]
     assert [row["units"] for row in layers[:4]] == ["8", "16", "32", "32"]
     alphas = read_csv(folder / "alphas.csv")
     assert list(alphas[0]) == ALPHAS_COLUMNS
@@ -77,8 +102,12 @@ def test_one_epoch_run_writes_the_whole_folder(tmp_path):
 
 def test_rerun_from_config_yaml_reproduces_the_metrics(tmp_path):
     first = tmp_path / "a"
-    assert train("--act", "elu", "--epochs", "2", "--out", str(first), "--threads", "1",
-                 *MINI).exit_code == 0  # fmt: skip
+    assert (
+        train(
+            "--act", "elu", "--epochs", "2", "--out", str(first), "--threads", "1", *MINI
+        ).exit_code
+        == 0
+    )
     folder = only_run(first)
     r = train("--config", str(folder / "config.yaml"), "--out", str(tmp_path / "b"))
     assert r.exit_code == 0, r.output
@@ -105,7 +134,7 @@ def test_a_complete_run_is_not_overwritten_without_force(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--act", "swish"], "unknown act 'swish'; choose one of: relu, leaky, prelu, prelu-shared, elu, selu"),
+        (["--act", "swish"], "unknown act 'swish'; choose one of: " + ", ".join(act_names())),
         (["--epochs", "0"], "epochs must be > 0"),
         (["--lr", "0"], "lr must be > 0"),
         (["--lr", "-0.1"], "lr must be > 0"),
@@ -115,7 +144,7 @@ def test_a_complete_run_is_not_overwritten_without_force(tmp_path):
         (["--config", "no/such.yaml"], "config file no/such.yaml not found"),
         (["--device", "tpu"], "unknown device 'tpu'"),
     ],
-)  # fmt: skip
+)
 def test_user_mistakes_get_one_line_and_exit_2(tmp_path, args, message):
     r = train(*args, "--out", str(tmp_path / "r"))
     assert r.exit_code == 2
@@ -145,8 +174,19 @@ def test_cuda_requested_without_a_gpu(tmp_path, monkeypatch):
 
 
 def test_divergence_stops_the_run_with_status_diverged(tmp_path):
-    r = train("--lr", "1e6", "--schedule", "none", "--epochs", "3", "--out", str(tmp_path),
-              "--dataset", "synthetic", *MINI)  # fmt: skip
+    r = train(
+        "--lr",
+        "1e6",
+        "--schedule",
+        "none",
+        "--epochs",
+        "3",
+        "--out",
+        str(tmp_path),
+        "--dataset",
+        "synthetic",
+        *MINI,
+    )
     assert r.exit_code == 1
     assert "diverged" in r.stderr and "lower --lr" in r.stderr
     folder = only_run(tmp_path)
@@ -172,6 +212,7 @@ def test_help_starts_without_importing_torch():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "train" in r.stdout and "smoke" in r.stdout
-    r = subprocess.run([sys.executable, "-m", "relubench", "--help"], capture_output=True,
-                       text=True)  # fmt: skip
+    r = subprocess.run(
+        [sys.executable, "-m", "relubench", "--help"], capture_output=True, text=True
+    )
     assert r.returncode == 0 and "Usage" in r.stdout

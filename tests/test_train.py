@@ -23,8 +23,16 @@ def metrics(cfg):
 @pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw"])
 @pytest.mark.parametrize("schedule", ["onecycle", "cosine", "none"])
 def test_same_seed_on_cpu_gives_identical_metrics(tiny, tmp_path, optimizer, schedule):
-    a = merge({**tiny, "act": "prelu", "epochs": 2, "optimizer": optimizer, "schedule": schedule,
-               "lr": 0.01})  # fmt: skip
+    a = merge(
+        {
+            **tiny,
+            "act": "prelu",
+            "epochs": 2,
+            "optimizer": optimizer,
+            "schedule": schedule,
+            "lr": 0.01,
+        }
+    )
     b = merge({**a.to_dict(), "out": str(tmp_path / "again")})
     run(a)
     run(b)
@@ -35,8 +43,17 @@ def test_same_seed_on_cpu_gives_identical_metrics(tiny, tmp_path, optimizer, sch
 
 
 def test_loss_goes_down_on_real_digits(tmp_path):
-    cfg = merge({"train_size": 2000, "test_size": 500, "probe_size": 256, "epochs": 2, "width": 8,
-                 "out": str(tmp_path), "threads": 1})  # fmt: skip
+    cfg = merge(
+        {
+            "train_size": 2000,
+            "test_size": 500,
+            "probe_size": 256,
+            "epochs": 2,
+            "width": 8,
+            "out": str(tmp_path),
+            "threads": 1,
+        }
+    )
     s = run(cfg)
     rows = metrics(cfg)
     assert float(rows[2]["train_loss"]) < float(rows[1]["train_loss"])

@@ -1,0 +1,84 @@
+"""What probing costs: the same training run with the probe on and off, interleaved.
+
+The probe records, during the evaluation's forward pass over the first `probe_size` test
+images, the per-unit maximum of every activation's input. "Off" swaps the recorder for one that
+attaches nothing; everything else (training, evaluation, files) is identical. Reports the
+median over rounds of the time per epoch (train + evaluation) and the ratio on/off.
+
+    python benchmarks/probe_overhead.py            # default run: prelu cnn on mnist-mini, 2 epochs
+    python benchmarks/probe_overhead.py --quick    # tiny, to check the script runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+
+import relubench.train as train
+from relubench.config import merge
+from relubench.probe import Probe
+
+
+class NoRecorder:
+    """Stands in for probe.Recorder: attaches no hooks, measures nothing."""
+
+    def __init__(self, model) -> None:
+        pass
+
+    def __enter__(self) -> NoRecorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def result(self) -> Probe:
+        return Probe([])
+
+
+def epoch_seconds(overrides: dict, probe_on: bool) -> float:
+    """Mean seconds per trained epoch (train + evaluation) of one run."""
+    real = train.Recorder
+    train.Recorder = real if probe_on else NoRecorder
+    try:
+        with tempfile.TemporaryDirectory() as out:
+            summary = train.run(merge({**overrides, "out": out}))
+    finally:
+        train.Recorder = real
+    return summary["seconds_per_epoch"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--act", default="prelu", help="activation (default: prelu)")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs per run (default: 2)")
+    parser.add_argument("--rounds", type=int, default=3, help="on/off pairs (default: 3)")
+    parser.add_argument("--quick", action="store_true", help="tiny runs, 1 round: a check only")
+    args = parser.parse_args()
+    overrides = {"act": args.act, "epochs": args.epochs, "device": "cpu"}
+    rounds = args.rounds
+    if args.quick:
+        overrides.update(
+            dataset="synthetic",
+            train_size=256,
+            test_size=128,
+            probe_size=128,
+            batch_size=64,
+            width=8,
+            epochs=1,
+        )
+        rounds = 1
+    on, off = [], []
+    for r in range(rounds):  # interleaved, so drifts in machine load hit both alike
+        off.append(epoch_seconds(overrides, probe_on=False))
+        on.append(epoch_seconds(overrides, probe_on=True))
+        print(f"round {r + 1}: epoch {off[-1]:.3f} s probe off, {on[-1]:.3f} s probe on")
+    m_on, m_off = statistics.median(on), statistics.median(off)
+    print(
+        f"median epoch: {m_off:.3f} s off, {m_on:.3f} s on; probe cost "
+        f"{100 * (m_on - m_off) / m_off:+.1f}% of the epoch ({rounds} rounds, {overrides})"
+    )
+
+
+if __name__ == "__main__":
+    main()
