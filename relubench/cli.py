@@ -5,6 +5,7 @@ torch is imported only inside the commands that train, so `relubench --help` sta
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -196,6 +197,86 @@ def smoke(
     if failed:
         fail(f"{len(failed)} of {len(results)} smoke runs failed", code=1)
     console.print(f"all {len(results)} smoke runs passed")
+
+
+@app.command()
+def sweep(
+    file: Path = typer.Argument(..., help="Sweep YAML: base, grid, runs (configs/all-acts.yaml)."),
+    jobs: int = typer.Option(
+        1, "--jobs", "-j", help="Runs at once; torch threads split so jobs x threads <= cores."
+    ),
+    out: str = typer.Option(
+        None, help="Folder for run folders. (default: the sweep's, else results)"
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="List the runs and which are complete; run nothing."
+    ),
+    backend: str = typer.Option("local", help="local (processes) or ray. (default: local)"),
+    address: str = typer.Option(None, help="ray: cluster address, e.g. auto; none = a local Ray."),
+    cpus_per_run: float = typer.Option(1.0, help="ray: CPUs per run. (default: 1)"),
+    gpus_per_run: float = typer.Option(0.0, help="ray: GPUs per run; fractions share a GPU."),
+    set_: list[str] = typer.Option(None, "--set", "-s", help="Override a key in every run: k=v."),
+) -> None:
+    """Run every config of a grid, skipping finished runs; locally or on a Ray cluster."""
+    from relubench.config import parse_set
+    from relubench.sweep import expand
+
+    if jobs < 1:
+        fail(f"--jobs must be >= 1, got {jobs}")
+    if backend not in ("local", "ray"):
+        fail(f"unknown backend {backend!r}; choose local or ray")
+    try:
+        overrides = {**parse_set(set_ or []), **({"out": out} if out else {})}
+        plan = expand(file, overrides)
+    except ConfigError as e:
+        fail(str(e))
+    if dry_run:
+        table = Table(title=f"{file}: {len(plan.configs)} runs, {len(plan.todo)} to run")
+        table.add_column("run id", no_wrap=True)
+        table.add_column("status", no_wrap=True)
+        for c in plan.configs:
+            status = "[green]complete[/]" if c.run_id in plan.complete else "to run"
+            table.add_row(c.run_id, status)
+        console.print(table)
+        return
+    _sweep(plan, jobs, backend, address, cpus_per_run, gpus_per_run)
+
+
+def _sweep(plan, jobs: int, backend: str, address, cpus: float, gpus: float) -> None:
+    from collections import Counter
+
+    from relubench.progress import RichSweepReporter
+    from relubench.sweep import run_local
+
+    reporter = RichSweepReporter(console)
+    t0 = time.perf_counter()
+    try:
+        with reporter:
+            if backend == "ray":
+                from relubench.sweep_ray import run_ray
+
+                outcome = run_ray(plan, jobs, reporter, address, cpus, gpus)
+            else:
+                outcome = run_local(plan, jobs, reporter)
+    except KeyboardInterrupt:
+        fail("interrupted; finished runs are kept, rerun the same command to resume", code=130)
+    except ConfigError as e:
+        fail(str(e))
+    counts = Counter(outcome.ran.values())
+    table = Table(title=f"sweep finished in {time.perf_counter() - t0:.1f} s")
+    table.add_column("runs")
+    table.add_column("count", justify="right")
+    for status in ("complete", "diverged", "failed", "interrupted"):
+        if counts[status]:
+            table.add_row(f"ran: {status}", str(counts[status]))
+    for why, n in Counter(outcome.skipped.values()).items():
+        table.add_row(f"skipped: {why}", str(n))
+    console.print(table)
+    outs = sorted({str(c.out) for c in plan.configs})
+    console.print(f"compare: relubench compare {' '.join(outs)}")
+    bad = sum(n for s, n in counts.items() if s != "complete")
+    if bad:
+        fail(f"{bad} of {len(outcome.ran)} runs did not complete; see their summary.json", code=1)
 
 
 def main() -> Any:

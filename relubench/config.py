@@ -21,6 +21,11 @@ from relubench.activations import act_names
 from relubench.data import dataset_names
 
 MODELS = ("cnn", "mlp")
+# What width/depth = 0 resolves to, so config.yaml and the run id name the real architecture.
+MODEL_DEFAULTS: dict[str, dict[str, int]] = {
+    "cnn": {"width": 32},
+    "mlp": {"width": 256, "depth": 4},
+}
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("onecycle", "cosine", "none")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -40,13 +45,9 @@ class RunConfig:
     dataset: str = "mnist-mini"  # see `relubench acts`/README: mnist-mini is embedded, offline
     model: str = "cnn"  # cnn: small BN conv net; mlp: plain MLP (SELU's self-normalizing setting)
     act: str = "relu"  # activation name from the registry (`relubench acts`)
-    width: int = (
-        0  # cnn: channels of the first block (x1, x2, x4); mlp: hidden units. 0 = model default
-    )
-    depth: int = 0  # mlp: number of hidden layers. 0 = model default (cnn ignores it)
-    dropout: float = (
-        0.0  # before the classifier (cnn) / after each hidden layer (mlp); selu: AlphaDropout
-    )
+    width: int = 0  # cnn: first-block channels (x1, x2, x4); mlp: hidden units. 0 = default
+    depth: int = 0  # mlp: hidden layers. 0 = the model's default (cnn ignores it)
+    dropout: float = 0.0  # before the classifier (cnn), after each hidden layer (mlp)
     # activation parameters (each is read only by the activation that has it)
     leaky_slope: float = 0.01  # leaky: fixed negative slope
     prelu_init: float = 0.25  # prelu, prelu-shared: initial slope (He et al. 2015)
@@ -126,6 +127,9 @@ def validate(cfg: RunConfig) -> RunConfig:
     cfg.optimizer = _choice("optimizer", cfg.optimizer, OPTIMIZERS)
     cfg.schedule = _choice("schedule", cfg.schedule, SCHEDULES)
     cfg.device = _choice("device", cfg.device, DEVICES)
+    for key, value in MODEL_DEFAULTS.get(cfg.model, {}).items():
+        if getattr(cfg, key) == 0:
+            setattr(cfg, key, value)
     positive = ("epochs", "batch_size", "lr", "probe_size")
     non_negative = ("width", "depth", "train_size", "test_size", "threads", "weight_decay")
     for key in positive:

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from relubench.config import RunConfig
 from relubench.probe import Probe
+from relubench.sweep import Plan, SweepReporter
 from relubench.train import Reporter
 
 
@@ -98,3 +99,62 @@ class RichReporter(Reporter):
                 lp.layer, str(lp.units), _pct(init[lp.layer].dead_frac), _pct(lp.dead_frac), *stats
             )
         self.console.print(table)
+
+
+class RichSweepReporter(SweepReporter):
+    """One bar over runs (done / skipped / failed / running) and a line per finished run."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        )
+        self.counts = {"done": 0, "failed": 0, "skipped": 0}
+        self.epochs: dict[str, int] = {}
+        self.total_epochs: dict[str, int] = {}
+
+    def __enter__(self) -> RichSweepReporter:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.__exit__(*exc)
+
+    def _info(self, running: dict[str, int] | None = None) -> str:
+        c = self.counts
+        now = " ".join(f"{rid.rsplit('-', 1)[0]} {e}/{self.total_epochs.get(rid, '?')}"
+                       for rid, e in (running or {}).items())  # fmt: skip
+        return f"done {c['done']} skipped {c['skipped']} failed {c['failed']}  {now}"
+
+    def start(self, plan: Plan, todo: int) -> None:
+        done = len(plan.configs) - todo
+        self.counts["skipped"] = done
+        self.console.print(f"{plan.source}: {len(plan.configs)} runs, {done} already complete, "
+                           f"{todo} to run")  # fmt: skip
+        self.task = self.progress.add_task("runs", total=todo, info=self._info())
+
+    def started(self, cfg: RunConfig) -> None:
+        self.total_epochs[cfg.run_id] = cfg.epochs
+
+    def finished(self, cfg: RunConfig, status: str, summary: dict[str, Any]) -> None:
+        self.counts["done" if status == "complete" else "failed"] += 1
+        acc = summary.get("final_test_acc")
+        extra = f"test acc {_pct(acc)}" if acc is not None else str(summary.get("error") or "")
+        color = "green" if status == "complete" else "red"
+        self.console.print(f"[{color}]{status:<11}[/] {cfg.run_id}  {extra}")
+        self.progress.update(self.task, advance=1, info=self._info())
+
+    def skipped(self, cfg: RunConfig, why: str) -> None:
+        self.counts["skipped"] += 1
+        self.console.print(f"[yellow]{'skipped':<11}[/] {cfg.run_id}  ({why})")
+        self.progress.update(self.task, advance=1, info=self._info())
+
+    def poll(self, running: dict[str, int]) -> None:
+        self.progress.update(self.task, info=self._info(running))

@@ -95,6 +95,8 @@ class RunWriter:
         self.folder.mkdir(parents=True, exist_ok=True)
         for stale in ("metrics.csv", "layers.csv", "alphas.csv", "model.pt"):
             (self.folder / stale).unlink(missing_ok=True)  # a redo never mixes with old rows
+        for orphan in self.folder.glob(".*.tmp"):  # left by a process killed mid-write
+            orphan.unlink(missing_ok=True)
         atomic_write(self.folder / "config.yaml", config_yaml)
         self.summary(summary)
         self._flush()

@@ -1,0 +1,289 @@
+"""Sweeps: a YAML grid of configs, run locally in processes or on a Ray cluster, resumable.
+
+A sweep file:
+
+    base: {dataset: mnist-mini, epochs: 5}      # or: base: configs/mnist-mini.yaml
+    grid: {act: [relu, prelu], seed: [0, 1, 2]} # cartesian product
+    runs: [{act: elu, lr: 0.05}]                # optional: extra runs, each base + overrides
+
+Resume: a run whose folder says `complete` is skipped; anything else is redone from scratch.
+Two sweeps on one results folder never run the same run at once: a run is claimed by creating
+`<out>/.locks/<run-id>.lock` exclusively, and its status is checked again after the claim.
+This module does not import torch until a run actually has to be trained.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from relubench.config import FIELD_TYPES, ConfigError, RunConfig, load_yaml, merge
+from relubench.runs import read_summary, run_status
+
+SWEEP_KEYS = ("base", "grid", "runs")
+
+
+@dataclass
+class Plan:
+    """The expanded sweep: every run config, in order, and which are already complete."""
+
+    source: str
+    configs: list[RunConfig]
+    complete: set[str] = field(default_factory=set)
+
+    @property
+    def todo(self) -> list[RunConfig]:
+        return [c for c in self.configs if c.run_id not in self.complete]
+
+
+def _check_keys(mapping: dict[str, Any], where: str) -> None:
+    for key in mapping:
+        if key not in FIELD_TYPES:
+            raise ConfigError(f"unknown config key {key!r} in {where}")
+
+
+def expand(path: str | Path, overrides: dict[str, Any] | None = None) -> Plan:
+    """Sweep file -> resolved run configs (base < grid/run values < overrides), deduplicated.
+
+    Every key and value is validated before anything runs; errors name the file and the key.
+    """
+    path = Path(path)
+    spec = load_yaml(path)
+    unknown = [k for k in spec if k not in SWEEP_KEYS]
+    if unknown:
+        raise ConfigError(f"{path}: unknown sweep key {unknown[0]!r}; use base, grid, runs")
+    base = spec.get("base") or {}
+    if isinstance(base, str):  # a recipe file, relative to the sweep file or to the cwd
+        recipe = path.parent / base if (path.parent / base).is_file() else Path(base)
+        base = load_yaml(recipe)
+        _check_keys(base, str(recipe))
+    if not isinstance(base, dict):
+        raise ConfigError(f"{path}: base must be a mapping of config keys or a recipe path")
+    _check_keys(base, f"{path} (base)")
+    grid = spec.get("grid") or {}
+    if not isinstance(grid, dict):
+        raise ConfigError(f"{path}: grid must be a mapping of config keys to lists")
+    _check_keys(grid, f"{path} (grid)")
+    grid = {k: v if isinstance(v, list) else [v] for k, v in grid.items()}
+    extra = spec.get("runs") or []
+    if not isinstance(extra, list) or not all(isinstance(r, dict) for r in extra):
+        raise ConfigError(f"{path}: runs must be a list of mappings of config keys")
+    for i, r in enumerate(extra):
+        _check_keys(r, f"{path} (runs[{i}])")
+
+    points = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
+    if not grid and not extra:
+        points = [{}]
+    configs: dict[str, RunConfig] = {}
+    for point in points + extra:
+        try:
+            cfg = merge(base, point, overrides or {})
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e} (run {point})") from None
+        configs.setdefault(cfg.run_id, cfg)
+    plan = Plan(str(path), list(configs.values()))
+    plan.complete = {c.run_id for c in plan.configs if run_status(c.run_dir) == "complete"}
+    return plan
+
+
+# --- claiming runs -------------------------------------------------------------------------
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Lock:
+    """An exclusive claim on one run id, shared by every sweep using the same results folder."""
+
+    def __init__(self, cfg: RunConfig) -> None:
+        self.path = Path(cfg.out) / ".locks" / f"{cfg.run_id}.lock"
+
+    def acquire(self) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                if not self._stale():
+                    return False
+                self.path.unlink(missing_ok=True)  # its owner died: take the run over
+                continue
+            with os.fdopen(fd, "w") as f:
+                json.dump({"pid": os.getpid(), "host": socket.gethostname()}, f)
+            return True
+        return False
+
+    def _stale(self) -> bool:
+        try:
+            owner = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            # being written right now, or garbage: stale only if old
+            try:
+                return time.time() - self.path.stat().st_mtime > 60
+            except OSError:
+                return True
+        return owner.get("host") == socket.gethostname() and not _alive(int(owner.get("pid", 0)))
+
+    def release(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+# --- executing runs ------------------------------------------------------------------------
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def run_one(cfg_dict: dict[str, Any]) -> dict[str, Any]:
+    """Train one run in this process; never raises for a failing run (the sweep goes on)."""
+    from relubench.train import run
+
+    cfg = merge(cfg_dict)
+    try:
+        return run(cfg)
+    except Exception as e:  # recorded as `failed` in the folder by run(); the sweep continues
+        return read_summary(cfg.run_dir) or {
+            "status": "failed",
+            "error": f"{type(e).__name__}: {e}",
+        }
+
+
+class SweepReporter:
+    """What the sweep tells the outside world; the CLI draws it with Rich."""
+
+    def start(self, plan: Plan, todo: int) -> None: ...
+
+    def started(self, cfg: RunConfig) -> None: ...
+
+    def finished(self, cfg: RunConfig, status: str, summary: dict[str, Any]) -> None: ...
+
+    def skipped(self, cfg: RunConfig, why: str) -> None: ...
+
+    def poll(self, running: dict[str, int]) -> None: ...
+
+
+@dataclass
+class Outcome:
+    ran: dict[str, str] = field(default_factory=dict)  # run id -> final status
+    skipped: dict[str, str] = field(default_factory=dict)  # run id -> why
+
+
+def threads_per_run(jobs: int, cores: int | None = None) -> int:
+    """Split the machine's cores between concurrent runs: jobs x threads <= cores."""
+    return max(1, (cores or os.cpu_count() or 1) // max(1, jobs))
+
+
+Submit = Callable[[RunConfig], Future]
+
+
+def execute(plan: Plan, submit: Submit, jobs: int, reporter: SweepReporter) -> Outcome:
+    """Claim and run every run still to do, at most `jobs` at once, through `submit`."""
+    outcome = Outcome()
+    for cfg in plan.configs:
+        if cfg.run_id in plan.complete:
+            outcome.skipped[cfg.run_id] = "complete"
+    reporter.start(plan, len(plan.todo))
+    queue: Iterator[RunConfig] = iter(plan.todo)
+    running: dict[Future, tuple[RunConfig, Lock]] = {}
+
+    def fill() -> None:
+        while len(running) < jobs:
+            cfg = next(queue, None)
+            if cfg is None:
+                return
+            lock = Lock(cfg)
+            if not lock.acquire():
+                outcome.skipped[cfg.run_id] = "running in another sweep"
+                reporter.skipped(cfg, "running in another sweep")
+                continue
+            if run_status(cfg.run_dir) == "complete":  # finished by another sweep meanwhile
+                lock.release()
+                outcome.skipped[cfg.run_id] = "complete"
+                reporter.skipped(cfg, "complete")
+                continue
+            reporter.started(cfg)
+            running[submit(cfg)] = (cfg, lock)
+
+    try:
+        fill()
+        while running:
+            done, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
+            for fut in done:
+                cfg, lock = running.pop(fut)
+                try:
+                    summary = fut.result()
+                except Exception as e:  # the worker itself died (killed, out of memory, ...)
+                    summary = {"status": "failed", "error": f"{type(e).__name__}: {e}"}
+                status = summary.get("status", "failed")
+                outcome.ran[cfg.run_id] = status
+                lock.release()
+                reporter.finished(cfg, status, summary)
+            reporter.poll({c.run_id: _epochs_done(c) for c, _ in running.values()})
+            fill()
+    finally:
+        for fut, (_, lock) in running.items():  # Ctrl-C: release what we claimed
+            fut.cancel()
+            lock.release()
+        for folder in {Path(c.out) / ".locks" for c in plan.configs}:
+            try:
+                folder.rmdir()  # only if empty: another sweep may still hold claims
+            except OSError:
+                pass
+    return outcome
+
+
+def _epochs_done(cfg: RunConfig) -> int:
+    summary = read_summary(cfg.run_dir)
+    return int(summary.get("epochs_done") or 0) if summary else 0
+
+
+class InlineExecutor:
+    """jobs = 1: train in this process (no worker start-up), same interface as a pool."""
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+
+    def submit(self, cfg: RunConfig) -> Future:
+        _init_worker(self.threads)
+        fut: Future = Future()
+        fut.set_result(run_one(cfg.to_dict()))
+        return fut
+
+    def shutdown(self) -> None:
+        pass
+
+
+def run_local(plan: Plan, jobs: int, reporter: SweepReporter) -> Outcome:
+    """Local processes: `jobs` workers (spawned, so no torch state is forked), threads split."""
+    import multiprocessing
+
+    threads = threads_per_run(jobs)
+    if jobs == 1:
+        pool: Any = InlineExecutor(threads)
+        return execute(plan, lambda c: pool.submit(c), jobs, reporter)
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
+                             initargs=(threads,)) as pool:  # fmt: skip
+        try:
+            return execute(plan, lambda c: pool.submit(run_one, c.to_dict()), jobs, reporter)
+        except KeyboardInterrupt:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise

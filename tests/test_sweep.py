@@ -1,0 +1,192 @@
+"""Sweeps: expansion, resume after a real kill, two sweeps on one folder, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import TINY
+from typer.testing import CliRunner
+
+from relubench.cli import app
+from relubench.config import ConfigError
+from relubench.sweep import Lock, expand, threads_per_run
+
+runner = CliRunner()
+CONFIGS = Path(__file__).parents[1] / "configs"
+
+
+def write_sweep(tmp_path: Path, spec: dict) -> Path:
+    f = tmp_path / "sweep.yaml"
+    f.write_text(yaml.safe_dump(spec))
+    return f
+
+
+def test_grid_times_base_plus_runs(tmp_path):
+    f = write_sweep(tmp_path, {
+        "base": {**TINY, "out": str(tmp_path / "r")},
+        "grid": {"act": ["relu", "prelu", "elu"], "seed": [0, 1]},
+        "runs": [{"act": "selu", "model": "mlp"}, {"act": "relu", "seed": 0}],  # 2nd is a repeat
+    })  # fmt: skip
+    plan = expand(f)
+    assert len(plan.configs) == 7 and len(plan.todo) == 7
+    assert [c.act for c in plan.configs[:4]] == ["relu", "relu", "prelu", "prelu"]
+    assert {c.epochs for c in plan.configs} == {1}
+    assert plan.configs[-1].model == "mlp"
+
+
+def test_ids_are_stable_and_independent_of_key_order(tmp_path):
+    a = write_sweep(tmp_path, {"base": {"epochs": 2, "lr": 0.05}, "grid": {"act": ["relu"]}})
+    (tmp_path / "b").mkdir()
+    b = write_sweep(tmp_path / "b", {"grid": {"act": ["relu"]}, "base": {"lr": 0.05, "epochs": 2}})
+    assert [c.run_id for c in expand(a).configs] == [c.run_id for c in expand(b).configs]
+
+
+def test_base_may_name_a_recipe():
+    plan = expand(CONFIGS / "all-acts.yaml")
+    assert len(plan.configs) == 18
+    assert {c.act for c in plan.configs} == {
+        "relu",
+        "leaky",
+        "prelu",
+        "prelu-shared",
+        "elu",
+        "selu",
+    }
+    assert {c.seed for c in plan.configs} == {0, 1, 2} and plan.configs[0].lr == 0.1
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"grid": {"activation": ["relu"]}}, "unknown config key 'activation' in"),
+        ({"base": {"lr": 0.1}, "grid": {"act": ["relu", "gelu"]}}, "unknown act 'gelu'"),
+        ({"grid": {"epochs": [1, "two"]}}, "epochs must be int"),
+        ({"grids": {"act": ["relu"]}}, "unknown sweep key 'grids'"),
+        ({"base": "no/such.yaml"}, "config file no/such.yaml not found"),
+    ],
+)
+def test_bad_sweep_files_name_the_file_and_key(tmp_path, spec, message):
+    f = write_sweep(tmp_path, spec)
+    with pytest.raises(ConfigError) as e:
+        expand(f)
+    assert message in str(e.value)
+    r = runner.invoke(app, ["sweep", str(f)])
+    assert r.exit_code == 2 and message in r.stderr and "Traceback" not in r.output
+
+
+def test_threads_are_split_between_jobs():
+    assert threads_per_run(1, cores=2) == 2 and threads_per_run(2, cores=2) == 1
+    assert threads_per_run(3, cores=2) == 1 and threads_per_run(2, cores=8) == 4
+
+
+def test_lock_is_exclusive_and_stale_locks_are_taken_over(tmp_path):
+    cfg = expand(write_sweep(tmp_path, {"base": {"out": str(tmp_path)}})).configs[0]
+    a, b = Lock(cfg), Lock(cfg)
+    assert a.acquire() and not b.acquire()
+    a.release()
+    assert b.acquire()
+    b.path.write_text(json.dumps({"pid": 2**22 + 12345, "host": os.uname().nodename}))
+    assert Lock(cfg).acquire()  # the owner is dead
+
+
+def test_cli_sweep_runs_then_skips_everything(tmp_path):
+    out = tmp_path / "r"
+    f = write_sweep(
+        tmp_path, {"base": {**TINY, "out": str(out)}, "grid": {"act": ["relu", "prelu"]}}
+    )
+    r = runner.invoke(app, ["sweep", str(f)])
+    assert r.exit_code == 0, r.output
+    assert len(ran_by(r.output)) == 2 and "relubench compare" in r.output
+    stamps = {
+        p.name: (p / "summary.json").read_text()
+        for p in out.iterdir()
+        if p.is_dir() and p.name[0] != "."
+    }
+    r = runner.invoke(app, ["sweep", str(f), "--dry-run"])
+    assert r.exit_code == 0 and r.output.count("complete") >= 2 and "0 to run" in r.output
+    r = runner.invoke(app, ["sweep", str(f)])
+    assert r.exit_code == 0 and "skipped: complete" in r.output
+    assert stamps == {
+        p.name: (p / "summary.json").read_text()
+        for p in out.iterdir()
+        if p.is_dir() and p.name[0] != "."
+    }
+
+
+def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path):
+    out = tmp_path / "r"
+    f = write_sweep(tmp_path, {"base": {**TINY, "out": str(out), "schedule": "none"},
+                               "grid": {"lr": [1e6, 0.05]}})  # fmt: skip
+    r = runner.invoke(app, ["sweep", str(f)])
+    assert r.exit_code == 1 and "1 of 2 runs did not complete" in r.stderr
+    statuses = sorted(json.loads((p / "summary.json").read_text())["status"]
+                      for p in out.iterdir() if p.is_dir() and p.name[0] != ".")  # fmt: skip
+    assert statuses == ["complete", "diverged"]
+
+
+def sweep_proc(f: Path, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.Popen([sys.executable, "-m", "relubench", "sweep", str(f), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            start_new_session=True)  # fmt: skip
+
+
+def ran_by(log: str) -> list[str]:
+    """Run ids a sweep reports as run to completion (one `complete <run-id>` line each)."""
+    return [line.split()[1] for line in log.splitlines() if line.startswith("complete ")]
+
+
+def completed(out: Path) -> dict[str, str]:
+    found = {}
+    for p in out.iterdir() if out.exists() else []:
+        s = p / "summary.json"
+        if s.exists() and json.loads(s.read_text())["status"] == "complete":
+            found[p.name] = json.loads(s.read_text())["started_at"] + s.read_text()
+    return found
+
+
+@pytest.mark.slow
+def test_resume_after_a_real_kill(tmp_path):
+    out = tmp_path / "r"
+    spec = {"base": {**TINY, "out": str(out), "epochs": 3, "train_size": 512},
+            "grid": {"act": ["relu", "leaky", "prelu", "elu", "selu"]}}  # fmt: skip
+    f = write_sweep(tmp_path, spec)
+    proc = sweep_proc(f)
+    deadline = time.time() + 120
+    while len(completed(out)) < 2 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # no clean-up at all: as if the machine died
+    proc.wait()
+    before = completed(out)
+    assert 2 <= len(before) < 5, "the sweep should have been killed partway"
+    proc = sweep_proc(f)
+    log, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, log
+    after = completed(out)
+    assert len(after) == 5  # the union is complete
+    assert all(after[k] == v for k, v in before.items())  # nothing finished was run again
+    assert len(ran_by(log)) == 5 - len(before)
+    assert not list(out.rglob(".*.tmp"))  # no half-written file anywhere
+
+
+@pytest.mark.slow
+def test_two_sweeps_on_one_folder_run_each_run_exactly_once(tmp_path):
+    out = tmp_path / "r"
+    acts = ["relu", "leaky", "prelu", "prelu-shared", "elu", "selu"]
+    f = write_sweep(tmp_path, {"base": {**TINY, "out": str(out), "train_size": 512},
+                               "grid": {"act": acts}})  # fmt: skip
+    a, b = sweep_proc(f), sweep_proc(f)
+    logs = [p.communicate(timeout=300)[0] for p in (a, b)]
+    assert a.returncode == 0 and b.returncode == 0, logs
+    ran = ran_by(logs[0]) + ran_by(logs[1])
+    assert sorted(ran) == sorted(set(ran)) and len(ran) == 6  # every run exactly once
+    assert len(completed(out)) == 6
+    assert not (out / ".locks").exists()  # every claim released
