@@ -203,7 +203,11 @@ def smoke(
 def sweep(
     file: Path = typer.Argument(..., help="Sweep YAML: base, grid, runs (configs/all-acts.yaml)."),
     jobs: int = typer.Option(
-        1, "--jobs", "-j", help="Runs at once; torch threads split so jobs x threads <= cores."
+        None,
+        "--jobs",
+        "-j",
+        help="Runs at once; local: torch threads split so jobs x threads <= cores. "
+        "(default: local 1, ray: as many as the cluster's CPUs / --cpus-per-run)",
     ),
     out: str = typer.Option(
         None, help="Folder for run folders. (default: the sweep's, else results)"
@@ -221,7 +225,7 @@ def sweep(
     from relubench.config import parse_set
     from relubench.sweep import expand
 
-    if jobs < 1:
+    if jobs is not None and jobs < 1:
         fail(f"--jobs must be >= 1, got {jobs}")
     if backend not in ("local", "ray"):
         fail(f"unknown backend {backend!r}; choose local or ray")
@@ -242,7 +246,7 @@ def sweep(
     _sweep(plan, jobs, backend, address, cpus_per_run, gpus_per_run)
 
 
-def _sweep(plan, jobs: int, backend: str, address, cpus: float, gpus: float) -> None:
+def _sweep(plan, jobs: int | None, backend: str, address, cpus: float, gpus: float) -> None:
     from collections import Counter
 
     from relubench.progress import RichSweepReporter
@@ -257,7 +261,7 @@ def _sweep(plan, jobs: int, backend: str, address, cpus: float, gpus: float) -> 
 
                 outcome = run_ray(plan, jobs, reporter, address, cpus, gpus)
             else:
-                outcome = run_local(plan, jobs, reporter)
+                outcome = run_local(plan, jobs or 1, reporter)
     except KeyboardInterrupt:
         fail("interrupted; finished runs are kept, rerun the same command to resume", code=130)
     except ConfigError as e:
@@ -277,6 +281,138 @@ def _sweep(plan, jobs: int, backend: str, address, cpus: float, gpus: float) -> 
     bad = sum(n for s, n in counts.items() if s != "complete")
     if bad:
         fail(f"{bad} of {len(outcome.ran)} runs did not complete; see their summary.json", code=1)
+
+
+# compare, plot, report only read run folders: nothing below imports torch.
+
+PATHS_HELP = "Run folders, folders holding them, or globs; searched recursively."
+BY_HELP = (
+    "Config keys to group by, comma-separated, e.g. act,model. "
+    "(default: every key that differs between runs, except seed)"
+)
+INCOMPLETE_HELP = "Also average runs that did not complete (running, diverged, ...)."
+
+
+def _warn_skipped(skipped: list[tuple[str, str]], limit: int = 20) -> None:
+    """One warning for all folders that could not be used, each with its reason."""
+    from rich.markup import escape
+
+    if not skipped:
+        return
+    lines = [f"  {escape(path)}: {escape(why)}" for path, why in skipped[:limit]]
+    if len(skipped) > limit:
+        lines.append(f"  ... and {len(skipped) - limit} more")
+    err.print(f"[yellow]warning:[/] skipped {len(skipped)}:\n" + "\n".join(lines))
+
+
+def _compare(paths: list[str], by: str | None, baseline: str | None, incomplete: bool):
+    from relubench.compare import CompareError, compare
+
+    keys = by.split(",") if by is not None else None
+    try:
+        comp = compare(paths, by=keys, baseline=baseline, include_incomplete=incomplete)
+    except CompareError as e:
+        _warn_skipped(e.skipped)
+        fail(str(e))
+    _warn_skipped(comp.skipped)
+    return comp
+
+
+def _out_file(out: Path) -> Path:
+    if out.is_dir():
+        fail(f"--out {out} is a folder; give a file name")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+@app.command("compare")
+def compare_cmd(
+    paths: list[str] = typer.Argument(..., help=PATHS_HELP, show_default=False),
+    by: str = typer.Option(None, "--by", help=BY_HELP),
+    baseline: str = typer.Option(
+        None,
+        help="Group the others are tested against (Welch t-test): a value of a --by key, or "
+        "key=value. (default: relu)",
+    ),
+    fmt: str = typer.Option(
+        None,
+        "--format",
+        "-f",
+        help="table|markdown|csv|latex|json. (default: from --out's suffix, else table)",
+    ),
+    out: Path = typer.Option(None, "--out", "-o", help="Write to this file. (default: stdout)"),
+    include_incomplete: bool = typer.Option(False, "--include-incomplete", help=INCOMPLETE_HELP),
+) -> None:
+    """Final and best accuracy, dead units, slopes per group: mean ± std over seeds, p vs relu."""
+    from relubench.compare import CompareError, pick_format, render, rich_tables
+    from relubench.runs import atomic_write
+
+    try:
+        fmt = pick_format(fmt, out)
+    except CompareError as e:
+        fail(str(e))
+    comp = _compare(paths, by, baseline, include_incomplete)
+    if out is not None:
+        atomic_write(_out_file(out), render(comp, fmt))
+        console.print(f"wrote {fmt} table of {len(comp.groups)} groups to [bold]{out}[/]")
+        if len(comp.apart) and fmt in ("csv", "latex"):
+            err.print(f"note: {len(comp.apart)} runs not complete, not in the table")
+    elif fmt == "table":
+        for table in rich_tables(comp, console.width):
+            console.print(table)
+    else:
+        typer.echo(render(comp, fmt), nl=False)  # raw: no Rich wrapping or markup in the data
+    for note in comp.notes:
+        err.print(f"note: {note}")
+
+
+@app.command("plot")
+def plot_cmd(
+    paths: list[str] = typer.Argument(..., help=PATHS_HELP, show_default=False),
+    out: Path = typer.Option(
+        Path("figures"), "--out", "-o", help="Folder for the figures (PNG + SVG)."
+    ),
+    by: str = typer.Option(None, "--by", help=BY_HELP),
+    include_incomplete: bool = typer.Option(False, "--include-incomplete", help=INCOMPLETE_HELP),
+) -> None:
+    """Figures: accuracy and dead units per epoch, dead units per layer, PReLU slopes, f(x)."""
+    from relubench.plots import save_figures
+
+    if out.exists() and not out.is_dir():
+        fail(f"--out {out} is a file; give a folder for the figures")
+    comp = _compare(paths, by, None, include_incomplete)
+    if not comp.included:
+        fail("no complete runs to plot; pass --include-incomplete to plot the others")
+    with console.status(f"drawing figures of {len(comp.included)} runs"):
+        written, skipped = save_figures(comp, out)
+    _warn_skipped(skipped)
+    if not written:
+        fail("no run could be plotted: see the warning")
+    for stem in dict.fromkeys(p.with_suffix("") for p in written):
+        kinds = ",".join(p.suffix[1:] for p in written if p.with_suffix("") == stem)
+        console.print(f"wrote {stem}.{{{kinds}}}")
+
+
+@app.command("report")
+def report_cmd(
+    paths: list[str] = typer.Argument(..., help=PATHS_HELP, show_default=False),
+    out: Path = typer.Option(Path("report.html"), "--out", "-o", help="The HTML file to write."),
+    by: str = typer.Option(None, "--by", help=BY_HELP),
+    baseline: str = typer.Option(None, help="Group for the p-values. (default: relu)"),
+    include_incomplete: bool = typer.Option(False, "--include-incomplete", help=INCOMPLETE_HELP),
+    title: str = typer.Option("relubench report", help="Title of the page."),
+) -> None:
+    """One self-contained HTML page: the table, every figure, each group's config, environment."""
+    from relubench.report import build_report
+    from relubench.runs import atomic_write
+
+    comp = _compare(paths, by, baseline, include_incomplete)
+    for note in comp.notes:
+        err.print(f"note: {note}")
+    with console.status(f"writing the report of {len(comp.runs)} runs"):
+        page = build_report(comp, paths, title)
+        atomic_write(_out_file(out), page)
+    console.print(f"wrote [bold]{out}[/] ({len(page) / 1e6:.1f} MB), open it in a browser")
 
 
 def main() -> Any:

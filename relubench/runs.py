@@ -35,6 +35,8 @@ METRICS_COLUMNS = [
 LAYERS_COLUMNS = ["epoch", "layer", "units", "dead_frac", "alpha_mean", "alpha_min", "alpha_max"]
 ALPHAS_COLUMNS = ["epoch", "layer", "channel", "alpha"]
 STATUSES = ("running", "complete", "diverged", "interrupted", "failed")
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:
@@ -46,6 +48,7 @@ def atomic_write(path: Path, data: str | bytes) -> None:
             f.write(data.encode() if isinstance(data, str) else data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are for reading
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

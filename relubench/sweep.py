@@ -194,8 +194,18 @@ def threads_per_run(jobs: int, cores: int | None = None) -> int:
 Submit = Callable[[RunConfig], Future]
 
 
-def execute(plan: Plan, submit: Submit, jobs: int, reporter: SweepReporter) -> Outcome:
-    """Claim and run every run still to do, at most `jobs` at once, through `submit`."""
+def execute(
+    plan: Plan,
+    submit: Submit,
+    jobs: int,
+    reporter: SweepReporter,
+    finish: Callable[[RunConfig, Any], dict[str, Any]] | None = None,
+) -> Outcome:
+    """Claim and run every run still to do, at most `jobs` at once, through `submit`.
+
+    `finish(cfg, result)` turns what a future returns into the run's summary (the Ray backend
+    writes the run folder there, on this machine); by default the result is the summary.
+    """
     outcome = Outcome()
     for cfg in plan.configs:
         if cfg.run_id in plan.complete:
@@ -229,7 +239,7 @@ def execute(plan: Plan, submit: Submit, jobs: int, reporter: SweepReporter) -> O
             for fut in done:
                 cfg, lock = running.pop(fut)
                 try:
-                    summary = fut.result()
+                    summary = finish(cfg, fut.result()) if finish else fut.result()
                 except Exception as e:  # the worker itself died (killed, out of memory, ...)
                     summary = {"status": "failed", "error": f"{type(e).__name__}: {e}"}
                 status = summary.get("status", "failed")
@@ -280,8 +290,9 @@ def run_local(plan: Plan, jobs: int, reporter: SweepReporter) -> Outcome:
         pool: Any = InlineExecutor(threads)
         return execute(plan, lambda c: pool.submit(c), jobs, reporter)
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
-                             initargs=(threads,)) as pool:  # fmt: skip
+    with ProcessPoolExecutor(
+        jobs, mp_context=ctx, initializer=_init_worker, initargs=(threads,)
+    ) as pool:
         try:
             return execute(plan, lambda c: pool.submit(run_one, c.to_dict()), jobs, reporter)
         except KeyboardInterrupt:

@@ -30,11 +30,17 @@ def write_sweep(tmp_path: Path, spec: dict) -> Path:
 
 
 def test_grid_times_base_plus_runs(tmp_path):
-    f = write_sweep(tmp_path, {
-        "base": {**TINY, "out": str(tmp_path / "r")},
-        "grid": {"act": ["relu", "prelu", "elu"], "seed": [0, 1]},
-        "runs": [{"act": "selu", "model": "mlp"}, {"act": "relu", "seed": 0}],  # 2nd is a repeat
-    })  # fmt: skip
+    f = write_sweep(
+        tmp_path,
+        {
+            "base": {**TINY, "out": str(tmp_path / "r")},
+            "grid": {"act": ["relu", "prelu", "elu"], "seed": [0, 1]},
+            "runs": [
+                {"act": "selu", "model": "mlp"},
+                {"act": "relu", "seed": 0},
+            ],  # 2nd is a repeat
+        },
+    )
     plan = expand(f)
     assert len(plan.configs) == 7 and len(plan.todo) == 7
     assert [c.act for c in plan.configs[:4]] == ["relu", "relu", "prelu", "prelu"]
@@ -123,20 +129,30 @@ def test_cli_sweep_runs_then_skips_everything(tmp_path):
 
 def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path):
     out = tmp_path / "r"
-    f = write_sweep(tmp_path, {"base": {**TINY, "out": str(out), "schedule": "none"},
-                               "grid": {"lr": [1e6, 0.05]}})  # fmt: skip
+    f = write_sweep(
+        tmp_path,
+        {"base": {**TINY, "out": str(out), "schedule": "none"}, "grid": {"lr": [1e6, 0.05]}},
+    )
     r = runner.invoke(app, ["sweep", str(f)])
     assert r.exit_code == 1 and "1 of 2 runs did not complete" in r.stderr
-    statuses = sorted(json.loads((p / "summary.json").read_text())["status"]
-                      for p in out.iterdir() if p.is_dir() and p.name[0] != ".")  # fmt: skip
+    statuses = sorted(
+        json.loads((p / "summary.json").read_text())["status"]
+        for p in out.iterdir()
+        if p.is_dir() and p.name[0] != "."
+    )
     assert statuses == ["complete", "diverged"]
 
 
 def sweep_proc(f: Path, *args: str) -> subprocess.Popen:
     env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.Popen([sys.executable, "-m", "relubench", "sweep", str(f), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                            start_new_session=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "relubench", "sweep", str(f), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
 
 
 def ran_by(log: str) -> list[str]:
@@ -156,8 +172,10 @@ def completed(out: Path) -> dict[str, str]:
 @pytest.mark.slow
 def test_resume_after_a_real_kill(tmp_path):
     out = tmp_path / "r"
-    spec = {"base": {**TINY, "out": str(out), "epochs": 3, "train_size": 512},
-            "grid": {"act": ["relu", "leaky", "prelu", "elu", "selu"]}}  # fmt: skip
+    spec = {
+        "base": {**TINY, "out": str(out), "epochs": 3, "train_size": 512},
+        "grid": {"act": ["relu", "leaky", "prelu", "elu", "selu"]},
+    }
     f = write_sweep(tmp_path, spec)
     proc = sweep_proc(f)
     deadline = time.time() + 120
@@ -181,8 +199,9 @@ def test_resume_after_a_real_kill(tmp_path):
 def test_two_sweeps_on_one_folder_run_each_run_exactly_once(tmp_path):
     out = tmp_path / "r"
     acts = ["relu", "leaky", "prelu", "prelu-shared", "elu", "selu"]
-    f = write_sweep(tmp_path, {"base": {**TINY, "out": str(out), "train_size": 512},
-                               "grid": {"act": acts}})  # fmt: skip
+    f = write_sweep(
+        tmp_path, {"base": {**TINY, "out": str(out), "train_size": 512}, "grid": {"act": acts}}
+    )
     a, b = sweep_proc(f), sweep_proc(f)
     logs = [p.communicate(timeout=300)[0] for p in (a, b)]
     assert a.returncode == 0 and b.returncode == 0, logs

@@ -1,0 +1,119 @@
+"""The Ray backend of `relubench sweep`: each run is a Ray task, the folder lands on the driver.
+
+`pip install 'relubench[ray]'`. Each task trains in a temporary folder on whatever node Ray
+picks and returns the run folder's files; the driver writes them under `--out` (summary.json
+last, every file atomically), so workers need no shared filesystem, and a worker that dies
+mid-run leaves no `complete` folder: the next invocation simply redoes that run.
+"""
+
+from __future__ import annotations
+
+import socket
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from relubench.config import ConfigError, RunConfig, merge
+from relubench.runs import atomic_write
+from relubench.sweep import Outcome, Plan, SweepReporter, execute, run_one
+
+
+def train_remote(cfg_dict: dict[str, Any], threads: int) -> dict[str, Any]:
+    """Runs on a Ray worker: train into a temp folder, return its files and the summary."""
+    import torch
+
+    torch.set_num_threads(threads)
+    with tempfile.TemporaryDirectory(prefix="relubench-ray-") as tmp:
+        cfg = merge({**cfg_dict, "out": tmp})
+        summary = run_one(cfg.to_dict())
+        files = {p.name: p.read_bytes() for p in cfg.run_dir.iterdir() if p.is_file()}
+    return {"summary": summary, "files": files}
+
+
+def land(cfg: RunConfig, result: dict[str, Any]) -> dict[str, Any]:
+    """Write a finished task's files into the run folder on this machine, summary.json last."""
+    folder = cfg.run_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    files = dict(result["files"])
+    summary_bytes = files.pop("summary.json", None)
+    for name, data in sorted(files.items()):
+        if name.startswith("."):
+            continue
+        if name == "config.yaml":  # the worker's temp `out` is meaningless here
+            from relubench.config import to_yaml
+
+            data = to_yaml(cfg).encode()
+        atomic_write(folder / name, data)
+    if summary_bytes is not None:
+        atomic_write(Path(folder) / "summary.json", _with_out(summary_bytes, cfg))
+    return result["summary"]
+
+
+def _with_out(summary_bytes: bytes, cfg: RunConfig) -> bytes:
+    import json
+
+    summary = json.loads(summary_bytes)
+    summary.setdefault("config", {})["out"] = cfg.out
+    return (json.dumps(summary, indent=2) + "\n").encode()
+
+
+def _reachable(address: str, timeout: float = 5.0) -> bool:
+    """A TCP connect to `host:port` succeeds (other forms, e.g. `auto`, are left to Ray)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
+        return True
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def run_ray(
+    plan: Plan,
+    jobs: int | None,
+    reporter: SweepReporter,
+    address: str | None,
+    cpus: float,
+    gpus: float,
+) -> Outcome:
+    """Run the plan as Ray tasks; `address` joins a running cluster, None starts a local Ray."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("the ray backend needs Ray: pip install 'relubench[ray]'") from None
+    if cpus <= 0 or gpus < 0:
+        raise ConfigError("--cpus-per-run must be > 0 and --gpus-per-run >= 0")
+    if address and not _reachable(address):  # ray.init would retry for minutes
+        raise ConfigError(
+            f"cannot reach a Ray cluster at {address!r}; start one with "
+            "`ray start --head`, or drop --address to use a local Ray"
+        )
+    try:
+        ray.init(
+            address=address,
+            ignore_reinit_error=True,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level="ERROR",
+        )
+    except ConnectionError as e:
+        raise ConfigError(
+            f"cannot reach a Ray cluster at {address!r}: {e}; start one with "
+            "`ray start --head`, or drop --address to use a local Ray"
+        ) from None
+    try:
+        if jobs is None:  # as many runs at once as the cluster has room for
+            res = ray.cluster_resources()
+            slots = res.get("CPU", 1) / cpus
+            if gpus:
+                slots = min(slots, res.get("GPU", 0) / gpus)
+            jobs = max(1, int(slots))
+        task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(train_remote)
+        threads = max(1, int(cpus))
+        # Each cfg's own `device` stays as configured: with GPUs per run, `auto` picks CUDA.
+        return execute(
+            plan, lambda c: task.remote(c.to_dict(), threads).future(), jobs, reporter, finish=land
+        )
+    finally:
+        ray.shutdown()
