@@ -129,15 +129,18 @@ class RichSweepReporter(SweepReporter):
 
     def _info(self, running: dict[str, int] | None = None) -> str:
         c = self.counts
-        now = " ".join(f"{rid.rsplit('-', 1)[0]} {e}/{self.total_epochs.get(rid, '?')}"
-                       for rid, e in (running or {}).items())  # fmt: skip
+        now = " ".join(
+            f"{rid.rsplit('-', 1)[0]} {e}/{self.total_epochs.get(rid, '?')}"
+            for rid, e in (running or {}).items()
+        )
         return f"done {c['done']} skipped {c['skipped']} failed {c['failed']}  {now}"
 
     def start(self, plan: Plan, todo: int) -> None:
         done = len(plan.configs) - todo
         self.counts["skipped"] = done
-        self.console.print(f"{plan.source}: {len(plan.configs)} runs, {done} already complete, "
-                           f"{todo} to run")  # fmt: skip
+        self.console.print(
+            f"{plan.source}: {len(plan.configs)} runs, {done} already complete, {todo} to run"
+        )
         self.task = self.progress.add_task("runs", total=todo, info=self._info())
 
     def started(self, cfg: RunConfig) -> None:
