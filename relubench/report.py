@@ -1,0 +1,174 @@
+"""The report: one self-contained HTML page (table, figures, configs, environment).
+
+Figures are embedded as base64 PNG and the style sheet is inline, so the single file opens
+offline and can be mailed or attached as is. Never imports torch.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from datetime import datetime, timezone
+from typing import Any
+
+import relubench
+from relubench.compare import (
+    APART_HEADER,
+    LEGEND,
+    Comparison,
+    apart_rows,
+    display_header,
+    display_rows,
+)
+from relubench.plots import Curves, draw_all, load_curves, png_bytes
+
+ENV_KEYS = [
+    ("relubench", "relubench"),
+    ("torch", "torch"),
+    ("python", "python"),
+    ("platform", "platform"),
+    ("env_device", "device"),
+    ("device_name", "device name"),
+    ("env_threads", "threads"),
+]
+
+CSS = """
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222;
+       max-width: 1200px; margin: 2em auto; padding: 0 1em; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; }
+h2 { margin-top: 2em; border-bottom: 1px solid #ddd; }
+.meta, .legend, figcaption { color: #555; font-size: 0.92em; }
+table { border-collapse: collapse; margin: 0.8em 0; font-variant-numeric: tabular-nums; }
+th, td { padding: 0.3em 0.7em; border-bottom: 1px solid #e4e4e4; text-align: right; }
+th { border-bottom: 2px solid #999; background: #f7f7f7; }
+td.key, th.key { text-align: left; }
+tr.best td { font-weight: 600; }
+tr.differs td { background: #fff7e0; }
+.warn { color: #8a5a00; }
+figure { margin: 1.5em 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+details { margin: 0.3em 0; } code { font-size: 0.92em; }
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _table(header: list[str], rows: list[list[str]], left: int = 1, **row_class: str) -> str:
+    """An HTML table; the first `left` columns are labels (left-aligned)."""
+    cls = [' class="key"' if i < left else "" for i in range(len(header))]
+    out = [
+        "<table>",
+        "<tr>" + "".join(f"<th{c}>{_e(h)}</th>" for c, h in zip(cls, header, strict=True)),
+    ]
+    out[-1] += "</tr>"
+    for i, row in enumerate(rows):
+        klass = row_class.get(str(i), "")
+        attr = f' class="{klass}"' if klass else ""
+        cells = "".join(f"<td{c}>{_e(v)}</td>" for c, v in zip(cls, row, strict=True))
+        out.append(f"<tr{attr}>{cells}</tr>")
+    out.append("</table>")
+    return "\n".join(out)
+
+
+def _values(runs: list[dict[str, Any]], column: str) -> str:
+    """A group's value of a column: one value, or every distinct value (e.g. its seeds)."""
+    values = list(dict.fromkeys(str(r[column]) for r in runs if column in r))
+    return ", ".join(values) or "–"
+
+
+def _by_group(comp: Comparison) -> dict[str, list[dict[str, Any]]]:
+    """The runs in the means of each group, in the table's order, sorted by run id."""
+    runs = {g["group"]: [] for g in comp.groups}
+    for r in sorted(comp.included, key=lambda r: r["run_id"]):
+        runs[r["group"]].append(r)
+    return runs
+
+
+def _config_section(comp: Comparison) -> str:
+    """Config keys x groups; a row whose value differs between groups is highlighted."""
+    groups = _by_group(comp)
+    keys = [k for k in comp.config_keys if k not in ("out", "data_dir")]  # paths, not settings
+    rows, classes = [], {}
+    for key in keys:
+        cells = [_values(runs, key) for runs in groups.values()]
+        if len(set(cells)) > 1 and key != "seed":
+            classes[str(len(rows))] = "differs"
+        rows.append([key, *cells])
+    note = (
+        '<p class="legend">Highlighted: keys that differ between groups. Rerun any run with '
+        "<code>relubench train --config &lt;run folder&gt;/config.yaml</code>.</p>"
+    )
+    return _table(["key", *groups], rows, **classes) + note
+
+
+def _environment_section(comp: Comparison) -> str:
+    groups = _by_group(comp)
+    rows = [[name, *(_values(runs, col) for runs in groups.values())] for col, name in ENV_KEYS]
+    return _table(["", *groups], rows)
+
+
+def _runs_section(comp: Comparison) -> str:
+    parts = []
+    for g, runs in _by_group(comp).items():
+        rows = [
+            [r["run_id"], str(r.get("seed", "–")), f"{100 * r['final_test_acc']:.2f}", r["path"]]
+            for r in runs
+        ]
+        table = _table(["run", "seed", "final acc %", "folder"], rows)
+        parts.append(f"<details><summary>{_e(g)}: {len(rows)} runs</summary>{table}</details>")
+    return "\n".join(parts)
+
+
+def _figures_section(curves: Curves) -> str:
+    parts = []
+    for spec, fig in draw_all(curves):
+        data = base64.b64encode(png_bytes(fig)).decode()
+        parts.append(
+            f'<figure id="fig-{spec.name}"><h3>{_e(spec.title)}</h3>'
+            f'<img alt="{_e(spec.title)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{_e(spec.caption)}</figcaption></figure>"
+        )
+    return "\n".join(parts) or "<p>No curves could be read.</p>"
+
+
+def build_report(comp: Comparison, sources: list[str], title: str = "relubench report") -> str:
+    """The whole page as one string."""
+    curves = load_curves(comp)
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    n_in, n_apart = len(comp.included), len(comp.apart)
+    by = ", ".join(comp.keys) or "nothing"
+    sentence = (
+        f"{n_in} runs in {len(comp.groups)} groups (grouped by {by}); "
+        f"{n_apart} runs not in the means; {len(comp.skipped)} folders skipped."
+    )
+    body = [
+        f"<h1>{_e(title)}</h1>",
+        f'<p class="meta">relubench {_e(relubench.__version__)} · generated {_e(now)} · '
+        f"from {_e(', '.join(sources))}</p>",
+        f"<p>{_e(sentence)}</p>",
+        "<h2>Comparison</h2>",
+    ]
+    if comp.groups:
+        best = {"0": "best"} if len(comp.groups) > 1 else {}
+        body.append(_table(display_header(comp), display_rows(comp), left=len(comp.keys), **best))
+        body.append(f'<p class="legend">{_e(LEGEND)}.</p>')
+    for note in comp.notes:
+        body.append(f'<p class="warn">{_e(note)}</p>')
+    if n_apart:
+        body += ["<h3>Runs not in the means</h3>", _table(APART_HEADER, apart_rows(comp))]
+    if comp.groups:
+        body += ["<h2>Figures</h2>", _figures_section(curves)]
+        body += ["<h2>Configuration per group</h2>", _config_section(comp)]
+        body += ["<h2>Environment</h2>", _environment_section(comp)]
+        body += ["<h2>Runs</h2>", _runs_section(comp)]
+    skipped = comp.skipped + curves.skipped
+    if skipped:
+        items = "".join(f"<li><code>{_e(p)}</code>: {_e(why)}</li>" for p, why in skipped)
+        body += ["<h2>Skipped</h2>", f'<ul class="warn">{items}</ul>']
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{_e(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body>\n</html>\n"
+    )

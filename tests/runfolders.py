@@ -1,0 +1,170 @@
+"""Hand-made run folders with known numbers, in the exact format `relubench train` writes.
+
+Used by the compare/plot/report tests and by benchmarks/compare_bench.py. No torch: the files
+are built from the contract (config.yaml via config.to_yaml, CSVs via runs.csv_text, the
+summary's keys as train.summarize writes them), so a run folder costs a few file writes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from relubench.config import RunConfig, to_yaml
+from relubench.runs import ALPHAS_COLUMNS, LAYERS_COLUMNS, METRICS_COLUMNS, csv_text, tidy
+
+LEARNED = ("prelu", "prelu-shared")  # activations with slopes, hence alphas.csv
+UNITS = (8, 16, 32, 32)  # the cnn's activation layers at width 8
+LAYERS = ("block1.act", "block2.act", "block3.act", "dense.act")
+
+
+def _lerp(a: float, b: float, t: float) -> float:
+    return a + (b - a) * t
+
+
+def make_run(
+    root: str | Path,
+    act: str = "relu",
+    seed: int = 0,
+    *,
+    final_acc: float = 0.9,
+    best_acc: float | None = None,
+    epochs: int = 3,
+    status: str = "complete",
+    epochs_done: int | None = None,
+    init_dead: float = 0.05,
+    final_dead: float = 0.2,
+    seconds: float = 1.5,
+    alpha_first: float = 0.5,
+    alpha_last: float = 0.1,
+    error: str | None = None,
+    units: tuple[int, ...] = UNITS,
+    layers: tuple[str, ...] = LAYERS,
+    **config: Any,
+) -> Path:
+    """Write one run folder under root and return it.
+
+    Test accuracy climbs linearly from 10% at init to `final_acc` at the last epoch done; with
+    `best_acc`, the epoch before the last reaches it. The net's dead fraction moves linearly
+    from `init_dead` to `final_dead`, layer k holding (k + 1) / mean-weight times as many dead
+    units as the first, so deeper layers die more. PReLU slopes move from prelu_init to a target
+    that falls linearly from `alpha_first` (first layer) to `alpha_last` (last layer).
+    """
+    cfg = RunConfig(
+        **{
+            "dataset": "synthetic",
+            "act": act,
+            "seed": seed,
+            "epochs": epochs,
+            "width": 8,
+            "out": str(root),
+            **config,
+        }
+    )
+    folder = cfg.run_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    done = epochs if epochs_done is None else epochs_done
+    learned = act in LEARNED
+    weights = [(k + 1) for k in range(len(units))]
+    mean_weight = sum(w * u for w, u in zip(weights, units, strict=True)) / sum(units)
+
+    metrics, layer_rows, alpha_rows = [], [], []
+    for e in range(done + 1):
+        t = e / done if done else 0.0
+        acc = _lerp(0.1, final_acc, t)
+        if best_acc is not None and done >= 2 and e == done - 1:
+            acc = best_acc
+        dead = _lerp(init_dead, final_dead, t)
+        metrics.append(
+            {
+                "epoch": e,
+                "train_loss": None if e == 0 else 2.3 * (1 - t) + 0.1,
+                "train_acc": None if e == 0 else acc + 0.02,
+                "test_loss": 2.3 * (1 - t) + 0.2,
+                "test_acc": acc,
+                "dead_frac": dead,
+                "lr": 0.1 * (1 - t),
+                "epoch_seconds": None if e == 0 else seconds,
+                "samples_per_s": None if e == 0 else 512 / seconds,
+            }
+        )
+        for k, (name, n) in enumerate(zip(layers, units, strict=True)):
+            alphas = []
+            if learned:
+                target = _lerp(alpha_first, alpha_last, k / max(1, len(units) - 1))
+                mean = _lerp(cfg.prelu_init, target, t)
+                channels = n if act == "prelu" else 1
+                # A symmetric spread around the mean that widens as training goes on.
+                alphas = [
+                    mean + 0.05 * t * ((c / max(1, channels - 1)) * 2 - 1) for c in range(channels)
+                ]
+                alpha_rows += [
+                    {"epoch": e, "layer": name, "channel": c, "alpha": a}
+                    for c, a in enumerate(alphas)
+                ]
+            layer_rows.append(
+                {
+                    "epoch": e,
+                    "layer": name,
+                    "units": n,
+                    "dead_frac": min(1.0, dead * weights[k] / mean_weight),
+                    "alpha_mean": sum(alphas) / len(alphas) if alphas else None,
+                    "alpha_min": min(alphas) if alphas else None,
+                    "alpha_max": max(alphas) if alphas else None,
+                }
+            )
+
+    last = metrics[-1]
+    trained = metrics[1:]
+    best = max(trained, key=lambda r: r["test_acc"]) if trained else None
+    final_layers = [r for r in layer_rows if r["epoch"] == done]
+    init_layers = {r["layer"]: r["dead_frac"] for r in layer_rows if r["epoch"] == 0}
+    summary = tidy(
+        {
+            "run_id": cfg.run_id,
+            "status": status,
+            "epochs": epochs,
+            "epochs_done": done,
+            "final_test_acc": last["test_acc"] if trained else None,
+            "final_test_loss": last["test_loss"] if trained else None,
+            "final_train_loss": last["train_loss"] if trained else None,
+            "best_test_acc": best["test_acc"] if best else None,
+            "best_epoch": best["epoch"] if best else None,
+            "init_dead_frac": metrics[0]["dead_frac"],
+            "final_dead_frac": last["dead_frac"],
+            "seconds_per_epoch": seconds if trained else None,
+            "probe_seconds": 0.01,
+            "wall_seconds": seconds * done + 0.5,
+            "parameters": 15610,
+            "started_at": "2026-01-01T00:00:00+00:00",
+            "updated_at": "2026-01-01T00:01:00+00:00",
+            "error": error,
+            "device": "cpu",
+            "device_name": "x86_64",
+            "threads": 2,
+            "relubench": "0.1.0",
+            "torch": "2.14.1",
+            "python": "3.11.7",
+            "platform": "Linux-test",
+            "layers": [
+                {
+                    "layer": r["layer"],
+                    "init_dead_frac": init_layers[r["layer"]],
+                    **{
+                        k: r[k]
+                        for k in ("units", "dead_frac", "alpha_mean", "alpha_min", "alpha_max")
+                    },
+                }
+                for r in final_layers
+            ],
+            "config": cfg.to_dict(),
+        }
+    )
+    (folder / "config.yaml").write_text(to_yaml(cfg))
+    (folder / "metrics.csv").write_text(csv_text(METRICS_COLUMNS, metrics))
+    (folder / "layers.csv").write_text(csv_text(LAYERS_COLUMNS, layer_rows))
+    if learned:
+        (folder / "alphas.csv").write_text(csv_text(ALPHAS_COLUMNS, alpha_rows))
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return folder
