@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import (
@@ -16,17 +16,21 @@ from rich.progress import (
 from rich.table import Table
 
 from relubench.config import RunConfig
-from relubench.probe import Probe
 from relubench.sweep import Plan, SweepReporter
-from relubench.train import Reporter
+
+if TYPE_CHECKING:  # the probe imports torch; `relubench sweep` must not when it skips everything
+    from relubench.probe import Probe
 
 
 def _pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.1f}%"
 
 
-class RichReporter(Reporter):
-    """Two bars (epochs, batches of this epoch) with live loss and accuracy; a line per epoch."""
+class RichReporter:
+    """Two bars (epochs, batches of this epoch) with live loss and accuracy; a line per epoch.
+
+    Implements train.Reporter's methods (duck-typed, so this module does not import torch).
+    """
 
     def __init__(self, console: Console) -> None:
         self.console = console
@@ -83,6 +87,9 @@ class RichReporter(Reporter):
         )
         self.progress.update(self.epochs, completed=e)
         self.progress.reset(self.batches)
+
+    def end(self, summary: dict[str, Any]) -> None:
+        pass
 
     def print_layers(self) -> None:
         """Per layer: units, dead at init -> dead at end, and the learned slopes at the end."""

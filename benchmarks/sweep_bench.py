@@ -1,0 +1,114 @@
+"""Sweep throughput and resume overhead, measured through the real CLI (`python -m relubench`).
+
+1. A 12-run sweep of small runs (6 activations x 2 seeds, mnist-mini slices), once with
+   `--jobs 1` and once with `--jobs 2`, each into a fresh folder: wall time, speed-up, and
+   whether both produced identical metrics (timing columns aside).
+2. Resume overhead: a 100-run sweep whose runs are all complete, run again: wall time of the
+   command that skips everything (start-up included).
+
+    python benchmarks/sweep_bench.py            # the full measurement (a few minutes)
+    python benchmarks/sweep_bench.py --quick    # tiny, to check the script runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from relubench.config import to_yaml
+from relubench.runs import RunWriter
+from relubench.sweep import expand
+
+ACTS = ["relu", "leaky", "prelu", "prelu-shared", "elu", "selu"]
+
+
+def sweep(spec_file: Path, *args: str) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "relubench", "sweep", str(spec_file), *args],
+        check=True,
+        capture_output=True,
+    )
+    return time.perf_counter() - t0
+
+
+def metrics(out: Path) -> dict[str, list[dict]]:
+    found = {}
+    for folder in sorted(p for p in out.iterdir() if p.is_dir() and p.name[0] != "."):
+        with open(folder / "metrics.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        found[folder.name] = [
+            {k: v for k, v in r.items() if k not in ("epoch_seconds", "samples_per_s")}
+            for r in rows
+        ]
+    return found
+
+
+def throughput(tmp: Path, quick: bool, threads: int) -> None:
+    """threads = 0: the sweep's default split (jobs 1: all cores, jobs 2: half each)."""
+    base = {"epochs": 2, "train_size": 2000, "test_size": 500, "probe_size": 256, "width": 16}
+    seeds = [0, 1]
+    if quick:
+        base = {
+            "dataset": "synthetic",
+            "epochs": 1,
+            "train_size": 128,
+            "test_size": 64,
+            "probe_size": 64,
+            "batch_size": 64,
+            "width": 4,
+        }
+        seeds = [0]
+    base["threads"] = threads
+    times = {}
+    for jobs in (1, 2):
+        out = tmp / f"t{threads}-jobs{jobs}"
+        spec = {"base": {**base, "out": str(out)}, "grid": {"act": ACTS, "seed": seeds}}
+        f = tmp / f"sweep-t{threads}-jobs{jobs}.yaml"
+        f.write_text(yaml.safe_dump(spec))
+        times[jobs] = sweep(f, "--jobs", str(jobs))
+    same = metrics(tmp / f"t{threads}-jobs1") == metrics(tmp / f"t{threads}-jobs2")
+    how = f"{threads} thread per run" if threads else "threads split (jobs x threads <= cores)"
+    print(
+        f"{len(ACTS) * len(seeds)}-run sweep, {how}: --jobs 1 {times[1]:.1f} s, "
+        f"--jobs 2 {times[2]:.1f} s, speed-up {times[1] / times[2]:.2f}x, "
+        f"identical metrics: {same}"
+    )
+
+
+def resume_overhead(tmp: Path, quick: bool) -> None:
+    n_seeds = 2 if quick else 17  # 6 activations x 17 seeds = 102 runs
+    out = tmp / "done"
+    spec = {"base": {"out": str(out)}, "grid": {"act": ACTS, "seed": list(range(n_seeds))}}
+    f = tmp / "done.yaml"
+    f.write_text(yaml.safe_dump(spec))
+    plan = expand(f)
+    for cfg in plan.configs:  # finished runs as train leaves them: config, rows, a complete summary
+        w = RunWriter(cfg.run_dir, has_alphas=False)
+        w.start(to_yaml(cfg), {"run_id": cfg.run_id, "status": "complete", "config": cfg.to_dict()})
+    times = sorted(sweep(f) for _ in range(3))
+    print(
+        f"re-running a finished {len(plan.configs)}-run sweep: median {times[1]:.2f} s "
+        f"(min {times[0]:.2f}, max {times[2]:.2f}) over 3 runs"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny runs: a check only")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="relubench-sweep-bench-") as tmp:
+        throughput(Path(tmp), args.quick, threads=0)
+        throughput(Path(tmp), args.quick, threads=1)
+        resume_overhead(Path(tmp), args.quick)
+
+
+if __name__ == "__main__":
+    main()
