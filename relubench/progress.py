@@ -22,6 +22,20 @@ if TYPE_CHECKING:  # the probe imports torch; `relubench sweep` must not when it
     from relubench.probe import Probe
 
 
+def _bars(console: Console) -> Progress:
+    """Progress bars with a free-text `info` field; they vanish when done (transient)."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+
+
 def _pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.1f}%"
 
@@ -34,16 +48,7 @@ class RichReporter:
 
     def __init__(self, console: Console) -> None:
         self.console = console
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
-        )
+        self.progress = _bars(console)
         self.first: Probe | None = None
         self.last: Probe | None = None
 
@@ -113,16 +118,7 @@ class RichSweepReporter(SweepReporter):
 
     def __init__(self, console: Console) -> None:
         self.console = console
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
-        )
+        self.progress = _bars(console)
         self.counts = {"done": 0, "failed": 0, "skipped": 0}
         self.epochs: dict[str, int] = {}
         self.total_epochs: dict[str, int] = {}

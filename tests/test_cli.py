@@ -54,14 +54,7 @@ def test_one_epoch_run_writes_the_whole_folder(tmp_path):
         "1",
         "--out",
         str(out),
-        "--set",
-        "train_size=512",
-        "--set",
-        "test_size=256",
-        "--set",
-        "probe_size=128",
-        "--width",
-        "8",
+        *MINI,
     )
     assert r.exit_code == 0, r.output
     folder = only_run(out)
