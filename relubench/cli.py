@@ -80,6 +80,15 @@ def train(
     device: str = typer.Option(None, help=f"auto|cpu|cuda|mps. (default: {D.device})"),
     threads: int = typer.Option(None, help="torch CPU threads (0 = torch's choice). (default: 0)"),
     out: str = typer.Option(None, help=f"Folder for run folders. (default: {D.out})"),
+    data_dir: str = typer.Option(
+        None, help="Where downloadable datasets live. (default: $RELUBENCH_DATA, else user cache)"
+    ),
+    download: bool = typer.Option(
+        False, "--download", help="Fetch a missing dataset through torchvision first."
+    ),
+    augment: bool = typer.Option(
+        None, "--augment/--no-augment", help="CIFAR: random crop + flip per batch. (default: off)"
+    ),
     config: Path = typer.Option(
         None, "--config", "-c", help="YAML file of config keys (see configs/)."
     ),
@@ -108,6 +117,9 @@ def train(
         device=device,
         threads=threads,
         out=out,
+        data_dir=data_dir,
+        download=download or None,
+        augment=augment,
     )
     try:
         cfg = resolve(config, set_ or [], flags)
@@ -413,6 +425,77 @@ def report_cmd(
         page = build_report(comp, paths, title)
         atomic_write(_out_file(out), page)
     console.print(f"wrote [bold]{out}[/] ({len(page) / 1e6:.1f} MB), open it in a browser")
+
+
+data_app = typer.Typer(
+    help="Datasets: where they live, whether they are here, how to get them.",
+    no_args_is_help=True,
+)
+app.add_typer(data_app, name="data")
+DATA_DIR_HELP = "Data dir. (default: $RELUBENCH_DATA, else the user cache dir)"
+
+
+@data_app.command("list")
+def data_list(data_dir: str = typer.Option(None, help=DATA_DIR_HELP)) -> None:
+    """Every dataset: images, classes, whether it is here, its size, its licence."""
+    from relubench.data import data_root, status
+
+    root = data_root(data_dir)
+    table = Table(title=f"datasets in {root}")
+    for col in ("name", "images", "classes", "here", "size", "licence"):
+        table.add_column(col, no_wrap=col != "licence", justify="right" if col == "size" else None)
+    for spec in DATASETS.values():
+        state, size = status(spec, root)
+        here = {"present": "[green]yes[/]", "missing": "no", "incomplete": "[red]incomplete[/]"}
+        here = here.get(state, state)
+        if spec.kind == "download" and state != "present":
+            size = int(spec.download_mb * 1e6)  # what a download costs
+        images = f"{_count(spec.train)} + {_count(spec.test)}"
+        size_s = "-" if not size else f"{size / 1e6:.{1 if size < 1e7 else 0}f} MB"
+        table.add_row(spec.name, images, str(spec.classes), here, size_s, spec.licence)
+    console.print(table)
+    console.print(
+        f"get one: relubench data download NAME{_data_dir_flag(data_dir)} (torchvision's "
+        "layout, checksums verified; folders torchvision already holds are reused). Size: on "
+        "disk if here, else the download. CIFAR: no licence stated, cite Krizhevsky 2009."
+    )
+
+
+def _count(n: int) -> str:
+    return f"{n // 1000}k" if n >= 10_000 else f"{n:,}"
+
+
+def _data_dir_flag(data_dir: str | None) -> str:
+    return f" --data-dir {data_dir}" if data_dir else ""
+
+
+@data_app.command("download")
+def data_download(
+    name: str = typer.Argument(
+        ..., help="mnist|fashion-mnist|cifar10|cifar100", show_default=False
+    ),
+    data_dir: str = typer.Option(None, help=DATA_DIR_HELP),
+    force: bool = typer.Option(
+        False, "--force", help="Delete the unpacked files first and fetch again (repairs them)."
+    ),
+) -> None:
+    """Fetch a dataset through torchvision (checksums verified) and check that it loads."""
+    from relubench.data import data_root, download, get_spec, load, missing_files
+
+    try:
+        spec = get_spec(name)
+        was_here = spec.kind == "download" and not missing_files(spec, data_root(data_dir))
+        folder = download(spec.name, data_dir, force=force)
+        cfg = RunConfig(dataset=spec.name, data_dir=data_dir or "")
+        with console.status(f"checking {spec.name} loads"):
+            data = load(cfg)
+    except DataError as e:
+        fail(str(e))
+    note = "already here" if was_here and not force else "downloaded"
+    console.print(
+        f"{spec.name} {note}: {len(data.y_train):,} train + {len(data.y_test):,} test images "
+        f"in [bold]{folder}[/]"
+    )
 
 
 def main() -> Any:

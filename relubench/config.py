@@ -18,13 +18,15 @@ from typing import Any
 import yaml
 
 from relubench.activations import act_names
-from relubench.data import dataset_names
+from relubench.data import DATASETS, dataset_names
 
-MODELS = ("cnn", "mlp")
+MODELS = ("cnn", "mlp", "resnet20", "vgg")
 # What width/depth = 0 resolves to, so config.yaml and the run id name the real architecture.
 MODEL_DEFAULTS: dict[str, dict[str, int]] = {
     "cnn": {"width": 32},
     "mlp": {"width": 256, "depth": 4},
+    "resnet20": {"width": 16},  # He et al. 2016: 16, 32, 64 channels
+    "vgg": {"width": 32},
 }
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("onecycle", "cosine", "none")
@@ -32,7 +34,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 
 # Fields that say where or how fast a run happens, not what it computes: left out of the run id
 # so that the same experiment on another machine or output folder keeps its id.
-RUNTIME_KEYS = ("device", "threads", "out", "data_dir", "save_model")
+RUNTIME_KEYS = ("device", "threads", "out", "data_dir", "download", "save_model")
 
 
 class ConfigError(ValueError):
@@ -45,9 +47,9 @@ class RunConfig:
     dataset: str = "mnist-mini"  # see `relubench acts`/README: mnist-mini is embedded, offline
     model: str = "cnn"  # cnn: small BN conv net; mlp: plain MLP (SELU's self-normalizing setting)
     act: str = "relu"  # activation name from the registry (`relubench acts`)
-    width: int = 0  # cnn: first-block channels (x1, x2, x4); mlp: hidden units. 0 = default
+    width: int = 0  # conv nets: first-stage channels (doubling); mlp: hidden units. 0 = default
     depth: int = 0  # mlp: hidden layers. 0 = the model's default (cnn ignores it)
-    dropout: float = 0.0  # before the classifier (cnn), after each hidden layer (mlp)
+    dropout: float = 0.0  # before the classifier (cnn, resnet20, vgg), after hidden layers (mlp)
     # activation parameters (each is read only by the activation that has it)
     leaky_slope: float = 0.01  # leaky: fixed negative slope
     prelu_init: float = 0.25  # prelu, prelu-shared: initial slope (He et al. 2015)
@@ -66,6 +68,8 @@ class RunConfig:
     test_size: int = 0  # use the first N test images (0 = all)
     probe_size: int = 1024  # dead units are measured on the first N test images
     data_dir: str = ""  # where downloadable datasets live ("" = $RELUBENCH_DATA or user cache)
+    download: bool = False  # fetch a missing dataset through torchvision (needs the internet)
+    augment: bool = False  # CIFAR: random crop (4 px padding) + horizontal flip, seeded
     # where and how
     device: str = "auto"  # auto = cuda, else mps, else cpu
     threads: int = 0  # torch CPU threads (0 = torch's default)
@@ -144,6 +148,12 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"momentum must be in [0, 1), got {cfg.momentum}")
     if cfg.elu_alpha <= 0:
         raise ConfigError(f"elu_alpha must be > 0, got {cfg.elu_alpha}")
+    if cfg.augment and not DATASETS[cfg.dataset].augment:
+        with_aug = ", ".join(n for n, s in DATASETS.items() if s.augment)
+        raise ConfigError(
+            f"augment (crop + flip) is defined for {with_aug} only, not {cfg.dataset}; "
+            f"drop --augment"
+        )
     out = Path(cfg.out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {cfg.out} is a file; give a folder for the run folders")

@@ -1,7 +1,16 @@
 """Models. Each takes the activation factory `(channels) -> nn.Module` and never names one.
 
 Activation modules are registered under the attribute `act` of their block, so the probe's
-layer names read like `block1.act` or `layer3.act`.
+layer names read like `block1.act`, `features.3.act` or `layer2.0.conv1.act`. Each activation
+is its own module (never one reused twice), so PReLU slopes and the probe are per layer.
+
+    model     what                                                parameters at default width
+    cnn       small BN conv net, w/2w/4w channels + a dense layer   0.24M (MNIST), 0.36M (CIFAR)
+    mlp       plain MLP, no normalisation: SELU's setting           0.40M (MNIST), 0.99M (CIFAR)
+    resnet20  He et al. 2016 CIFAR ResNet, 3 stages x 3 blocks      0.27M
+    vgg       VGG-11-style conv stack with BN, then a dense layer   1.2M
+
+Every model takes 1 or 3 channels and 28 or 32 pixels.
 """
 
 from __future__ import annotations
@@ -10,9 +19,11 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from relubench.activations import act_factory, dropout_layer, init_weights
+from relubench.config import ConfigError
 
 ActFactory = Callable[[int], nn.Module]
 
@@ -20,9 +31,9 @@ ActFactory = Callable[[int], nn.Module]
 class ConvBlock(nn.Module):
     """conv3x3 -> batch norm -> activation (-> 2x2 max-pool)."""
 
-    def __init__(self, c_in: int, c_out: int, act: ActFactory, pool: bool) -> None:
+    def __init__(self, c_in: int, c_out: int, act: ActFactory, pool: bool, stride: int = 1) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)  # BN supplies the bias
+        self.conv = nn.Conv2d(c_in, c_out, 3, stride, padding=1, bias=False)  # BN gives the bias
         self.bn = nn.BatchNorm2d(c_out)
         self.act = act(c_out)
         self.pool = nn.MaxPool2d(2) if pool else nn.Identity()
@@ -100,12 +111,117 @@ class MLP(nn.Module):
         return self.head(self.layers(x.flatten(1)))
 
 
-DEFAULT_WIDTH = {"cnn": 32, "mlp": 256}
+class BasicBlock(nn.Module):
+    """He et al. 2016: conv-BN-act, conv-BN, plus the shortcut, then act.
+
+    The shortcut is the identity; where a stage halves the resolution and doubles the channels
+    it subsamples and pads the new channels with zeros (the paper's option A for CIFAR: no
+    parameters, which is why ResNet-20 has 0.27M).
+    """
+
+    def __init__(self, c_in: int, c_out: int, stride: int, act: ActFactory) -> None:
+        super().__init__()
+        self.conv1 = ConvBlock(c_in, c_out, act, pool=False, stride=stride)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.act = act(c_out)
+        self.stride = stride
+        extra = c_out - c_in
+        self.pad = (0, 0, 0, 0, extra // 2, extra - extra // 2)  # new channels, both sides
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        short = x
+        if self.stride > 1:
+            short = short[:, :, :: self.stride, :: self.stride]
+        if any(self.pad):
+            short = F.pad(short, self.pad)
+        return self.act(self.bn2(self.conv2(self.conv1(x))) + short)
+
+
+class ResNet20(nn.Module):
+    """The CIFAR ResNet of He et al. 2016 (sec. 4.2) with n = 3: a 3x3 conv of w channels,
+    three stages of three basic blocks at w, 2w, 4w channels (the 2nd and 3rd start with
+    stride 2), global average pooling, the classifier: 6n + 2 = 20 weighted layers.
+
+    32 -> 32 -> 16 -> 8 pixels (28 -> 28 -> 14 -> 7); the average pool takes any size.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        classes: int,
+        act: ActFactory,
+        width: int = 16,
+        blocks: int = 3,
+        drop: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        w = width
+        self.stem = ConvBlock(channels, w, act, pool=False)
+        self.layer1 = self._stage(w, w, 1, blocks, act)
+        self.layer2 = self._stage(w, 2 * w, 2, blocks, act)
+        self.layer3 = self._stage(2 * w, 4 * w, 2, blocks, act)
+        self.drop = drop or nn.Identity()
+        self.head = nn.Linear(4 * w, classes)
+
+    @staticmethod
+    def _stage(c_in: int, c_out: int, stride: int, n: int, act: ActFactory) -> nn.Sequential:
+        return nn.Sequential(
+            *[BasicBlock(c_in if i == 0 else c_out, c_out, stride if i == 0 else 1, act)
+              for i in range(n)]
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.layer3(self.layer2(self.layer1(self.stem(x))))
+        return self.head(self.drop(x.mean((2, 3))))
+
+
+# VGG-11's conv layout (Simonyan & Zisserman 2015, configuration A) in multiples of the width,
+# without its 5th stage: 4 poolings take 32 -> 2 and 28 -> 1 pixels. "M" = 2x2 max-pool.
+VGG_LAYOUT: tuple[int | str, ...] = (1, "M", 2, "M", 4, 4, "M", 8, 8, "M")
+
+
+class VGG(nn.Module):
+    """A small VGG-style net: conv-BN-act blocks in VGG-11's layout at w..8w channels, global
+    average pooling, one dense hidden layer of 8w units (with dropout), the classifier."""
+
+    def __init__(
+        self,
+        channels: int,
+        classes: int,
+        act: ActFactory,
+        width: int = 32,
+        drop: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        blocks, c = [], channels
+        for i, m in enumerate(VGG_LAYOUT):
+            if m == "M":
+                continue
+            pool = i + 1 < len(VGG_LAYOUT) and VGG_LAYOUT[i + 1] == "M"
+            blocks.append(ConvBlock(c, int(m) * width, act, pool))
+            c = int(m) * width
+        self.features = nn.Sequential(*blocks)
+        self.dense = DenseBlock(c, c, act, drop or nn.Identity())
+        self.head = nn.Linear(c, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dense(self.features(x).mean((2, 3))))
+
+
+DEFAULT_WIDTH = {"cnn": 32, "mlp": 256, "resnet20": 16, "vgg": 32}
 DEFAULT_DEPTH = {"mlp": 4}
+# Smallest input side each model takes: cnn and vgg pool 3 and 4 times.
+MIN_SIZE = {"cnn": 8, "mlp": 1, "resnet20": 4, "vgg": 16}
 
 
 def build_model(cfg: Any, channels: int, size: int, classes: int) -> nn.Module:
     """The model named by `cfg.model`, with the activation, its init and its dropout."""
+    if cfg.model in MIN_SIZE and size < MIN_SIZE[cfg.model]:
+        raise ConfigError(
+            f"model {cfg.model} needs images of at least {MIN_SIZE[cfg.model]}x"
+            f"{MIN_SIZE[cfg.model]} pixels, the dataset has {size}x{size}; choose another model"
+        )
     act = act_factory(cfg.act, cfg)
     width = cfg.width or DEFAULT_WIDTH[cfg.model]
     if cfg.model == "cnn":
@@ -120,7 +236,11 @@ def build_model(cfg: Any, channels: int, size: int, classes: int) -> nn.Module:
             depth,
             drop=lambda: dropout_layer(cfg.act, cfg.dropout),
         )
+    elif cfg.model == "resnet20":
+        model = ResNet20(channels, classes, act, width, drop=dropout_layer(cfg.act, cfg.dropout))
+    elif cfg.model == "vgg":
+        model = VGG(channels, classes, act, width, dropout_layer(cfg.act, cfg.dropout))
     else:
-        raise ValueError(f"unknown model {cfg.model!r}; choose one of: cnn, mlp")
+        raise ValueError(f"unknown model {cfg.model!r}; choose one of: {', '.join(DEFAULT_WIDTH)}")
     init_weights(model, cfg.act, cfg)
     return model

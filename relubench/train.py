@@ -21,10 +21,15 @@ from torch import nn
 import relubench
 from relubench import data as datasets
 from relubench.activations import param_groups
+from relubench.augment import CropFlip
 from relubench.config import ConfigError, RunConfig, to_yaml
 from relubench.models import build_model
 from relubench.probe import Probe, Recorder, slopes
 from relubench.runs import RunWriter, atomic_write, tidy
+
+# Models whose NHWC conv kernels measured faster: on CPU (one core) 1.3x for resnet20 and vgg,
+# `python benchmarks/cifar_step.py --memory-format contiguous`; cuDNN's tensor cores want NHWC.
+CHANNELS_LAST = ("cnn", "resnet20", "vgg")
 
 
 class Diverged(RuntimeError):
@@ -94,15 +99,23 @@ def train_one_epoch(
     generator: torch.Generator,
     epoch: int,
     reporter: Reporter,
+    augment: CropFlip | None = None,
 ) -> dict[str, float]:
-    """One pass over the shuffled training set; returns mean loss, accuracy, throughput."""
+    """One pass over the shuffled training set; returns mean loss, accuracy, throughput.
+
+    With `augment`, batches are its crops and flips of the uint8 images, in the same order.
+    """
     model.train()
     loss_sum = torch.zeros((), device=x.device)
     correct = torch.zeros((), device=x.device, dtype=torch.long)
     seen, step = 0, 0
     steps = max(1, len(x) // cfg.batch_size)
     t0 = time.perf_counter()
-    for xb, yb in datasets.batches(x, y, cfg.batch_size, generator, drop_last=True):
+    if augment is None:
+        source = datasets.batches(x, y, cfg.batch_size, generator, drop_last=True)
+    else:
+        source = augment.batches(y, cfg.batch_size, generator)
+    for xb, yb in source:
         out = model(xb)
         loss = F.cross_entropy(out, yb)
         opt.zero_grad(set_to_none=True)
@@ -266,10 +279,14 @@ def run(cfg: RunConfig, reporter: Reporter | None = None) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
     data = datasets.load(cfg).to(device)
     model = build_model(cfg, data.spec.channels, data.spec.size, data.spec.classes).to(device)
-    if cfg.model == "cnn":  # NHWC conv kernels: measured faster on CPU and on CUDA tensor cores
+    if cfg.model in CHANNELS_LAST:
         model = model.to(memory_format=torch.channels_last)
         data.x_train = data.x_train.contiguous(memory_format=torch.channels_last)
         data.x_test = data.x_test.contiguous(memory_format=torch.channels_last)
+    augment = None
+    if cfg.augment:  # its own generator: the crops never change the shuffling order
+        aug_gen = torch.Generator().manual_seed(cfg.seed + 2)
+        augment = CropFlip(data.train_u8, data.spec.mean, data.spec.std, aug_gen)
     steps = len(data.x_train) // cfg.batch_size
     if steps < 1:
         raise ConfigError(
@@ -317,7 +334,16 @@ def run(cfg: RunConfig, reporter: Reporter | None = None) -> dict[str, Any]:
         record(0, None)
         for epoch in range(1, cfg.epochs + 1):
             stats = train_one_epoch(
-                model, opt, sched, data.x_train, data.y_train, cfg, generator, epoch, reporter
+                model,
+                opt,
+                sched,
+                data.x_train,
+                data.y_train,
+                cfg,
+                generator,
+                epoch,
+                reporter,
+                augment,
             )
             record(epoch, stats)
             writer.summary(summary("running"))

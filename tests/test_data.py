@@ -57,3 +57,24 @@ def test_batches_cover_every_image_once_in_a_seeded_order():
     assert torch.equal(full, again)
     for xb, yb in data.batches(x, y, 3, torch.Generator().manual_seed(5)):
         assert torch.equal(xb.view(-1).long(), yb)  # images stay with their labels
+
+
+def test_take_is_x_of_idx_and_keeps_channels_last():
+    x = torch.randn(10, 3, 4, 4)
+    idx = torch.tensor([7, 2, 2, 9])
+    assert torch.equal(data.take(x, idx), x[idx])
+    cl = x.contiguous(memory_format=torch.channels_last)
+    got = data.take(cl, idx)
+    assert torch.equal(got, x[idx]) and got.is_contiguous(memory_format=torch.channels_last)
+    xb, yb = next(data.batches(cl, torch.arange(10), 4, torch.Generator().manual_seed(0)))
+    assert xb.is_contiguous(memory_format=torch.channels_last) and torch.equal(xb, x[yb])
+
+
+def test_every_dataset_is_described():
+    for spec in data.DATASETS.values():
+        assert len(spec.mean) == len(spec.std) == spec.channels and spec.licence
+        if spec.kind == "download":
+            assert (
+                spec.folder and spec.files and spec.torchvision and spec.reader in ("idx", "cifar")
+            )
+            assert spec.download_mb > 0

@@ -1,0 +1,132 @@
+"""What a CIFAR-10 training step costs per activation: samples/s, and the ratio to ReLU.
+
+Each activation trains the same model (resnet20 by default) on synthetic data of CIFAR-10's
+shape (3 x 32 x 32, 10 classes) through the real loop, `train.train_one_epoch`, with the
+optimizer, schedule, memory format and augmentation a `relubench train` run would use. The
+activations take turns, one short epoch each per round (interleaved, so drifts in machine load
+hit all alike); the report is the median over rounds of the time per step, as samples/s and as
+a ratio to ReLU's. It also reports process CPU time per step: on a machine shared with other
+work that is the steadier measure (with 1 thread it is the step's own compute).
+
+    python benchmarks/cifar_step.py                      # resnet20, batch 128, 5 rounds
+    python benchmarks/cifar_step.py --model vgg --no-augment
+    python benchmarks/cifar_step.py --quick              # tiny, to check the script runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from relubench import train
+from relubench.activations import act_names
+from relubench.augment import CropFlip
+from relubench.config import merge
+from relubench.data import DATASETS
+from relubench.models import build_model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="resnet20", help="model (default: resnet20)")
+    parser.add_argument("--batch-size", type=int, default=128, help="images per step (128)")
+    parser.add_argument("--steps", type=int, default=8, help="steps per turn (default: 8)")
+    parser.add_argument("--rounds", type=int, default=5, help="turns per activation (5)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--no-augment", action="store_true", help="skip crop + flip")
+    parser.add_argument(
+        "--memory-format", choices=("auto", "channels_last", "contiguous"), default="auto",
+        help="auto: what `relubench train` uses for the model (default)",
+    )  # fmt: skip
+    parser.add_argument("--acts", default=",".join(act_names()), help="comma-separated")
+    parser.add_argument("--quick", action="store_true", help="tiny: a check that it runs")
+    args = parser.parse_args()
+    width, steps, rounds, batch = 0, args.steps, args.rounds, args.batch_size
+    if args.quick:
+        width, steps, rounds, batch = 4, 2, 1, 16
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    spec = DATASETS["cifar10"]
+    acts = args.acts.split(",")
+    channels_last = (
+        args.model in train.CHANNELS_LAST
+        if args.memory_format == "auto"
+        else args.memory_format == "channels_last"
+    )
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+
+    # synthetic CIFAR-10: one extra step's worth of images, so every turn has `steps` steps
+    g = torch.Generator().manual_seed(0)
+    n = batch * steps
+    u8 = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
+    y = torch.randint(0, 10, (n,), generator=g)
+    x = ((u8.float() / 255 - torch.tensor(spec.mean).view(1, 3, 1, 1))
+         / torch.tensor(spec.std).view(1, 3, 1, 1)).contiguous(memory_format=fmt)  # fmt: skip
+
+    runs = {}
+    for act in acts:
+        cfg = merge(
+            {"dataset": "cifar10", "model": args.model, "act": act, "width": width,
+             "batch_size": batch, "augment": not args.no_augment, "device": "cpu"}
+        )  # fmt: skip
+        torch.manual_seed(0)
+        model = build_model(cfg, 3, 32, 10).to(memory_format=fmt)
+        opt = train.make_optimizer(cfg, model)
+        sched = train.make_schedule(cfg, opt, 10**6)
+        aug = None
+        if cfg.augment:
+            gen = torch.Generator().manual_seed(1)
+            aug = CropFlip(u8, spec.mean, spec.std, gen)
+        runs[act] = (cfg, model, opt, sched, aug)
+
+    def turn(act: str) -> tuple[float, float]:
+        """Wall and CPU seconds per step of one short epoch."""
+        cfg, model, opt, sched, aug = runs[act]
+        t0, c0 = time.perf_counter(), time.process_time()
+        train.train_one_epoch(
+            model, opt, sched, x, y, cfg, torch.Generator().manual_seed(2), 1, train.Reporter(),
+            augment=aug,
+        )  # fmt: skip
+        return (time.perf_counter() - t0) / steps, (time.process_time() - c0) / steps
+
+    for act in acts:  # warm-up: first calls allocate and pick kernels
+        turn(act)
+    times: dict[str, list[float]] = {a: [] for a in acts}
+    cpu: dict[str, list[float]] = {a: [] for a in acts}
+    for r in range(rounds):
+        for act in acts:
+            wall, c = turn(act)
+            times[act].append(wall)
+            cpu[act].append(c)
+        print(f"round {r + 1}: " + ", ".join(f"{a} {1e3 * times[a][-1]:.0f}" for a in acts) + " ms")
+
+    params = sum(p.numel() for p in runs[acts[0]][1].parameters())
+    print(
+        f"\n{args.model} ({params / 1e6:.2f}M parameters with {acts[0]}), batch {batch}, "
+        f"{'channels_last' if channels_last else 'contiguous'}, augment "
+        f"{'off' if args.no_augment else 'on'}, {torch.get_num_threads()} threads, "
+        f"median of {rounds} rounds x {steps} steps"
+    )
+    ref = "relu" if "relu" in acts else acts[0]
+    wall = {a: statistics.median(times[a]) for a in acts}
+    used = {a: statistics.median(cpu[a]) for a in acts}
+    print(
+        f"{'act':14} {'ms/step':>8} {'samples/s':>10} {'x ' + ref:>8} {'cpu ms':>8} {'x ' + ref:>8}"
+    )
+    for a in acts:
+        print(
+            f"{a:14} {1e3 * wall[a]:8.1f} {batch / wall[a]:10.0f} {wall[a] / wall[ref]:8.2f} "
+            f"{1e3 * used[a]:8.1f} {used[a] / used[ref]:8.2f}"
+        )
+    slow, slow_cpu = max(acts, key=wall.get), max(acts, key=used.get)
+    print(
+        f"slowest: {slow}, {wall[slow] / wall[ref]:.2f}x {ref}'s step time "
+        f"(by CPU time: {slow_cpu}, {used[slow_cpu] / used[ref]:.2f}x)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""One epoch of augmented CIFAR-10 batches: relubench's in-memory pipeline vs a DataLoader.
+
+Both produce the same thing: shuffled batches of 128 normalised float images, each randomly
+cropped from a 4-pixel zero padding and flipped with probability 1/2, from the same synthetic
+uint8 data of CIFAR-10's size (50,000 x 3 x 32 x 32).
+
+- relubench: `augment.CropFlip.batches`, exactly what `relubench train --augment` runs;
+- torchvision: the usual recipe, a Dataset that makes a PIL image per sample (as
+  torchvision.datasets.CIFAR10 does) with RandomCrop(32, padding=4), RandomHorizontalFlip,
+  ToTensor, Normalize, batched by a DataLoader (num_workers 0, and with --workers N also N).
+
+They take turns (interleaved rounds, medians), so drifts in machine load hit both alike. Both
+run on one thread by default: the DataLoader's per-sample work is single-threaded anyway, and
+on a machine shared with other work a second torch thread waits for a busy core.
+
+    python benchmarks/data_pipeline.py                # 3 rounds, full size
+    python benchmarks/data_pipeline.py --workers 2    # also a DataLoader with 2 workers
+    python benchmarks/data_pipeline.py --quick        # 2,000 images, 1 round: a check only
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from relubench import data
+from relubench.augment import CropFlip
+
+SPEC = data.DATASETS["cifar10"]
+
+
+class PilCifar(torch.utils.data.Dataset):
+    """torchvision.datasets.CIFAR10's __getitem__, on in-memory HWC uint8 arrays."""
+
+    def __init__(self, images: np.ndarray, labels: list[int], transform) -> None:
+        self.data, self.targets, self.transform = images, labels, transform
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, i: int):
+        from PIL import Image
+
+        return self.transform(Image.fromarray(self.data[i])), self.targets[i]
+
+
+def torchvision_epoch(dataset: PilCifar, batch: int, workers: int, seed: int) -> float:
+    g = torch.Generator().manual_seed(seed)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=batch, shuffle=True, num_workers=workers, drop_last=True, generator=g
+    )
+    t0 = time.perf_counter()
+    for _batch in loader:
+        pass
+    return time.perf_counter() - t0
+
+
+def relubench_epoch(
+    u8: torch.Tensor, y: torch.Tensor, batch: int, seed: int
+) -> tuple[float, float]:
+    """(set-up, epoch) seconds: a run sets up once (the mirror copy), then runs every epoch."""
+    t0 = time.perf_counter()
+    aug = CropFlip(u8, SPEC.mean, SPEC.std, torch.Generator().manual_seed(seed))
+    t1 = time.perf_counter()
+    for _batch in aug.batches(y, batch, torch.Generator().manual_seed(seed + 1)):
+        pass
+    return t1 - t0, time.perf_counter() - t1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=SPEC.train, help="(default: 50000)")
+    parser.add_argument("--batch-size", type=int, default=128, help="(default: 128)")
+    parser.add_argument("--rounds", type=int, default=3, help="turns each (default: 3)")
+    parser.add_argument("--workers", type=int, default=0, help="also time N DataLoader workers")
+    parser.add_argument(
+        "--threads", type=int, default=1,
+        help="torch threads (default: 1, like the DataLoader's per-sample work; 0: torch's)",
+    )  # fmt: skip
+    parser.add_argument("--quick", action="store_true", help="2,000 images, 1 round")
+    args = parser.parse_args()
+    import torchvision.transforms as T
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    n, rounds = (2_000, 1) if args.quick else (args.images, args.rounds)
+    g = torch.Generator().manual_seed(0)
+    u8 = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
+    y = torch.randint(0, 10, (n,), generator=g)
+    transform = T.Compose(
+        [
+            T.RandomCrop(32, padding=4),
+            T.RandomHorizontalFlip(),
+            T.ToTensor(),
+            T.Normalize(SPEC.mean, SPEC.std),
+        ]
+    )
+    dataset = PilCifar(u8.permute(0, 2, 3, 1).numpy(), y.tolist(), transform)
+    loaders = {"DataLoader, 0 workers": 0}
+    if args.workers:
+        loaders[f"DataLoader, {args.workers} workers"] = args.workers
+
+    times: dict[str, list[float]] = {"relubench CropFlip": [], **{k: [] for k in loaders}}
+    setup = []
+    for r in range(rounds):
+        s, e = relubench_epoch(u8, y, args.batch_size, r)
+        setup.append(s)
+        times["relubench CropFlip"].append(e)
+        for name, workers in loaders.items():
+            times[name].append(torchvision_epoch(dataset, args.batch_size, workers, r))
+        print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.3f} s" for k, v in times.items()))
+
+    ours = statistics.median(times["relubench CropFlip"])
+    print(
+        f"\none epoch of {n:,} CIFAR-shaped images, batch {args.batch_size}, crop+flip+normalise, "
+        f"{torch.get_num_threads()} torch threads, median of {rounds} rounds"
+    )
+    print(f"{'pipeline':26} {'s/epoch':>9} {'images/s':>11} {'x slower':>9}")
+    for name, ts in times.items():
+        m = statistics.median(ts)
+        print(f"{name:26} {m:9.3f} {n / m:11,.0f} {m / ours:9.1f}")
+    print(f"(relubench's once-per-run set-up, the mirror copy: {statistics.median(setup):.3f} s)")
+
+
+if __name__ == "__main__":
+    main()

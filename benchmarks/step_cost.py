@@ -1,0 +1,273 @@
+"""Step cost per activation: one training step per activation as a ratio to ReLU's, per model,
+and the achieved GFLOP/s as a fraction of this machine's fp32 matmul peak, measured alongside.
+
+A step is what `relubench train` does per batch: forward, cross-entropy, backward, SGD step
+(the run's optimizer: momentum 0.9, weight decay on conv/linear weights only), on one fixed
+batch of the model's real input shape (cnn: 1x28x28 as MNIST, resnet20: 3x32x32 as CIFAR-10),
+in the memory format `relubench train` uses for that model. The activations take turns, N steps
+each per round (interleaved, so drifts in machine load hit all alike); a row's figure is the
+median over rounds, and its ratio to ReLU the median of the per-round ratios (each against the
+ReLU turn of the same round). The peak is the faster of two fp32 dense kernels, a large
+`torch.mm` (MKL) and a compute-bound 3x3 convolution (oneDNN), each the best of 3 calls at the
+start of every round; FLOPs per step are what `FlopCounterMode` counts in one step
+(convolutions and matmuls, forward and backward).
+
+    python benchmarks/step_cost.py                               # cnn, resnet20; 7 rounds x 5 steps
+    python benchmarks/step_cost.py --models cnn --rounds 11
+    python benchmarks/step_cost.py --prelu-impls torch,fast      # + PReLU rows per implementation
+    python benchmarks/step_cost.py --quick                       # tiny: a check that it runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from relubench import train
+from relubench.activations import act_names
+from relubench.config import merge
+from relubench.data import DATASETS, DatasetSpec
+from relubench.fast_prelu import FastPReLU
+from relubench.models import build_model
+
+# The dataset whose input shape (and classes) each model is timed with: MNIST's 1x28x28 for the
+# MNIST nets, CIFAR's 3x32x32 for the CIFAR nets.
+MODEL_DATA = {"cnn": "mnist", "mlp": "mnist", "resnet20": "cifar10", "vgg": "cifar10"}
+# PReLU implementations for --prelu-impls: rows "prelu[torch]", "prelu-shared[fast]", ...
+PRELU_IMPLS: dict[str, type[nn.PReLU]] = {"torch": nn.PReLU, "fast": FastPReLU}
+BAR = 1.15  # issue 6: slowest activation's step <= 1.15x ReLU's
+
+
+# ---------------------------------------------------------------- the machine's fp32 peak
+
+
+def best_seconds(fn: Callable[[], object], reps: int = 3) -> float:
+    """The fastest of `reps` timed calls, after one untimed call (kernel choice, page faults)."""
+    fn()
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def gemm_peaks(n: int) -> dict[str, float]:
+    """fp32 GFLOP/s of the two dense kernels torch has here: MKL's sgemm (`torch.mm`, n x n x n)
+    and oneDNN's brgemm, through a compute-bound 3x3 convolution of 8n/64 channels.
+
+    Both, because on this AMD CPU oneDNN's AVX-512 kernels run ~1.4x faster than MKL's sgemm
+    (measured ~235 vs ~175 GFLOP/s), and the models' convolutions are oneDNN's: a peak from
+    torch.mm alone would let them look faster than the machine.
+    """
+    a, b, out = torch.randn(n, n), torch.randn(n, n), torch.empty(n, n)
+    mm = 2 * n**3 / best_seconds(lambda: torch.mm(a, b, out=out)) / 1e9
+    c, side, batch = n // 8, 16, max(1, n // 64)  # 2048 -> 256 channels, 16x16, batch 32
+    x = torch.randn(batch, c, side, side).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(c, c, 3, 3).contiguous(memory_format=torch.channels_last)
+    flops = 2 * batch * side * side * c * c * 9
+    conv = flops / best_seconds(lambda: F.conv2d(x, w, padding=1)) / 1e9
+    return {"torch.mm (MKL sgemm)": mm, "3x3 conv (oneDNN)": conv}
+
+
+# ---------------------------------------------------------------- one model, one activation
+
+
+@dataclass
+class Row:
+    name: str  # activation, or "prelu[fast]" for an implementation row
+    model: nn.Module
+    opt: torch.optim.Optimizer
+    seconds: list[float] = field(default_factory=list)  # per step, one entry per round
+
+
+def use_prelu(model: nn.Module, cls: type[nn.PReLU]) -> nn.Module:
+    """Swap every PReLU of `model` for `cls`, keeping its slopes (so its init)."""
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.PReLU) and type(child) is not cls:
+                new = cls(child.num_parameters).to(child.weight.device)
+                with torch.no_grad():
+                    new.weight.copy_(child.weight)
+                setattr(parent, name, new)
+    return model
+
+
+def make_row(
+    name: str, model_name: str, spec: DatasetSpec, batch: int, fmt: torch.memory_format
+) -> Row:
+    act, _, impl = name.partition("[")
+    cfg = merge(
+        {"model": model_name, "dataset": spec.name, "act": act, "batch_size": batch,
+         "device": "cpu"}
+    )  # fmt: skip
+    torch.manual_seed(0)  # the same init for every row
+    model = build_model(cfg, spec.channels, spec.size, spec.classes)
+    if impl:
+        model = use_prelu(model, PRELU_IMPLS[impl.rstrip("]")])
+    model = model.to(memory_format=fmt)
+    return Row(name, model, train.make_optimizer(cfg, model))
+
+
+def stepper(row: Row, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
+    model, opt = row.model, row.opt
+    model.train()
+
+    def step() -> None:  # as in train.train_one_epoch
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def step_flops(row: Row, x: torch.Tensor, y: torch.Tensor) -> int:
+    """FLOPs of one forward + backward (conv and matmul kernels: what the peak measures)."""
+    counter = FlopCounterMode(display=False)
+    with counter:
+        F.cross_entropy(row.model(x), y).backward()
+    row.opt.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
+
+
+# ---------------------------------------------------------------- the benchmark
+
+
+def bench_model(model_name: str, rows: list[str], args: argparse.Namespace) -> None:
+    spec = DATASETS[MODEL_DATA.get(model_name, "cifar10")]
+    channels_last = (
+        model_name in train.CHANNELS_LAST
+        if args.memory_format == "auto"
+        else args.memory_format == "channels_last"
+    )
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    try:
+        built = [make_row(r, model_name, spec, args.batch_size, fmt) for r in rows]
+    except ValueError as e:  # ConfigError too: a model this checkout does not have (yet)
+        print(f"skipped model {model_name}: {e}\n")
+        return
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(args.batch_size, spec.channels, spec.size, spec.size, generator=g)
+    x = x.contiguous(memory_format=fmt)
+    y = torch.randint(0, spec.classes, (args.batch_size,), generator=g)
+    flops = step_flops(built[0], x, y)
+    steps = {r.name: stepper(r, x, y) for r in built}
+    for r in built:  # warm-up: first steps allocate, pick kernels, create momentum buffers
+        for _ in range(args.warmup):
+            steps[r.name]()
+
+    peaks: list[dict[str, float]] = []
+    for k in range(args.rounds):
+        peaks.append(gemm_peaks(args.matmul_size))
+        for r in built:
+            t0 = time.perf_counter()
+            for _ in range(args.steps):
+                steps[r.name]()
+            r.seconds.append((time.perf_counter() - t0) / args.steps)
+        if args.verbose:
+            print(
+                f"round {k + 1}: " + ", ".join(f"{r.name} {1e3 * r.seconds[-1]:.1f}" for r in built)
+            )
+
+    kernels = {k: statistics.median(p[k] for p in peaks) for k in peaks[0]}
+    peak = max(kernels.values())
+    base = next((r for r in built if r.name == "relu"), built[0])
+    params = sum(p.numel() for p in base.model.parameters())
+    print(
+        f"{model_name} ({params / 1e6:.2f}M parameters), input {spec.channels}x{spec.size}x"
+        f"{spec.size} ({spec.name}), batch {args.batch_size}, "
+        f"{'channels_last' if channels_last else 'contiguous'}; {flops / 1e9:.2f} GFLOP/step; "
+        f"median of {args.rounds} rounds x {args.steps} steps"
+    )
+    print(
+        f"  {'activation':22} {'ms/step':>8} {'spread':>7} {'samples/s':>10} "
+        f"{'x ' + base.name:>7} {'GFLOP/s':>8} {'of peak':>8}"
+    )
+    for r in built:
+        med = statistics.median(r.seconds)
+        spread = statistics.median(abs(s - med) for s in r.seconds) / med  # MAD, relative
+        ratio = statistics.median(s / b for s, b in zip(r.seconds, base.seconds, strict=True))
+        gflops = flops / med / 1e9
+        print(
+            f"  {r.name:22} {1e3 * med:8.1f} {100 * spread:6.1f}% {args.batch_size / med:10.0f} "
+            f"{ratio:7.3f} {gflops:8.1f} {100 * gflops / peak:7.1f}%"
+        )
+    plain = [r for r in built if "[" not in r.name]  # the registry's own activations
+    if plain and base.name == "relu":
+
+        def ratio_of(r: Row) -> float:
+            return statistics.median(s / b for s, b in zip(r.seconds, base.seconds, strict=True))
+
+        slowest = max(plain, key=ratio_of)
+        verdict = "meets" if ratio_of(slowest) <= BAR else "misses"
+        print(
+            f"  slowest: {slowest.name}, {ratio_of(slowest):.3f}x relu's step "
+            f"({verdict} the bar of {BAR}x)"
+        )
+    print(
+        "  fp32 peak in this model's rounds (median of rounds, best of 3 calls each): "
+        + ", ".join(f"{k} {v:.1f}" for k, v in kernels.items())
+        + f" GFLOP/s; 'of peak' is against {peak:.1f}\n"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="cnn,resnet20", help="comma-separated (cnn,resnet20)")
+    parser.add_argument("--acts", default=",".join(act_names()), help="comma-separated (all)")
+    parser.add_argument(
+        "--prelu-impls", default="",
+        help=f"also time prelu and prelu-shared with each of: {','.join(PRELU_IMPLS)} (none)",
+    )  # fmt: skip
+    parser.add_argument("--batch-size", type=int, default=128, help="images per step (128)")
+    parser.add_argument("--steps", type=int, default=5, help="steps per turn (5)")
+    parser.add_argument("--rounds", type=int, default=7, help="turns per activation (7)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per row first (2)")
+    parser.add_argument("--matmul-size", type=int, default=2048, help="n of the peak's mm (2048)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument(
+        "--memory-format", choices=("auto", "channels_last", "contiguous"), default="auto",
+        help="auto: what `relubench train` uses for the model (default)",
+    )  # fmt: skip
+    parser.add_argument("--verbose", action="store_true", help="print every round's times")
+    parser.add_argument("--quick", action="store_true", help="tiny: a check that it runs")
+    args = parser.parse_args()
+    if args.quick:
+        args.batch_size, args.steps, args.rounds, args.warmup, args.matmul_size = 8, 1, 1, 1, 256
+        # one thread: two multi-threaded torch processes on a busy machine can slow each other
+        # down 50x or more (their OpenMP teams wait for each other's preempted threads)
+        args.threads = args.threads or 1
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    rows = args.acts.split(",")
+    if "relu" in rows:  # the baseline first: it is what every ratio divides by
+        rows.remove("relu")
+        rows.insert(0, "relu")
+    for impl in filter(None, args.prelu_impls.split(",")):
+        if impl not in PRELU_IMPLS:
+            parser.error(f"unknown PReLU implementation {impl!r}; choose from {list(PRELU_IMPLS)}")
+        rows += [f"prelu[{impl}]", f"prelu-shared[{impl}]"]
+
+    load = os.getloadavg()[0]
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"{os.cpu_count()} CPUs, load average {load:.2f} at start\n"
+    )
+    for model_name in args.models.split(","):
+        bench_model(model_name, rows, args)
+    print(f"load average {os.getloadavg()[0]:.2f} at the end (1 min)")
+
+
+if __name__ == "__main__":
+    main()
