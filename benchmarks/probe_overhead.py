@@ -48,26 +48,19 @@ def epoch_seconds(overrides: dict, probe_on: bool) -> float:
     return summary["seconds_per_epoch"]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--act", default="prelu", help="activation (default: prelu)")
-    parser.add_argument("--epochs", type=int, default=2, help="epochs per run (default: 2)")
-    parser.add_argument("--rounds", type=int, default=3, help="on/off pairs (default: 3)")
-    parser.add_argument("--quick", action="store_true", help="tiny runs, 1 round: a check only")
-    args = parser.parse_args()
-    overrides = {"act": args.act, "epochs": args.epochs, "device": "cpu"}
-    rounds = args.rounds
-    if args.quick:
-        overrides.update(
-            dataset="synthetic",
-            train_size=256,
-            test_size=128,
-            probe_size=128,
-            batch_size=64,
-            width=8,
-            epochs=1,
-        )
-        rounds = 1
+QUICK = {
+    "dataset": "synthetic",
+    "train_size": 256,
+    "test_size": 128,
+    "probe_size": 128,
+    "batch_size": 64,
+    "width": 8,
+    "epochs": 1,
+}
+
+
+def measure(overrides: dict, rounds: int) -> tuple[float, float]:
+    """Median seconds per epoch with the probe off and on, over interleaved rounds."""
     on, off = [], []
     for r in range(rounds):  # interleaved, so drifts in machine load hit both alike
         off.append(epoch_seconds(overrides, probe_on=False))
@@ -78,6 +71,20 @@ def main() -> None:
         f"median epoch: {m_off:.3f} s off, {m_on:.3f} s on; probe cost "
         f"{100 * (m_on - m_off) / m_off:+.1f}% of the epoch ({rounds} rounds, {overrides})"
     )
+    return m_off, m_on
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--act", default="prelu", help="activation (default: prelu)")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs per run (default: 2)")
+    parser.add_argument("--rounds", type=int, default=3, help="on/off pairs (default: 3)")
+    parser.add_argument("--quick", action="store_true", help="tiny runs, 1 round: a check only")
+    args = parser.parse_args()
+    overrides = {"act": args.act, "epochs": args.epochs, "device": "cpu"}
+    if args.quick:
+        overrides.update(QUICK)
+    measure(overrides, 1 if args.quick else args.rounds)
 
 
 if __name__ == "__main__":

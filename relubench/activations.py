@@ -81,6 +81,7 @@ def act_factory(name: str, cfg: Any) -> Callable[[int], nn.Module]:
     """The factory `(num_channels) -> nn.Module` for `name`, with parameters taken from `cfg`."""
     from torch import nn
 
+    from relubench.fast_elu import FastELU, FastSELU
     from relubench.fast_prelu import FastPReLU
 
     spec = get_act(name)
@@ -90,8 +91,8 @@ def act_factory(name: str, cfg: Any) -> Callable[[int], nn.Module]:
         "leaky": lambda c: nn.LeakyReLU(p.get("leaky_slope", 0.01)),
         "prelu": lambda c: FastPReLU(c, init=p.get("prelu_init", 0.25)),
         "prelu-shared": lambda c: FastPReLU(1, init=p.get("prelu_init", 0.25)),
-        "elu": lambda c: nn.ELU(p.get("elu_alpha", 1.0)),
-        "selu": lambda c: nn.SELU(),
+        "elu": lambda c: FastELU(p.get("elu_alpha", 1.0)),
+        "selu": lambda c: FastSELU(),
     }
     return factories[spec.name]
 

@@ -1,0 +1,80 @@
+"""What measuring costs: the probe, the CLI's start-up, and `compare` over 1,000 run folders.
+
+Three figures, each against its bar (issue: probe <= 3% of epoch time, `relubench --help`
+<= 0.5 s, compare over 1,000 runs <= 2 s):
+
+  probe      the same training run with the probe on and off, interleaved, median epoch time
+             (benchmarks/probe_overhead.py; default: prelu cnn on mnist-mini, 2 epochs)
+  start-up   `relubench --help` and `relubench --version` in fresh interpreters, median, and
+             whether torch got imported (it must not be)
+  compare    `relubench compare` on 1,000 generated run folders of 30 epochs
+             (benchmarks/compare_bench.py)
+
+    python benchmarks/overhead.py           # all three at full size (about 3 minutes)
+    python benchmarks/overhead.py --quick   # tiny, to check the script runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import compare_bench  # noqa: E402  (sibling benchmark scripts)
+import probe_overhead  # noqa: E402
+
+PROBE_BAR, STARTUP_BAR = 0.03, 0.5
+
+
+def verdict(ok: bool) -> str:
+    return "meets" if ok else "MISSES"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3, help="probe on/off pairs (default: 3)")
+    parser.add_argument("--repeats", type=int, default=7, help="CLI timings each (default: 7)")
+    parser.add_argument("--quick", action="store_true", help="tiny runs: a check only")
+    args = parser.parse_args()
+
+    print("== probe")
+    overrides = {"act": "prelu", "epochs": 2, "device": "cpu"}
+    if args.quick:
+        overrides.update(probe_overhead.QUICK)
+    off, on = probe_overhead.measure(overrides, 1 if args.quick else args.rounds)
+    probe_cost = (on - off) / off
+
+    print("== start-up")
+    repeats = 1 if args.quick else args.repeats
+    ok = True
+    startup = {}
+    for cli_args in (["--help"], ["--version"]):
+        seconds, torch, code = compare_bench.timed(cli_args, repeats)
+        startup[cli_args[0]] = seconds
+        print(f"  relubench {cli_args[0]:<10} {seconds:5.2f} s   torch imported: {torch}")
+        ok &= not torch and code == 0
+
+    print("== compare")
+    runs, epochs = (20, 3) if args.quick else (1000, 30)
+    table_s, compare_ok = compare_bench.bench(runs, epochs, 1 if args.quick else 5)
+    ok &= compare_ok
+
+    print("\nsummary")
+    print(
+        f"  probe      {probe_cost:+.1%} of epoch time ({off:.2f} s off, {on:.2f} s on), "
+        f"{verdict(probe_cost <= PROBE_BAR)} the {PROBE_BAR:.0%} bar"
+    )
+    print(
+        f"  --help     {startup['--help']:.2f} s, "
+        f"{verdict(startup['--help'] <= STARTUP_BAR)} the {STARTUP_BAR} s bar"
+    )
+    print(
+        f"  compare    {table_s:.2f} s over {runs} runs, "
+        f"{verdict(table_s <= compare_bench.BAR_SECONDS)} the {compare_bench.BAR_SECONDS:.0f} s bar"
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

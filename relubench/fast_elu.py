@@ -1,0 +1,95 @@
+"""ELU and SELU with a vectorised CPU forward: the same functions and modules as torch's.
+
+    elu(x)  = x if x > 0 else alpha (e^x - 1)
+    selu(x) = scale elu(x) with alpha = 1.6733, scale = 1.0507   (Klambauer et al. 2017)
+
+Why: on the CPU, torch's ELU kernel (which SELU shares) computes e^x - 1 with `expm1`, which
+this torch build runs about 10x slower than `exp`: on a 128x32x28x28 tensor F.elu took 14.0 ms,
+exp 1.3 ms, ReLU 0.2 ms, and a training step of the small `cnn` with ELU or SELU took 1.56-1.61x
+ReLU's (`python benchmarks/step_cost.py --models cnn`). Here the forward is built from
+vectorised passes, in place on the one allocation (the output):
+
+    w = max(exp(min(x, 0)) - 1, x)          x where x > 0, else e^x - 1
+    y = scale leaky_relu(w, alpha)           the negative side (w < 0 iff x < 0) times alpha
+
+which took 2.2 ms on the same tensor (SELU 2.6 ms). The backward is torch's own
+`elu_backward` on the saved output (g scale where y > 0, else g (y + alpha scale)), the
+formulation torch itself uses for in-place ELU; it reads only y, so x is not kept for it.
+
+Numerics: for x > 0 the output is torch's, bit for bit. For x <= 0, e^x - 1 (or x, the larger)
+replaces expm1(x): the absolute error stays below 6e-8 (half a float32 ulp of 1.0), as torch's
+(measured against float64: max abs error 6.0e-8 for ELU, 4.8e-7 for SELU, both equal to
+F.elu's and F.selu's), while the relative error grows for |x| < 1e-3, where the output is
+itself below 1e-3 and the absolute error is what reaches the next layer's sums. Gradients
+match torch's to float rounding (`tests/test_fast_elu.py`). Double backward is not supported:
+it raises, never misleads.
+
+Only on the CPU, where it was measured; on other devices torch's own kernels run.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.autograd.function import once_differentiable
+
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def elu_forward(x: torch.Tensor, alpha: float, scale: float = 1.0) -> torch.Tensor:
+    """scale * elu(x, alpha) from vectorised kernels (exp instead of expm1), one allocation."""
+    w = x.clamp(max=0).exp_().sub_(1)  # e^min(x, 0) - 1: exactly 0 where x > 0
+    # x where x > 0 (w is 0 there), else e^x - 1, which is >= x (convexity; where rounding
+    # makes it undershoot a tiny x, x is the better value of expm1(x) anyway)
+    torch.maximum(w, x, out=w)
+    if alpha != 1.0:  # w < 0 exactly where x < 0: scale the negative side by alpha
+        F.leaky_relu_(w, alpha)
+    if scale != 1.0:
+        w.mul_(scale)
+    return w
+
+
+class _ELUFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, alpha: float, scale: float) -> torch.Tensor:
+        y = elu_forward(x, alpha, scale)
+        ctx.save_for_backward(y)
+        ctx.alpha, ctx.scale = alpha, scale
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        (y,) = ctx.saved_tensors
+        grad = torch.ops.aten.elu_backward(g, ctx.alpha, ctx.scale, 1.0, True, y)
+        return grad, None, None
+
+
+def _on_cpu(x: torch.Tensor) -> bool:
+    return x.device.type == "cpu" and x.is_floating_point()
+
+
+def _elu(x: torch.Tensor, alpha: float, scale: float) -> torch.Tensor:
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _ELUFunction.apply(x, alpha, scale)
+    return elu_forward(x, alpha, scale)  # evaluation, the probe: no backward to prepare
+
+
+class FastELU(nn.ELU):
+    """Drop-in for `nn.ELU(alpha)`: same function and module type, faster on the CPU."""
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        if self.inplace or not _on_cpu(input):
+            return super().forward(input)
+        return _elu(input, self.alpha, 1.0)
+
+
+class FastSELU(nn.SELU):
+    """Drop-in for `nn.SELU()`: same function and module type, faster on the CPU."""
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        if self.inplace or not _on_cpu(input):
+            return super().forward(input)
+        return _elu(input, SELU_ALPHA, SELU_SCALE)
