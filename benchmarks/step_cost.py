@@ -103,12 +103,17 @@ def use_prelu(model: nn.Module, cls: type[nn.PReLU]) -> nn.Module:
 
 
 def make_row(
-    name: str, model_name: str, spec: DatasetSpec, batch: int, fmt: torch.memory_format
+    name: str,
+    model_name: str,
+    spec: DatasetSpec,
+    batch: int,
+    fmt: torch.memory_format,
+    width: int = 0,
 ) -> Row:
     act, _, impl = name.partition("[")
     cfg = merge(
         {"model": model_name, "dataset": spec.name, "act": act, "batch_size": batch,
-         "device": "cpu"}
+         "device": "cpu", "width": width}
     )  # fmt: skip
     torch.manual_seed(0)  # the same init for every row
     model = build_model(cfg, spec.channels, spec.size, spec.classes)

@@ -35,7 +35,8 @@ RUN_FILES = ("summary.json", "config.yaml")  # a folder holding either is a run 
 FORMATS = ("table", "markdown", "csv", "latex", "json")
 SUFFIX_FORMATS = {".md": "markdown", ".csv": "csv", ".tex": "latex", ".json": "json"}
 DEFAULT_BASELINE = "relu"
-CONFIG_ORDER = list(RunConfig().to_dict())  # config columns in the dataclass's field order
+DEFAULTS = RunConfig().to_dict()
+CONFIG_ORDER = list(DEFAULTS)  # config columns in the dataclass's field order
 
 # Result fields read from summary.json: all numbers or missing.
 NUMBERS = (
@@ -239,7 +240,9 @@ def load_run(folder: str | Path) -> dict[str, Any]:
     status = summary.get("status")
     if status not in STATUSES:
         raise Malformed(f"summary.json: unknown status {status!r}")
-    row: dict[str, Any] = dict(_read_config(folder, summary))
+    # a key the run's config lacks was added to relubench after the run: it ran with the default
+    config = _read_config(folder, summary)
+    row: dict[str, Any] = {**{k: v for k, v in DEFAULTS.items() if k not in config}, **config}
     row.update({k: _number(summary, k) for k in NUMBERS})
     for key in ("final_test_acc", "best_test_acc"):
         v = row[key]

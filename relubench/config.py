@@ -34,7 +34,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 
 # Fields that say where or how fast a run happens, not what it computes: left out of the run id
 # so that the same experiment on another machine or output folder keeps its id.
-RUNTIME_KEYS = ("device", "threads", "out", "data_dir", "download", "save_model")
+RUNTIME_KEYS = ("device", "threads", "amp", "out", "data_dir", "download", "save_model")
 
 
 class ConfigError(ValueError):
@@ -73,6 +73,7 @@ class RunConfig:
     # where and how
     device: str = "auto"  # auto = cuda, else mps, else cpu
     threads: int = 0  # torch CPU threads (0 = torch's default)
+    amp: bool = True  # CUDA only: train steps in bf16 (fp16 + loss scaling on older GPUs)
     out: str = "results"  # parent folder of the run folder
     save_model: bool = False  # also write model.pt with the final weights
 

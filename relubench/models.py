@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from relubench.activations import act_factory, dropout_layer, init_weights
-from relubench.config import ConfigError
+from relubench.config import MODEL_DEFAULTS, ConfigError
 
 ActFactory = Callable[[int], nn.Module]
 
@@ -209,8 +209,6 @@ class VGG(nn.Module):
         return self.head(self.dense(self.features(x).mean((2, 3))))
 
 
-DEFAULT_WIDTH = {"cnn": 32, "mlp": 256, "resnet20": 16, "vgg": 32}
-DEFAULT_DEPTH = {"mlp": 4}
 # Smallest input side each model takes: cnn and vgg pool 3 and 4 times.
 MIN_SIZE = {"cnn": 8, "mlp": 1, "resnet20": 4, "vgg": 16}
 
@@ -223,11 +221,11 @@ def build_model(cfg: Any, channels: int, size: int, classes: int) -> nn.Module:
             f"{MIN_SIZE[cfg.model]} pixels, the dataset has {size}x{size}; choose another model"
         )
     act = act_factory(cfg.act, cfg)
-    width = cfg.width or DEFAULT_WIDTH[cfg.model]
+    width = cfg.width or MODEL_DEFAULTS[cfg.model]["width"]
     if cfg.model == "cnn":
         model = CNN(channels, size, classes, act, width, dropout_layer(cfg.act, cfg.dropout))
     elif cfg.model == "mlp":
-        depth = cfg.depth or DEFAULT_DEPTH["mlp"]
+        depth = cfg.depth or MODEL_DEFAULTS["mlp"]["depth"]
         model = MLP(
             channels * size * size,
             classes,
@@ -241,6 +239,6 @@ def build_model(cfg: Any, channels: int, size: int, classes: int) -> nn.Module:
     elif cfg.model == "vgg":
         model = VGG(channels, classes, act, width, dropout_layer(cfg.act, cfg.dropout))
     else:
-        raise ValueError(f"unknown model {cfg.model!r}; choose one of: {', '.join(DEFAULT_WIDTH)}")
+        raise ValueError(f"unknown model {cfg.model!r}; choose one of: {', '.join(MODEL_DEFAULTS)}")
     init_weights(model, cfg.act, cfg)
     return model

@@ -6,6 +6,7 @@ accuracy, then the probe (dead units, slopes) on the fixed probe set, then the f
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import platform
@@ -46,6 +47,33 @@ class Reporter:
     def epoch(self, row: dict[str, Any], probe: Probe) -> None: ...
 
     def end(self, summary: dict[str, Any]) -> None: ...
+
+
+class MixedPrecision:
+    """Autocast for the training steps on CUDA (bf16, or fp16 with loss scaling where the GPU
+    has no bf16); on the CPU and MPS a no-op: bf16 autocast measured 6.9x slower on this kind
+    of AVX2 CPU. Evaluation and the probe always run in float32, so dead units are judged on
+    float32 pre-activations."""
+
+    def __init__(self, enabled: bool, device: torch.device) -> None:
+        self.dtype: torch.dtype | None = None
+        if enabled and device.type == "cuda":
+            self.dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.dtype == torch.float16)
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast("cuda", dtype=self.dtype)
+
+    def backward_step(self, loss: torch.Tensor, opt: torch.optim.Optimizer) -> None:
+        if not self.scaler.is_enabled():
+            loss.backward()
+            opt.step()
+            return
+        self.scaler.scale(loss).backward()
+        self.scaler.step(opt)  # skipped if the scaled gradients overflowed
+        self.scaler.update()
 
 
 def resolve_device(name: str) -> torch.device:
@@ -100,6 +128,7 @@ def train_one_epoch(
     epoch: int,
     reporter: Reporter,
     augment: CropFlip | None = None,
+    precision: MixedPrecision | None = None,
 ) -> dict[str, float]:
     """One pass over the shuffled training set; returns mean loss, accuracy, throughput.
 
@@ -115,12 +144,13 @@ def train_one_epoch(
         source = datasets.batches(x, y, cfg.batch_size, generator, drop_last=True)
     else:
         source = augment.batches(y, cfg.batch_size, generator)
+    precision = precision or MixedPrecision(False, x.device)
     for xb, yb in source:
-        out = model(xb)
-        loss = F.cross_entropy(out, yb)
+        with precision.autocast():
+            out = model(xb)
+            loss = F.cross_entropy(out, yb)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        precision.backward_step(loss, opt)
         sched.step()
         loss_sum += loss.detach() * len(yb)
         correct += (out.argmax(1) == yb).sum()
@@ -193,10 +223,11 @@ def _probe_rows(epoch: int, p: Probe) -> tuple[list[dict], list[dict]]:
     return layers, alphas
 
 
-def environment(device: torch.device) -> dict[str, Any]:
+def environment(device: torch.device, amp: torch.dtype | None = None) -> dict[str, Any]:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
     return {
         "device": str(device),
+        "amp_dtype": str(amp).removeprefix("torch.") if amp else None,
         "device_name": name or platform.machine(),
         "threads": torch.get_num_threads(),
         "relubench": relubench.__version__,
@@ -299,7 +330,8 @@ def run(cfg: RunConfig, reporter: Reporter | None = None) -> dict[str, Any]:
     params = sum(p.numel() for p in model.parameters())
 
     writer = RunWriter(cfg.run_dir, has_alphas=bool(slopes(model)))
-    env, started = environment(device), time.time()
+    precision = MixedPrecision(cfg.amp, device)
+    env, started = environment(device, precision.dtype), time.time()
 
     def summary(status: str, error: str | None = None) -> dict[str, Any]:
         return summarize(cfg, status, writer, env, started, params, error)
@@ -344,6 +376,7 @@ def run(cfg: RunConfig, reporter: Reporter | None = None) -> dict[str, Any]:
                 epoch,
                 reporter,
                 augment,
+                precision,
             )
             record(epoch, stats)
             writer.summary(summary("running"))

@@ -1,0 +1,134 @@
+"""CPU levers, decided by measurement: a training step of one model under each setting, as a
+ratio to relubench's default (channels_last, float32, eager, torch's thread count).
+
+Variants, timed in turns (interleaved, so drifts in machine load hit all alike), median of
+rounds; each is the step `relubench train` takes (forward, cross-entropy, backward, SGD):
+
+  default          channels_last memory format, float32, eager       what relubench does
+  contiguous       NCHW memory format                                 (channels_last off)
+  bf16 autocast    torch.autocast("cpu", bfloat16) around the forward
+  torch.compile    torch.compile(model), default mode; compile time reported apart
+  1 thread         torch.set_num_threads(1) for its turns
+  batch N          samples/s at other batch sizes (the ratio is per sample, not per step)
+
+    python benchmarks/cpu_levers.py                       # cnn (MNIST shapes), all variants
+    python benchmarks/cpu_levers.py --model resnet20      # CIFAR shapes
+    python benchmarks/cpu_levers.py --no-compile          # skip torch.compile (it takes ~20 s)
+    python benchmarks/cpu_levers.py --quick               # tiny: a check that it runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from step_cost import MODEL_DATA, make_row  # noqa: E402  (a sibling benchmark script)
+
+from relubench.data import DATASETS  # noqa: E402
+
+
+def make_step(
+    model_name: str, act: str, width: int, batch: int, *, channels_last: bool = True,
+    bf16: bool = False, compiled: bool = False, threads: int = 0,
+) -> tuple[Callable[[], None], float]:  # fmt: skip
+    """A training step closure for one variant, and the seconds its set-up took (compile)."""
+    spec = DATASETS[MODEL_DATA[model_name]]
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    row = make_row(act, model_name, spec, batch, fmt, width=width)
+    model, opt = row.model, row.opt
+    model.train()
+    if compiled:
+        model = torch.compile(model)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, spec.channels, spec.size, spec.size, generator=g).contiguous(
+        memory_format=fmt
+    )
+    y = torch.randint(0, spec.classes, (batch,), generator=g)
+    default_threads = torch.get_num_threads()
+
+    def step() -> None:
+        if threads:
+            torch.set_num_threads(threads)
+        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+        with ctx:
+            loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if threads:
+            torch.set_num_threads(default_threads)
+
+    t0 = time.perf_counter()
+    step()  # first call: kernel choice, allocation; for torch.compile, the compilation
+    return step, time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="cnn", help="cnn, mlp, resnet20 or vgg (default cnn)")
+    parser.add_argument("--act", default="relu", help="activation (default relu)")
+    parser.add_argument("--width", type=int, default=0, help="model width (default: model's)")
+    parser.add_argument("--batch-size", type=int, default=128, help="default variant's batch")
+    parser.add_argument("--steps", type=int, default=5, help="steps per turn (5)")
+    parser.add_argument("--rounds", type=int, default=5, help="turns per variant (5)")
+    parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    parser.add_argument("--quick", action="store_true", help="tiny: a check that it runs")
+    args = parser.parse_args()
+    if args.quick:
+        args.width, args.batch_size, args.steps, args.rounds, args.no_compile = 4, 16, 1, 1, True
+
+    b = args.batch_size
+    common = (args.model, args.act, args.width, b)
+    variants: dict[str, tuple[tuple, dict, int]] = {
+        "default (channels_last, fp32)": (common, {}, b),
+        "contiguous (NCHW)": (common, {"channels_last": False}, b),
+        "bf16 autocast": (common, {"bf16": True}, b),
+        "1 thread": (common, {"threads": 1}, b),
+    }
+    if not args.no_compile:
+        variants["torch.compile"] = (common, {"compiled": True}, b)
+    for other in (b // 2, b * 2, b * 4):
+        variants[f"batch {other}"] = ((args.model, args.act, args.width, other), {}, other)
+
+    steps, setup = {}, {}
+    for name, (pos, kw, _) in variants.items():
+        steps[name], setup[name] = make_step(*pos, **kw)
+        for _ in range(2):  # warm-up beyond the first call
+            steps[name]()
+    seconds: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(args.rounds):
+        for name, step in steps.items():
+            t0 = time.perf_counter()
+            for _ in range(args.steps):
+                step()
+            seconds[name].append((time.perf_counter() - t0) / args.steps)
+
+    base = "default (channels_last, fp32)"
+    per_sample = {n: [s / variants[n][2] for s in secs] for n, secs in seconds.items()}
+    width = args.width or "default"
+    print(
+        f"{args.model} ({args.act}, width {width}), {MODEL_DATA[args.model]} shapes, torch "
+        f"{torch.__version__}, {torch.get_num_threads()} threads; median of {args.rounds} rounds "
+        f"x {args.steps} steps; 'x default' is time per sample against the default's, per round"
+    )
+    print(f"  {'variant':32} {'ms/step':>8} {'samples/s':>10} {'x default':>10}")
+    for name in variants:
+        med = statistics.median(seconds[name])
+        ratio = statistics.median(
+            s / d for s, d in zip(per_sample[name], per_sample[base], strict=True)
+        )
+        extra = f"   (first step {setup[name]:.1f} s)" if name == "torch.compile" else ""
+        print(f"  {name:32} {1e3 * med:8.1f} {variants[name][2] / med:10.0f} {ratio:10.2f}x{extra}")
+
+
+if __name__ == "__main__":
+    main()
