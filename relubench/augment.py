@@ -59,10 +59,12 @@ class CropFlip:
         rows_in, cols_in = (src_row >= 0) & (src_row < h), (src_col >= 0) & (src_col < w)
         masks = rows_in.view(-1, 1, h, 1) & cols_in.view(1, -1, 1, w)
         self.masks = masks.to(torch.uint8).view(-1, h, w)
-        # normalise uint8 v as v * scale + shift = (v / 255 - mean) / std
+        # normalise uint8 v as v * scale + shift = (v / 255 - mean) / std; stored at full image
+        # shape, as a broadcast over (1, c, 1, 1) measured 1.6x slower than plain elementwise
         std_t = torch.tensor(std, device=dev).view(1, c, 1, 1)
-        self.scale = 1.0 / (255.0 * std_t)
-        self.shift = -torch.tensor(mean, device=dev).view(1, c, 1, 1) / std_t
+        self.scale = (1.0 / (255.0 * std_t)).expand(1, c, h, w).contiguous()
+        self.shift = (-torch.tensor(mean, device=dev).view(1, c, 1, 1) / std_t).expand(1, c, h, w)
+        self.shift = self.shift.contiguous()
 
     def crops(
         self, idx: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flip: torch.Tensor
@@ -72,13 +74,23 @@ class CropFlip:
 
         (That is the crop at 2p - dx of the mirror image, which is what is read.)
         """
+        return self._gather(*self._offsets(idx, dy, dx, flip))
+
+    def _offsets(
+        self, idx: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flip: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Where each crop starts in `store`, and which mask it takes."""
         p = self.pad
         dx = torch.where(flip, 2 * p - dx, dx)
         image = flip.long() * self.n + idx
         start = self.slack + image * self.block + (dy - p) * self.w + (dx - p)
-        u8 = self.blocks.index_select(0, start).view(len(idx), self.c, self.h, self.w)
-        u8.mul_(self.masks.index_select(0, dy * (2 * p + 1) + dx).unsqueeze(1))
-        return u8.float().mul_(self.scale).add_(self.shift)
+        return start, dy * (2 * p + 1) + dx
+
+    def _gather(self, start: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        u8 = self.blocks.index_select(0, start).view(len(start), self.c, self.h, self.w)
+        u8.mul_(self.masks.index_select(0, mask).unsqueeze(1))
+        x = u8.float()
+        return torch.addcmul(self.shift, x, self.scale, out=x)  # one fused pass, in place
 
     def draw(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Offsets dy, dx in [0, 2p] and flips for n images, from the seeded CPU generator."""
@@ -94,6 +106,10 @@ class CropFlip:
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """One epoch of augmented (images, labels) batches, full batches only, shuffled by
         `order` exactly as `data.batches` would shuffle them (same generator, same order)."""
-        dy, dx, flip = self.draw(self.n)  # one draw per epoch: image i gets dy[i], dx[i], ...
-        for idx in batch_orders(self.n, batch_size, order, True, self.store.device):
-            yield self.crops(idx, dy[idx], dx[idx], flip[idx]), y.index_select(0, idx)
+        # one draw per epoch (image i gets dy[i], dx[i], flip[i]), turned into offsets at once:
+        # per batch, only two small gathers and the three passes over its pixels remain
+        dev = self.store.device
+        start, mask = self._offsets(torch.arange(self.n, device=dev), *self.draw(self.n))
+        for idx in batch_orders(self.n, batch_size, order, True, dev):
+            x = self._gather(start.index_select(0, idx), mask.index_select(0, idx))
+            yield x, y.index_select(0, idx)

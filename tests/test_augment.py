@@ -72,6 +72,21 @@ def test_same_seed_same_batches_and_the_shuffle_order_of_plain_batches():
     assert [yb.tolist() for _, yb in plain] == [yb.tolist() for _, yb in c]
 
 
+def test_epoch_batches_are_the_crops_of_that_epochs_draw():
+    # batches() precomputes every image's offsets once per epoch; it must cut the very crops
+    # that crops() cuts for the same draw (which the window test above checks pixel by pixel)
+    x = images(64)
+    y = torch.arange(64) % 10
+    aug = CropFlip(x, SPEC.mean, SPEC.std, torch.Generator().manual_seed(3))
+    got = list(aug.batches(y, 16, torch.Generator().manual_seed(4)))
+    twin = CropFlip(x, SPEC.mean, SPEC.std, torch.Generator().manual_seed(3))
+    dy, dx, flip = twin.draw(64)
+    order = torch.Generator().manual_seed(4)
+    for (xb, yb), idx in zip(got, data.batch_orders(64, 16, order, True, "cpu"), strict=True):
+        assert torch.equal(xb, twin.crops(idx, dy[idx], dx[idx], flip[idx]))
+        assert torch.equal(yb, y[idx])
+
+
 def test_offsets_cover_the_whole_range_and_flip_half():
     aug = CropFlip(images(4), SPEC.mean, SPEC.std, torch.Generator().manual_seed(0))
     dy, dx, flip = aug.draw(20_000)
