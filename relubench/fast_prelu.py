@@ -25,7 +25,9 @@ Only on the CPU, where it was measured; on other devices torch's own kernels run
 Numerics: the forward is torch's own (`F.prelu`), bit for bit. x == 0 takes the negative side
 (gradient a * g), as in torch. The input gradient equals nn.PReLU's to float rounding (bit for
 bit where a > -0.5, where lerp computes a * g exactly); the slope gradient differs by rounding
-only (another summation order). Double backward is not supported: it raises, never misleads.
+only (another summation order). Under CPU bf16 autocast the slope gradient is accumulated in
+float32 (closer to the exact sum than torch's, which rounds each product to bf16), the input
+gradient is torch's bit for bit. Double backward is not supported: it raises, never misleads.
 The parameter is nn.PReLU's own 1-D `weight` (this is a subclass), so state dicts load both
 ways and the probe and the no-decay rule see the same thing.
 """
@@ -38,10 +40,13 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 
-def _channel_dot(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """sum(u * v) over every dim but 1, in one fused read of u and v, with no temporary."""
+def _channel_dot(u: torch.Tensor, v: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """sum(u * v) over every dim but 1, in one fused read of u and v, with no temporary.
+
+    Accumulated and returned in `dtype` (float32 for bf16 u and v under autocast: batch norm's
+    mixed-type kernel takes float32 statistics beside reduced-precision data)."""
     c = u.shape[1]
-    zero, one = u.new_zeros(c), u.new_ones(c)
+    zero, one = u.new_zeros(c, dtype=dtype), u.new_ones(c, dtype=dtype)
     # batch norm's backward computes grad_weight = sum(g * (x - mean) * invstd) per channel;
     # with mean 0 and invstd 1 that is the dot product. Only grad_weight is requested.
     return torch.ops.aten.native_batch_norm_backward(
@@ -64,13 +69,13 @@ class _PReLUFunction(torch.autograd.Function):
         p = torch.ops.aten.threshold_backward(g, x, 0)
         grad_x = grad_w = None
         if need_w:  # before p is overwritten below
-            grad_w = _channel_dot(g, x) - _channel_dot(p, x)
+            grad_w = _channel_dot(g, x, weight.dtype) - _channel_dot(p, x, weight.dtype)
             if weight.numel() == 1:
                 grad_w = grad_w.sum().reshape(1)
         if need_x:
             shape = [1] * x.ndim
             shape[1] = weight.numel()  # broadcast over dim 1, whatever the memory format
-            grad_x = p.lerp_(g, weight.view(shape))
+            grad_x = p.lerp_(g, weight.view(shape).to(p.dtype))
         return grad_x, grad_w
 
 

@@ -51,9 +51,14 @@ class Reporter:
 
 class MixedPrecision:
     """Autocast for the training steps on CUDA (bf16, or fp16 with loss scaling where the GPU
-    has no bf16); on the CPU and MPS a no-op: bf16 autocast measured 6.9x slower on this kind
-    of AVX2 CPU. Evaluation and the probe always run in float32, so dead units are judged on
-    float32 pre-activations."""
+    has no bf16); on the CPU and MPS a no-op. Evaluation and the probe always run in float32,
+    so dead units are judged on float32 pre-activations.
+
+    Why not bf16 on the CPU: it depends on the CPU. It measured 6.9x slower per step on an AVX2
+    CPU, and 1.6-1.8x faster on one with AMX-BF16 (`python benchmarks/cpu_levers.py`), where
+    the activations' share of the step grows (PReLU 1.31x ReLU's step, against 1.08x in
+    float32). A default that changes the arithmetic with the CPU model would make the same
+    config train differently on two laptops; CPU runs stay float32 everywhere."""
 
     def __init__(self, enabled: bool, device: torch.device) -> None:
         self.dtype: torch.dtype | None = None

@@ -201,3 +201,29 @@ def test_trains_like_torch_prelu():
             opt.step()
     for (name, a), (_, b) in zip(*(m.named_parameters() for m in nets), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_under_cpu_bf16_autocast(shared):
+    # users who wrap a step in torch.autocast("cpu", bfloat16) (benchmarks/cpu_levers.py does)
+    # get bf16 activations and a float32 slope: the input gradient must equal nn.PReLU's, the
+    # slope gradient must be float32 and at least as close to the exact sum as torch's
+    torch.manual_seed(0)
+    n = 1 if shared else 32
+    x = torch.randn(16, 32, 8, 8).bfloat16().to(memory_format=torch.channels_last)
+    x.requires_grad_()
+    fast, ref = FastPReLU(n), nn.PReLU(n)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y_fast, y_ref = fast(x), ref(x)
+    assert y_fast.dtype == torch.bfloat16 and torch.equal(y_fast, y_ref)
+    g = torch.randn_like(y_fast)
+    gx_fast, gw_fast = torch.autograd.grad(y_fast, (x, fast.weight), g)
+    gx_ref, gw_ref = torch.autograd.grad(y_ref, (x, ref.weight), g)
+    assert torch.equal(gx_fast, gx_ref)
+    assert gw_fast.dtype == torch.float32 and gw_fast.shape == (n,)
+    xf = x.detach().double()
+    exact = (g.double() * xf * (xf <= 0)).sum((0, 2, 3))
+    exact = exact.sum().reshape(1) if shared else exact
+    err_fast = (gw_fast.double() - exact).abs().max().item()
+    err_ref = (gw_ref.double() - exact).abs().max().item()
+    assert err_fast <= max(err_ref, 1e-3)
