@@ -98,3 +98,14 @@ def test_double_backward_is_refused():
     (g,) = torch.autograd.grad(FastELU()(x).sum(), x, create_graph=True)
     with pytest.raises(RuntimeError):
         g.sum().backward()
+
+
+def test_gradient_keeps_the_layout_of_the_activation():
+    # a channels_last net must get channels_last gradients back even when the layer above
+    # (a pooling layer's backward) hands down NCHW ones
+    x = torch.randn(4, 8, 6, 6).contiguous(memory_format=torch.channels_last).requires_grad_()
+    g = torch.randn(4, 8, 6, 6)  # NCHW incoming gradient
+    (gx,) = torch.autograd.grad(FastSELU()(x), x, g)
+    assert gx.is_contiguous(memory_format=torch.channels_last)
+    (ref,) = torch.autograd.grad(nn.SELU()(x), x, g)
+    torch.testing.assert_close(gx, ref, rtol=1e-5, atol=1e-6)
