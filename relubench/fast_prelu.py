@@ -65,6 +65,16 @@ class _PReLUFunction(torch.autograd.Function):
     def backward(ctx, g: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         x, weight = ctx.saved_tensors
         need_x, need_w = ctx.needs_input_grad
+        cl = torch.channels_last
+        if (
+            x.ndim == 4
+            and x.is_contiguous(memory_format=cl)
+            and not g.is_contiguous(memory_format=cl)
+        ):
+            # a pooling layer's backward hands NCHW gradients to a channels_last net: one copy
+            # (0.16 ms on 128x64x8x8 here) spares the mixed-layout paths of the kernels below
+            # (0.83 -> 0.22 ms per channel dot, 1.18 ms for threshold_backward)
+            g = g.contiguous(memory_format=cl)
         # autograd may hand the same grad tensor to other branches: never write into g
         p = torch.ops.aten.threshold_backward(g, x, 0)
         grad_x = grad_w = None

@@ -227,3 +227,16 @@ def test_under_cpu_bf16_autocast(shared):
     err_fast = (gw_fast.double() - exact).abs().max().item()
     err_ref = (gw_ref.double() - exact).abs().max().item()
     assert err_fast <= max(err_ref, 1e-3)
+
+
+def test_nchw_gradient_into_a_channels_last_activation():
+    # the gradient a pooling layer hands down may be NCHW while the net is channels_last: the
+    # result must still equal nn.PReLU's and keep the activation's layout
+    x = torch.randn(4, 8, 6, 6).contiguous(memory_format=torch.channels_last).requires_grad_()
+    fast, ref = FastPReLU(8), nn.PReLU(8)
+    g = torch.randn(4, 8, 6, 6)
+    gx, gw = torch.autograd.grad(fast(x), (x, fast.weight), g)
+    rx, rw = torch.autograd.grad(ref(x), (x, ref.weight), g)
+    assert gx.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(gx, rx)
+    torch.testing.assert_close(gw, rw, rtol=1e-5, atol=1e-5)
