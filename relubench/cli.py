@@ -75,7 +75,9 @@ def train(
     ),
     seed: int = typer.Option(None, help=f"Seed for init and shuffling. (default: {D.seed})"),
     width: int = typer.Option(
-        None, help="Model width (cnn: first-block channels, mlp: hidden units). (default: 32 / 256)"
+        None,
+        help="Model width: first-block channels (cnn 32, resnet20 16, vgg 32) or mlp hidden units "
+        "(256). (default: the model's)",
     ),
     device: str = typer.Option(None, help=f"auto|cpu|cuda|mps. (default: {D.device})"),
     threads: int = typer.Option(None, help="torch CPU threads (0 = torch's choice). (default: 0)"),
@@ -255,6 +257,14 @@ def sweep(
             table.add_row(c.run_id, status)
         console.print(table)
         return
+    if backend == "local":  # Ray workers may be other machines: each checks its own data
+        from relubench.data import DataError
+        from relubench.sweep import require_data
+
+        try:
+            require_data(plan)
+        except DataError as e:
+            fail(str(e))
     _sweep(plan, jobs, backend, address, cpus_per_run, gpus_per_run)
 
 
@@ -438,7 +448,7 @@ DATA_DIR_HELP = "Data dir. (default: $RELUBENCH_DATA, else the user cache dir)"
 @data_app.command("list")
 def data_list(data_dir: str = typer.Option(None, help=DATA_DIR_HELP)) -> None:
     """Every dataset: images, classes, whether it is here, its size, its licence."""
-    from relubench.data import data_root, status
+    from relubench.data import data_root, download_command, status
 
     root = data_root(data_dir)
     table = Table(title=f"datasets in {root}")
@@ -455,7 +465,7 @@ def data_list(data_dir: str = typer.Option(None, help=DATA_DIR_HELP)) -> None:
         table.add_row(spec.name, images, str(spec.classes), here, size_s, spec.licence)
     console.print(table)
     console.print(
-        f"get one: relubench data download NAME{_data_dir_flag(data_dir)} (torchvision's "
+        f"get one: {download_command('NAME', data_dir)} (torchvision's "
         "layout, checksums verified; folders torchvision already holds are reused). Size: on "
         "disk if here, else the download. CIFAR: no licence stated, cite Krizhevsky 2009."
     )
@@ -463,10 +473,6 @@ def data_list(data_dir: str = typer.Option(None, help=DATA_DIR_HELP)) -> None:
 
 def _count(n: int) -> str:
     return f"{n // 1000}k" if n >= 10_000 else f"{n:,}"
-
-
-def _data_dir_flag(data_dir: str | None) -> str:
-    return f" --data-dir {data_dir}" if data_dir else ""
 
 
 @data_app.command("download")

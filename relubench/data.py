@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 import shutil
 import sys
 from collections.abc import Iterator
@@ -184,12 +185,13 @@ def get_spec(name: str) -> DatasetSpec:
 class Data:
     """One dataset in memory: float images normalised with the dataset's mean/std.
 
-    `train_u8` keeps the training images as uint8 when the run augments them: augmentation
-    crops and flips those (a quarter of the bytes of float to move) and normalises each batch.
+    When the run augments, the training images stay uint8 (`train_u8`) and `x_train` is None:
+    augmentation crops and flips those (a quarter of the bytes of float to move) and normalises
+    each batch, so a float copy of the training set (614 MB for CIFAR) is never made.
     """
 
     spec: DatasetSpec
-    x_train: torch.Tensor  # (N, C, H, W) float32
+    x_train: torch.Tensor | None  # (N, C, H, W) float32; None when augmenting
     y_train: torch.Tensor  # (N,) int64
     x_test: torch.Tensor
     y_test: torch.Tensor
@@ -197,10 +199,9 @@ class Data:
 
     def to(self, device: Any) -> Data:
         u8 = None if self.train_u8 is None else self.train_u8.to(device)
+        x = None if self.x_train is None else self.x_train.to(device)
         return Data(
-            self.spec,
-            *(t.to(device) for t in (self.x_train, self.y_train, self.x_test, self.y_test)),
-            u8,
+            self.spec, x, *(t.to(device) for t in (self.y_train, self.x_test, self.y_test)), u8
         )
 
 
@@ -232,7 +233,7 @@ def data_root(data_dir: str | Path | None = None) -> Path:
 
 def _dir_flag(data_dir: str | Path | None) -> str:
     """The `--data-dir` part of a command we suggest: only if the user gave one."""
-    return f" --data-dir {data_dir}" if data_dir else ""
+    return f" --data-dir {shlex.quote(str(data_dir))}" if data_dir else ""
 
 
 def download_command(name: str, data_dir: str | Path | None = None, force: bool = False) -> str:
@@ -278,17 +279,22 @@ def download(name: str, data_dir: str | Path | None = None, force: bool = False)
     folder = root / spec.folder
     if root.exists() and not root.is_dir():
         raise DataError(f"data dir {root} is a file; give a folder with --data-dir")
-    if force:
-        if spec.reader == "idx":  # MNIST/raw also holds the .gz archives: keep them
-            for f in spec.files:
-                (folder / f).unlink(missing_ok=True)
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
-    elif not missing_files(spec, root):
-        return folder
+    try:
+        if force:
+            if spec.reader == "idx":  # MNIST/raw also holds the .gz archives: keep them
+                for f in spec.files:
+                    (folder / f).unlink(missing_ok=True)
+            else:
+                shutil.rmtree(folder, ignore_errors=True)
+        elif not missing_files(spec, root):
+            return folder
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a parent that is a file, no permission, a read-only disk
+        raise DataError(
+            f"cannot write the data dir {root}: {e.strerror or e}; give another with --data-dir"
+        ) from None
     import torchvision.datasets
 
-    root.mkdir(parents=True, exist_ok=True)
     try:
         getattr(torchvision.datasets, spec.torchvision)(str(root), train=True, download=True)
     except Exception as e:  # network, disk or checksum: one line, whatever torchvision raised
@@ -364,6 +370,26 @@ def _load_synthetic(cfg: Any) -> tuple[torch.Tensor, ...]:
     return (*make(n_train), *make(n_test))
 
 
+def require(
+    spec: DatasetSpec,
+    data_dir: str | Path | None,
+    download_ok: bool,
+    hint: str = "or add --download to train",
+) -> None:
+    """Make sure a torchvision-layout dataset's files are in the data dir: fetched first if
+    `download_ok`, else a DataError naming the folder and the command that fetches them."""
+    root = data_root(data_dir)
+    missing = missing_files(spec, root)
+    if missing and download_ok:
+        download(spec.name, data_dir)
+    elif missing:
+        what = "not found" if len(missing) == len(spec.files) else f"incomplete (no {missing[0]})"
+        raise DataError(
+            f"dataset {spec.name} {what} in {root / spec.folder}; fetch it "
+            f"({spec.download_mb:.0f} MB) with: {download_command(spec.name, data_dir)} ({hint})"
+        )
+
+
 def _load_downloaded(cfg: Any) -> tuple[torch.Tensor, ...]:
     """A torchvision-layout dataset from the data dir (fetched first if `download` is set)."""
     import torch
@@ -372,16 +398,7 @@ def _load_downloaded(cfg: Any) -> tuple[torch.Tensor, ...]:
 
     spec = DATASETS[cfg.dataset]
     root = data_root(cfg.data_dir)
-    missing = missing_files(spec, root)
-    if missing and getattr(cfg, "download", False):
-        download(spec.name, cfg.data_dir)
-    elif missing:
-        where = root / spec.folder
-        what = "not found" if len(missing) == len(spec.files) else f"incomplete (no {missing[0]})"
-        raise DataError(
-            f"dataset {spec.name} {what} in {where}; fetch it ({spec.download_mb:.0f} MB) with: "
-            f"{download_command(spec.name, cfg.data_dir)} (or add --download to train)"
-        )
+    require(spec, cfg.data_dir, getattr(cfg, "download", False))
     read = readers.read_idx_dataset if spec.reader == "idx" else readers.read_cifar
     try:
         arrays = read(root / spec.folder, spec.channels, spec.size, spec.classes)
@@ -406,7 +423,7 @@ LOADERS = {
 def load(cfg: Any) -> Data:
     """Load `cfg.dataset` into memory (CPU), cut to train_size/test_size, normalised to float.
 
-    With `cfg.augment`, the uint8 training images are kept too (`Data.train_u8`).
+    With `cfg.augment`, the training images stay uint8 (`Data.train_u8`; `x_train` is None).
     """
     spec = get_spec(cfg.dataset)
     xtr, ytr, xte, yte = LOADERS[spec.name](cfg)
@@ -414,8 +431,9 @@ def load(cfg: Any) -> Data:
         xtr, ytr = xtr[: cfg.train_size], ytr[: cfg.train_size]
     if cfg.test_size:
         xte, yte = xte[: cfg.test_size], yte[: cfg.test_size]
-    u8 = xtr.contiguous() if getattr(cfg, "augment", False) else None
-    return Data(spec, normalize(xtr, spec), ytr, normalize(xte, spec), yte, u8)
+    if getattr(cfg, "augment", False):
+        return Data(spec, None, ytr, normalize(xte, spec), yte, xtr.contiguous())
+    return Data(spec, normalize(xtr, spec), ytr, normalize(xte, spec), yte)
 
 
 def normalize(x: torch.Tensor, spec: DatasetSpec) -> torch.Tensor:

@@ -88,10 +88,33 @@ def expand(path: str | Path, overrides: dict[str, Any] | None = None) -> Plan:
             cfg = merge(base, point, overrides or {})
         except ConfigError as e:
             raise ConfigError(f"{path}: {e} (run {point})") from None
-        configs.setdefault(cfg.run_id, cfg)
+        same = configs.setdefault(cfg.run_id, cfg)
+        if same != cfg:  # equal ids, different configs: they differ only in runtime keys
+            diff = sorted(k for k, v in cfg.to_dict().items() if v != same.to_dict()[k])
+            raise ConfigError(
+                f"{path}: runs {point} and an earlier one differ only in {', '.join(diff)}, "
+                f"which say how or where a run trains, not what it is: they would share one run "
+                f"id and one folder. Set {diff[0]} in base, or sweep it with separate --out dirs"
+            )
     plan = Plan(str(path), list(configs.values()))
     plan.complete = {c.run_id for c in plan.configs if run_status(c.run_dir) == "complete"}
     return plan
+
+
+def require_data(plan: Plan) -> None:
+    """Before a local sweep starts: every downloadable dataset its runs need is here, fetched
+    once (if a run asks to download) rather than by several workers at once, or one DataError
+    for the whole sweep instead of the same failure in every run."""
+    from relubench import data
+
+    needs: dict[tuple[str, str], bool] = {}
+    for c in plan.todo:
+        if data.get_spec(c.dataset).kind == "download":
+            key = (c.dataset, c.data_dir)
+            needs[key] = needs.get(key, False) or c.download
+    for (name, data_dir), download_ok in needs.items():
+        hint = "or set download: true in the sweep's base"
+        data.require(data.get_spec(name), data_dir, download_ok, hint)
 
 
 # --- claiming runs -------------------------------------------------------------------------

@@ -137,19 +137,20 @@ def train_one_epoch(
 ) -> dict[str, float]:
     """One pass over the shuffled training set; returns mean loss, accuracy, throughput.
 
-    With `augment`, batches are its crops and flips of the uint8 images, in the same order.
+    With `augment`, batches are its crops and flips of the uint8 images, in the same order
+    (and `x`, the float images, may be None).
     """
     model.train()
-    loss_sum = torch.zeros((), device=x.device)
-    correct = torch.zeros((), device=x.device, dtype=torch.long)
+    loss_sum = torch.zeros((), device=y.device)
+    correct = torch.zeros((), device=y.device, dtype=torch.long)
     seen, step = 0, 0
-    steps = max(1, len(x) // cfg.batch_size)
+    steps = max(1, len(y) // cfg.batch_size)
     t0 = time.perf_counter()
     if augment is None:
         source = datasets.batches(x, y, cfg.batch_size, generator, drop_last=True)
     else:
         source = augment.batches(y, cfg.batch_size, generator)
-    precision = precision or MixedPrecision(False, x.device)
+    precision = precision or MixedPrecision(False, y.device)
     for xb, yb in source:
         with precision.autocast():
             out = model(xb)
@@ -317,17 +318,19 @@ def run(cfg: RunConfig, reporter: Reporter | None = None) -> dict[str, Any]:
     model = build_model(cfg, data.spec.channels, data.spec.size, data.spec.classes).to(device)
     if cfg.model in CHANNELS_LAST:
         model = model.to(memory_format=torch.channels_last)
-        data.x_train = data.x_train.contiguous(memory_format=torch.channels_last)
+        if data.x_train is not None:
+            data.x_train = data.x_train.contiguous(memory_format=torch.channels_last)
         data.x_test = data.x_test.contiguous(memory_format=torch.channels_last)
     augment = None
     if cfg.augment:  # its own generator: the crops never change the shuffling order
         aug_gen = torch.Generator().manual_seed(cfg.seed + 2)
         augment = CropFlip(data.train_u8, data.spec.mean, data.spec.std, aug_gen)
-    steps = len(data.x_train) // cfg.batch_size
+        data.train_u8 = None  # CropFlip holds its own copy
+    steps = len(data.y_train) // cfg.batch_size
     if steps < 1:
         raise ConfigError(
             f"batch_size {cfg.batch_size} is larger than the training set "
-            f"({len(data.x_train)} images); lower --batch-size"
+            f"({len(data.y_train)} images); lower --batch-size"
         )
     opt = make_optimizer(cfg, model)
     sched = make_schedule(cfg, opt, cfg.epochs * steps)

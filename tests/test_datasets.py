@@ -132,6 +132,7 @@ def test_cifar_images_keep_their_channel_planes_and_labels(tmp_path, classes):
     rows = np.concatenate([b["data"] for b in written["train"]])
     # each row: 1024 red, then 1024 green, then 1024 blue values, rows top to bottom
     assert torch.equal(d.train_u8, torch.from_numpy(rows).view(-1, 3, 32, 32))
+    assert d.x_train is None  # augmenting: no float copy of the training set is made
     assert d.train_u8[1, 2, 0, 5].item() == rows[1, 2 * 1024 + 5]
     key = "labels" if classes == 10 else "fine_labels"
     assert d.y_train.tolist() == sum((b[key] for b in written["train"]), [])
@@ -327,6 +328,13 @@ def test_download_offline_is_one_line(tmp_path, monkeypatch):
     assert "mnist-mini is embedded: nothing to download" in msg
     msg = one_line_error(runner.invoke(app, ["data", "download", "imagenet"]))
     assert "unknown dataset 'imagenet'; choose one of: mnist-mini" in msg
+
+
+def test_data_dir_that_cannot_be_made_is_one_line(tmp_path):
+    (tmp_path / "afile").write_text("not a folder")
+    bad = tmp_path / "afile" / "sub"  # its parent is a file: mkdir fails
+    msg = one_line_error(runner.invoke(app, ["data", "download", "mnist", "--data-dir", str(bad)]))
+    assert f"cannot write the data dir {bad}" in msg and "--data-dir" in msg
 
 
 def test_train_download_flag_fetches_first(tmp_path, monkeypatch):

@@ -77,6 +77,8 @@ def test_base_may_name_a_recipe():
         ({"grid": {"epochs": [1, "two"]}}, "epochs must be int"),
         ({"grids": {"act": ["relu"]}}, "unknown sweep key 'grids'"),
         ({"base": "no/such.yaml"}, "config file no/such.yaml not found"),
+        # runtime keys are not in the run id: these two runs would share one folder
+        ({"grid": {"act": ["relu"], "amp": [True, False]}}, "differ only in amp"),
     ],
 )
 def test_bad_sweep_files_name_the_file_and_key(tmp_path, spec, message):
@@ -86,6 +88,18 @@ def test_bad_sweep_files_name_the_file_and_key(tmp_path, spec, message):
     assert message in str(e.value)
     r = runner.invoke(app, ["sweep", str(f)])
     assert r.exit_code == 2 and message in r.stderr and "Traceback" not in r.output
+
+
+def test_a_missing_dataset_stops_the_sweep_once_before_any_run(tmp_path):
+    data_dir = tmp_path / "data"
+    spec = {"base": {**TINY, "dataset": "mnist", "data_dir": str(data_dir)}}
+    f = write_sweep(tmp_path, {**spec, "grid": {"act": ["relu", "prelu"]}})
+    r = runner.invoke(app, ["sweep", str(f), "--out", str(tmp_path / "r")])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    (line,) = r.stderr.strip().splitlines()
+    assert f"dataset mnist not found in {data_dir / 'MNIST'}" in line
+    assert "relubench data download mnist" in line and "download: true in the sweep" in line
+    assert not (tmp_path / "r").exists()  # no run started
 
 
 def test_threads_are_split_between_jobs():
