@@ -148,6 +148,8 @@ def _train(cfg: RunConfig) -> None:
     except (ConfigError, DataError) as e:
         fail(str(e))
     except KeyboardInterrupt:
+        if not (cfg.run_dir / "summary.json").is_file():  # stopped before training began
+            fail("interrupted before the run started; nothing was written", code=130)
         fail(f"interrupted; completed epochs are kept in {cfg.run_dir}", code=130)
     reporter.print_layers()
     if summary["status"] == "diverged":
