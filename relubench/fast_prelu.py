@@ -18,7 +18,12 @@ std 1 returns exactly sum(u * v) per channel in one fused pass, without the temp
 `(u * v).sum(dims)` would allocate. Fresh full-size allocations matter on this machine: the
 page faults of one can cost more than the arithmetic on it (a multiply into fresh memory
 measured 3x one into reused memory). Gain, `benchmarks/step_cost.py --prelu-impls torch,fast`:
-resnet20 step 1.33x -> 1.09x ReLU's, cnn 1.18-1.22x -> 1.06-1.11x.
+resnet20 step 1.33x -> 1.09x ReLU's, cnn 1.18-1.22x -> 1.06-1.11x; on a 2-core Xeon with AMX,
+whose convolutions run faster (so an activation's memory-bound passes weigh more), resnet20
+1.37x -> 1.16x (1.16-1.19x over runs), cnn 1.13x. What remains is memory traffic: this
+backward reads x and g four times (mask, two dot products, blend) where ReLU's reads them once;
+fusing those passes needs a compiled kernel, which torch.compile gives only at a compile cost of
+tens of seconds per run.
 
 Only on the CPU, where it was measured; on other devices torch's own kernels run.
 

@@ -54,11 +54,12 @@ class MixedPrecision:
     has no bf16); on the CPU and MPS a no-op. Evaluation and the probe always run in float32,
     so dead units are judged on float32 pre-activations.
 
-    Why not bf16 on the CPU: it depends on the CPU. It measured 6.9x slower per step on an AVX2
-    CPU, and 1.6-1.8x faster on one with AMX-BF16 (`python benchmarks/cpu_levers.py`), where
-    the activations' share of the step grows (PReLU 1.31x ReLU's step, against 1.08x in
-    float32). A default that changes the arithmetic with the CPU model would make the same
-    config train differently on two laptops; CPU runs stay float32 everywhere."""
+    Why not bf16 on the CPU: it depends on the CPU. Without native bf16 units it is emulated
+    and slower; on a CPU with AMX-BF16 it measured 1.6-1.8x faster per step
+    (`python benchmarks/cpu_levers.py`), and there the activations' share of the step grows
+    (PReLU 1.31x ReLU's cnn step in bf16, against 1.14x in float32). A default that changes
+    the arithmetic with the CPU model would make the same config train differently on two
+    laptops; CPU runs stay float32 everywhere."""
 
     def __init__(self, enabled: bool, device: torch.device) -> None:
         self.dtype: torch.dtype | None = None
