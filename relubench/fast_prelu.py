@@ -9,9 +9,13 @@ backward (`threshold_backward`), while the forwards cost the same; a resnet20 tr
 with PReLU took 1.33x ReLU's. Here the backward is built from vectorised kernels instead, with
 one full-size allocation (the input gradient, as ReLU's):
 
-    p   = threshold_backward(g, x, 0)        g where x > 0, else 0        (the one allocation)
-    g_a = sum over x <= 0 of g * x           = <g, x>_c - <p, x>_c        (read-only passes)
-    g_x = p + a * (g - p)                    = p.lerp_(g, a)              (in place)
+    q   = hardtanh_backward(g, x, -inf, tiny)   g where x <= 0, else 0    (the one allocation)
+    g_a = sum over x <= 0 of g * x              = <q, x>_c                (a read-only pass)
+    g_x = g where x > 0, else a g               = q.mul_(a - 1).add_(g)   (in place)
+
+(tiny = float32's smallest positive number, so x < tiny exactly when x <= 0.) In bf16 (CPU
+autocast) g + (a - 1) g would round twice, so there, and in float64, the input gradient is
+p.lerp_(g, a) with p = threshold_backward(g, x, 0), and g_a = <g, x>_c - <p, x>_c.
 
 <u, v>_c is a per-channel dot product: `native_batch_norm_backward` with mean 0 and inverse
 std 1 returns exactly sum(u * v) per channel in one fused pass, without the temporary that
@@ -20,29 +24,33 @@ page faults of one can cost more than the arithmetic on it (a multiply into fres
 measured 3x one into reused memory). Gain, `benchmarks/step_cost.py --prelu-impls torch,fast`:
 resnet20 step 1.33x -> 1.09x ReLU's, cnn 1.18-1.22x -> 1.06-1.11x; on a 2-core Xeon with AMX,
 whose convolutions run faster (so an activation's memory-bound passes weigh more), resnet20
-1.37x -> 1.16x (1.16-1.19x over runs), cnn 1.13x. What remains is memory traffic: this
-backward reads x and g four times (mask, two dot products, blend) where ReLU's reads them once;
-fusing those passes needs a compiled kernel, which torch.compile gives only at a compile cost of
-tens of seconds per run.
+1.37x -> 1.16-1.19x with the two-dot form above (the bf16 one), 1.13x with the one-dot form.
+What remains is memory traffic: this backward reads x and g three times (mask, dot product,
+blend) where ReLU's reads them once; fusing those passes needs a compiled kernel.
 
 Only on the CPU, where it was measured; on other devices torch's own kernels run.
 
 Numerics: the forward is torch's own (`F.prelu`), bit for bit. x == 0 takes the negative side
-(gradient a * g), as in torch. The input gradient equals nn.PReLU's to float rounding (bit for
-bit where a > -0.5, where lerp computes a * g exactly); the slope gradient differs by rounding
-only (another summation order). Under CPU bf16 autocast the slope gradient is accumulated in
-float32 (closer to the exact sum than torch's, which rounds each product to bf16), the input
-gradient is torch's bit for bit. Double backward is not supported: it raises, never misleads.
+(gradient a * g), as in torch. The input gradient equals nn.PReLU's to float rounding (in
+float32, g + (a - 1) g is within an ulp or so of a g); the slope gradient differs by rounding
+only (another summation order, and no difference of two sums to cancel). Under CPU bf16
+autocast the slope gradient is accumulated in float32 (closer to the exact sum than torch's,
+which rounds each product to bf16), the input gradient is torch's bit for bit. Double backward
+is not supported: it raises, never misleads.
 The parameter is nn.PReLU's own 1-D `weight` (this is a subclass), so state dicts load both
 ways and the probe and the no-decay rule see the same thing.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
+
+_SMALLEST_POSITIVE = 1.401298464324817e-45  # float32's smallest subnormal: x < it iff x <= 0
 
 
 def _channel_dot(u: torch.Tensor, v: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -80,17 +88,27 @@ class _PReLUFunction(torch.autograd.Function):
             # (0.16 ms on 128x64x8x8 here) spares the mixed-layout paths of the kernels below
             # (0.83 -> 0.22 ms per channel dot, 1.18 ms for threshold_backward)
             g = g.contiguous(memory_format=cl)
-        # autograd may hand the same grad tensor to other branches: never write into g
-        p = torch.ops.aten.threshold_backward(g, x, 0)
+        shape = [1] * x.ndim
+        shape[1] = weight.numel()  # broadcast over dim 1, whatever the memory format
+        a = weight.view(shape)
         grad_x = grad_w = None
-        if need_w:  # before p is overwritten below
-            grad_w = _channel_dot(g, x, weight.dtype) - _channel_dot(p, x, weight.dtype)
-            if weight.numel() == 1:
-                grad_w = grad_w.sum().reshape(1)
-        if need_x:
-            shape = [1] * x.ndim
-            shape[1] = weight.numel()  # broadcast over dim 1, whatever the memory format
-            grad_x = p.lerp_(g, weight.view(shape).to(p.dtype))
+        # autograd may hand the same grad tensor to other branches: never write into g
+        if x.dtype == torch.float32:
+            # q = g where x <= 0, else 0: hardtanh's backward passes g where lo < x < hi, and
+            # the smallest positive float as hi makes that x <= 0 exactly (x == 0 included)
+            q = torch.ops.aten.hardtanh_backward(g, x, -math.inf, _SMALLEST_POSITIVE)
+            if need_w:  # before q is overwritten below
+                grad_w = _channel_dot(q, x, weight.dtype)
+            if need_x:
+                grad_x = q.mul_(a - 1).add_(g)  # g + (a - 1) q: g where x > 0, else a g
+        else:  # bf16 under autocast: a g rounded once (g + (a - 1) q would round twice)
+            p = torch.ops.aten.threshold_backward(g, x, 0)
+            if need_w:  # before p is overwritten below
+                grad_w = _channel_dot(g, x, weight.dtype) - _channel_dot(p, x, weight.dtype)
+            if need_x:
+                grad_x = p.lerp_(g, a.to(p.dtype))
+        if grad_w is not None and weight.numel() == 1:
+            grad_w = grad_w.sum().reshape(1)
         return grad_x, grad_w
 
 

@@ -120,6 +120,19 @@ def test_zero_input_takes_the_negative_slope():
     assert torch.equal(gw, gw_ref) and not gw.any()
 
 
+def test_the_sign_test_is_exact_at_the_smallest_floats():
+    # the backward tells x <= 0 from x > 0 by x < (float32's smallest positive number): the
+    # smallest subnormals on either side and both zeros must land on torch's side
+    tiny = torch.finfo(torch.float32).smallest_normal * 2.0**-23  # 1.4e-45, a subnormal
+    ref, fast = pair(3)
+    x = torch.tensor([tiny, -tiny, 0.0, -0.0, 1.0, -1.0]).repeat(2, 3, 1)  # (2, 3, 6)
+    grad = torch.arange(1.0, x.numel() + 1).view_as(x)
+    _, gx_ref, gw_ref = run(ref, x, grad)
+    _, gx, gw = run(fast, x, grad)
+    torch.testing.assert_close(gx, gx_ref, rtol=1e-6, atol=0)
+    torch.testing.assert_close(gw, gw_ref)
+
+
 @pytest.mark.parametrize("num_parameters", [1, 4])
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_gradcheck_float64(num_parameters, channels_last):
