@@ -24,7 +24,8 @@ page faults of one can cost more than the arithmetic on it (a multiply into fres
 measured 3x one into reused memory). Gain, `benchmarks/step_cost.py --prelu-impls torch,fast`:
 resnet20 step 1.33x -> 1.09x ReLU's, cnn 1.18-1.22x -> 1.06-1.11x; on a 2-core Xeon with AMX,
 whose convolutions run faster (so an activation's memory-bound passes weigh more), resnet20
-1.37x -> 1.16-1.19x with the two-dot form above (the bf16 one), 1.13x with the one-dot form.
+1.37x -> 1.16-1.19x with the two-dot form above (the bf16 one), 1.13-1.17x (median of four
+runs 1.13x) with the one-dot form.
 What remains is memory traffic: this backward reads x and g three times (mask, dot product,
 blend) where ReLU's reads them once; fusing those passes needs a compiled kernel.
 
