@@ -53,8 +53,8 @@ def metrics(out: Path) -> dict[str, list[dict]]:
 def throughput(tmp: Path, quick: bool, threads: int) -> None:
     """threads = 0: the sweep's default split (jobs 1: all cores, jobs 2: half each)."""
     # lr 0.02: at 0.05-0.1 a shared PReLU slope can blow up (diverged) in so short a schedule
-    base = {"epochs": 3, "train_size": 3000, "test_size": 500, "probe_size": 256, "width": 16}
-    base["lr"] = 0.02
+    base = {"epochs": 3, "train_size": 3000, "test_size": 500, "probe_size": 256, "width": 16,
+            "lr": 0.02}  # fmt: skip
     seeds = [0, 1]
     if quick:
         base = {

@@ -62,9 +62,9 @@ class CropFlip:
         # normalise uint8 v as v * scale + shift = (v / 255 - mean) / std; stored at full image
         # shape, as a broadcast over (1, c, 1, 1) measured 1.6x slower than plain elementwise
         std_t = torch.tensor(std, device=dev).view(1, c, 1, 1)
+        mean_t = torch.tensor(mean, device=dev).view(1, c, 1, 1)
         self.scale = (1.0 / (255.0 * std_t)).expand(1, c, h, w).contiguous()
-        self.shift = (-torch.tensor(mean, device=dev).view(1, c, 1, 1) / std_t).expand(1, c, h, w)
-        self.shift = self.shift.contiguous()
+        self.shift = (-mean_t / std_t).expand(1, c, h, w).contiguous()
 
     def crops(
         self, idx: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flip: torch.Tensor

@@ -90,7 +90,8 @@ def expand(path: str | Path, overrides: dict[str, Any] | None = None) -> Plan:
             raise ConfigError(f"{path}: {e} (run {point})") from None
         same = configs.setdefault(cfg.run_id, cfg)
         if same != cfg:  # equal ids, different configs: they differ only in runtime keys
-            diff = sorted(k for k, v in cfg.to_dict().items() if v != same.to_dict()[k])
+            earlier = same.to_dict()
+            diff = sorted(k for k, v in cfg.to_dict().items() if v != earlier[k])
             raise ConfigError(
                 f"{path}: runs {point} and an earlier one differ only in {', '.join(diff)}, "
                 f"which say how or where a run trains, not what it is: they would share one run "
