@@ -1,40 +1,67 @@
 """The command line: parse, call, print. The only module that imports Typer.
 
 torch is imported only inside the commands that train, so `relubench --help` starts fast.
+Every user mistake is a RelubenchError, turned into one red line and exit code 2 in one place
+(`_Commands.invoke`); no command catches them one by one.
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
+import click
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
+from typer.core import TyperGroup
 
 import relubench
-from relubench.activations import ACTS, act_names
-from relubench.config import MODELS, OPTIMIZERS, SCHEDULES, ConfigError, RunConfig, resolve
-from relubench.data import DATASETS, DataError
+from relubench import views
+from relubench.config import FIELD_TYPES, OPTIMIZERS, SCHEDULES, RunConfig, resolve
+from relubench.errors import CompareError, RelubenchError
+from relubench.registry.activations import FAMILY, act_names
+from relubench.registry.datasets import DATASETS, get_spec
+from relubench.registry.models import model_names, width_help
 
-app = typer.Typer(
-    name="relubench",
-    help="Experiment runner for the ReLU family: train, count dead units, track PReLU slopes.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
 console = Console()
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 D = RunConfig()  # the defaults, quoted in every flag's help
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    """A user's mistake: one red line on stderr, no traceback."""
-    err.print(f"[bold red]error:[/] {message}")
+    """One red line on stderr, no traceback."""
+    err.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(code)
+
+
+def _warn_skipped(skipped: list[tuple[str, str]]) -> None:
+    if skipped:
+        err.print(views.skipped_warning(skipped))
+
+
+class _Commands(TyperGroup):
+    """Every command's user errors end here: one line, exit 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RelubenchError as e:
+            if isinstance(e, CompareError):
+                _warn_skipped(e.skipped)
+            fail(str(e))
+
+
+app = typer.Typer(
+    name="relubench",
+    cls=_Commands,
+    help="Experiment runner for the ReLU family: train, count dead units, track PReLU slopes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 
 
 def _version(value: bool) -> None:
@@ -45,89 +72,77 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_callback(
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
-    ),
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
 ) -> None:
     """relubench: which ReLU-family activation, and why - with evidence."""
 
 
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.2f}%"
+def _opt(help: str, *names: str) -> Any:
+    return typer.Option(*names, help=help)
+
+
+def _cfg(key: str, help: str, *names: str) -> Any:
+    """The option of config key `key`, its default quoted from RunConfig."""
+    return typer.Option(*names, help=f"{help} (default: {getattr(D, key)})")
+
+
+Act = Annotated[str | None, _cfg("act", f"Activation: {'|'.join(act_names())}.", "--act", "-a")]
+Model = Annotated[str | None, _cfg("model", f"Model: {'|'.join(model_names())}.")]
+Dataset = Annotated[str | None, _cfg("dataset", f"Dataset: {'|'.join(DATASETS)}.")]
+ConfigFile = Annotated[
+    Path | None, _opt("YAML file of config keys (see configs/).", "--config", "-c")
+]
+Sets = Annotated[
+    list[str] | None, _opt("Override any config key: --set key=value (repeatable).", "--set", "-s")
+]
+DataDir = Annotated[
+    str | None, _opt("Where downloadable datasets live. (default: $RELUBENCH_DATA, else cache)")
+]
 
 
 @app.command()
 def train(
-    act: str = typer.Option(
-        None, "--act", "-a", help=f"Activation: {'|'.join(act_names())}. (default: {D.act})"
-    ),
-    model: str = typer.Option(None, help=f"Model: {'|'.join(MODELS)}. (default: {D.model})"),
-    dataset: str = typer.Option(
-        None, help=f"Dataset: {'|'.join(DATASETS)}. (default: {D.dataset})"
-    ),
-    epochs: int = typer.Option(None, help=f"Passes over the training set. (default: {D.epochs})"),
-    batch_size: int = typer.Option(None, help=f"Images per step. (default: {D.batch_size})"),
-    lr: float = typer.Option(None, help=f"Peak learning rate. (default: {D.lr})"),
-    optimizer: str = typer.Option(None, help=f"{'|'.join(OPTIMIZERS)}. (default: {D.optimizer})"),
-    schedule: str = typer.Option(None, help=f"{'|'.join(SCHEDULES)}. (default: {D.schedule})"),
-    weight_decay: float = typer.Option(
-        None, help=f"On conv/linear weights only. (default: {D.weight_decay})"
-    ),
-    seed: int = typer.Option(None, help=f"Seed for init and shuffling. (default: {D.seed})"),
-    width: int = typer.Option(
-        None,
-        help="Model width: first-block channels (cnn 32, resnet20 16, vgg 32) or mlp hidden units "
-        "(256). (default: the model's)",
-    ),
-    device: str = typer.Option(None, help=f"auto|cpu|cuda|mps. (default: {D.device})"),
-    threads: int = typer.Option(None, help="torch CPU threads (0 = torch's choice). (default: 0)"),
-    out: str = typer.Option(None, help=f"Folder for run folders. (default: {D.out})"),
-    data_dir: str = typer.Option(
-        None, help="Where downloadable datasets live. (default: $RELUBENCH_DATA, else user cache)"
-    ),
-    download: bool = typer.Option(
-        False, "--download", help="Fetch a missing dataset through torchvision first."
-    ),
-    augment: bool = typer.Option(
-        None, "--augment/--no-augment", help="CIFAR: random crop + flip per batch. (default: off)"
-    ),
-    config: Path = typer.Option(
-        None, "--config", "-c", help="YAML file of config keys (see configs/)."
-    ),
-    set_: list[str] = typer.Option(
-        None, "--set", "-s", help="Override any config key: --set key=value (repeatable)."
-    ),
-    force: bool = typer.Option(
-        False,
-        "--force",
-        help="Run again even if the run folder holds a complete run (replaces it).",
-    ),
+    ctx: typer.Context,
+    act: Act = None,
+    model: Model = None,
+    dataset: Dataset = None,
+    epochs: Annotated[int | None, _cfg("epochs", "Passes over the training set.")] = None,
+    batch_size: Annotated[int | None, _cfg("batch_size", "Images per step.")] = None,
+    lr: Annotated[float | None, _cfg("lr", "Peak learning rate.")] = None,
+    optimizer: Annotated[str | None, _cfg("optimizer", "|".join(OPTIMIZERS))] = None,
+    schedule: Annotated[str | None, _cfg("schedule", "|".join(SCHEDULES))] = None,
+    weight_decay: Annotated[float | None, _cfg("weight_decay", "On conv/linear weights.")] = None,
+    seed: Annotated[int | None, _cfg("seed", "Seed for init and shuffling.")] = None,
+    width: Annotated[
+        int | None, _opt(f"First-block channels, or mlp hidden units. (default: {width_help()})")
+    ] = None,
+    device: Annotated[str | None, _cfg("device", "auto|cpu|cuda|mps.")] = None,
+    threads: Annotated[
+        int | None, _cfg("threads", "torch CPU threads (0: torch's choice).")
+    ] = None,
+    out: Annotated[str | None, _cfg("out", "Folder for run folders.")] = None,
+    data_dir: DataDir = None,
+    download: Annotated[
+        bool | None, _opt("Fetch a missing dataset through torchvision first.", "--download")
+    ] = None,
+    augment: Annotated[
+        bool | None,
+        _opt("CIFAR: random crop + flip per batch. (default: off)", "--augment/--no-augment"),
+    ] = None,
+    config: ConfigFile = None,
+    set_: Sets = None,
+    force: Annotated[
+        bool,
+        _opt("Run again even if the run folder holds a complete run (replaces it).", "--force"),
+    ] = False,
 ) -> None:
     """Train one model with one activation; write results/<run-id>/ as it goes."""
-    flags = dict(
-        act=act,
-        model=model,
-        dataset=dataset,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        optimizer=optimizer,
-        schedule=schedule,
-        weight_decay=weight_decay,
-        seed=seed,
-        width=width,
-        device=device,
-        threads=threads,
-        out=out,
-        data_dir=data_dir,
-        download=download or None,
-        augment=augment,
-    )
-    try:
-        cfg = resolve(config, set_ or [], flags)
-    except ConfigError as e:
-        fail(str(e))
-    from relubench.runs import run_status
+    flags = {k: v for k, v in ctx.params.items() if k in FIELD_TYPES}  # every config flag
+    cfg = resolve(config, set_ or [], flags)
+    from relubench.runfolder import run_status
 
     if run_status(cfg.run_dir) == "complete" and not force:
         fail(
@@ -138,77 +153,50 @@ def train(
 
 
 def _train(cfg: RunConfig) -> None:
-    from relubench.progress import RichReporter
-    from relubench.train import run
+    from relubench.runner.progress import RichReporter
+    from relubench.runner.train import run
 
     reporter = RichReporter(console)
     try:
         with reporter:
             summary = run(cfg, reporter)
-    except (ConfigError, DataError) as e:
-        fail(str(e))
     except KeyboardInterrupt:
         if not (cfg.run_dir / "summary.json").is_file():  # stopped before training began
             fail("interrupted before the run started; nothing was written", code=130)
         fail(f"interrupted; completed epochs are kept in {cfg.run_dir}", code=130)
-    reporter.print_layers()
     if summary["status"] == "diverged":
         fail(
             f"run diverged ({summary['error']}); files kept in {cfg.run_dir}. Try a lower --lr.",
             code=1,
         )
-    console.print(
-        f"test accuracy [bold]{_pct(summary['final_test_acc'])}[/] (best "
-        f"{_pct(summary['best_test_acc'])} at epoch {summary['best_epoch']}) in "
-        f"{summary['wall_seconds']:.1f} s"
-    )
-    console.print(
-        f"dead units {_pct(summary['init_dead_frac'])} at init -> "
-        f"{_pct(summary['final_dead_frac'])} at the end"
-    )
-    console.print(f"run folder: [bold]{cfg.run_dir}[/]")
 
 
 @app.command()
 def acts() -> None:
     """List the activations with their formula, parameters and init rule."""
-    d = RunConfig()
-    table = Table(title="activations")
-    for col in ("name", "f(x)", "parameter", "init", "reference"):
-        table.add_column(col, no_wrap=col in ("name", "parameter", "init"))
-    for spec in ACTS.values():
-        params = ", ".join(f"{p}={getattr(d, p)}" for p in spec.params) or "–"
-        init = "LeCun" if spec.init == "lecun" else "Kaiming"
-        table.add_row(spec.name, spec.formula, params, init, spec.reference)
-    console.print(table)
+    console.print(views.acts_table())
     console.print(
-        "Weight decay never applies to PReLU slopes, norm parameters or biases. "
-        "Dead unit: its pre-activation is <= 0 on every probe image and position."
+        f"The ReLU family: {', '.join(FAMILY)}. Weight decay never applies to PReLU slopes, norm "
+        "parameters or biases. Dead unit: its pre-activation is <= 0 on every probe image and "
+        "position."
     )
 
 
 @app.command()
 def smoke(
-    out: Path = typer.Option(None, help="Keep the run folders here (default: a temporary folder)."),
+    out: Annotated[
+        Path | None, _opt("Keep the run folders here (default: a temporary folder).")
+    ] = None,
 ) -> None:
     """Train every activation x model for a few batches on synthetic data; exit 1 on any failure."""
     import tempfile
 
-    from relubench.smoke import smoke_runs
+    from relubench.runner.smoke import smoke_runs
 
     with tempfile.TemporaryDirectory(prefix="relubench-smoke-") as tmp:
         with console.status("smoke runs: every activation x model on synthetic data"):
             results = smoke_runs(out or Path(tmp))
-    table = Table(title="smoke: every activation x model, synthetic data")
-    for col in ("act", "model", "result", "final loss", "seconds", "problems"):
-        table.add_column(col)
-    for r in results:
-        ok = "[green]pass[/]" if r["ok"] else "[red]FAIL[/]"
-        loss = "–" if r["loss"] is None else f"{r['loss']:.3f}"
-        table.add_row(
-            r["act"], r["model"], ok, loss, f"{r['seconds']:.1f}", "; ".join(r["problems"])
-        )
-    console.print(table)
+    console.print(views.smoke_table(results))
     failed = [r for r in results if not r["ok"]]
     if failed:
         fail(f"{len(failed)} of {len(results)} smoke runs failed", code=1)
@@ -217,127 +205,104 @@ def smoke(
 
 @app.command()
 def sweep(
-    file: Path = typer.Argument(..., help="Sweep YAML: base, grid, runs (configs/all-acts.yaml)."),
-    jobs: int = typer.Option(
-        None,
-        "--jobs",
-        "-j",
-        help="Runs at once; local: torch threads split so jobs x threads <= cores. "
-        "(default: local 1, ray: as many as the cluster's CPUs / --cpus-per-run)",
-    ),
-    out: str = typer.Option(
-        None, help="Folder for run folders. (default: the sweep's, else results)"
-    ),
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="List the runs and which are complete; run nothing."
-    ),
-    backend: str = typer.Option("local", help="local (processes) or ray. (default: local)"),
-    address: str = typer.Option(None, help="ray: cluster address, e.g. auto; none = a local Ray."),
-    cpus_per_run: float = typer.Option(1.0, help="ray: CPUs per run. (default: 1)"),
-    gpus_per_run: float = typer.Option(0.0, help="ray: GPUs per run; fractions share a GPU."),
-    set_: list[str] = typer.Option(None, "--set", "-s", help="Override a key in every run: k=v."),
+    file: Annotated[
+        Path, typer.Argument(help="Sweep YAML: base, grid, runs (configs/all-acts.yaml).")
+    ],
+    jobs: Annotated[
+        int | None,
+        _opt(
+            "Runs at once, threads split between them. (default: 1; ray: fill it)", "--jobs", "-j"
+        ),
+    ] = None,
+    out: Annotated[
+        str | None, _opt("Folder for run folders. (default: the sweep's, else results)")
+    ] = None,
+    dry_run: Annotated[
+        bool, _opt("List the runs and which are complete; run nothing.", "--dry-run")
+    ] = False,
+    backend: Annotated[str, _opt("local (processes) or ray. (default: local)")] = "local",
+    address: Annotated[
+        str | None, _opt("ray: cluster address, e.g. auto; none = a local Ray.")
+    ] = None,
+    cpus_per_run: Annotated[float, _opt("ray: CPUs per run. (default: 1)")] = 1.0,
+    gpus_per_run: Annotated[float, _opt("ray: GPUs per run; fractions share a GPU.")] = 0.0,
+    set_: Annotated[
+        list[str] | None, _opt("Override a key in every run: k=v.", "--set", "-s")
+    ] = None,
 ) -> None:
     """Run every config of a grid, skipping finished runs; locally or on a Ray cluster."""
     from relubench.config import parse_set
-    from relubench.sweep import expand
+    from relubench.runner.sweep import expand
 
     if jobs is not None and jobs < 1:
         fail(f"--jobs must be >= 1, got {jobs}")
     if backend not in ("local", "ray"):
         fail(f"unknown backend {backend!r}; choose local or ray")
-    try:
-        overrides = {**parse_set(set_ or []), **({"out": out} if out else {})}
-        plan = expand(file, overrides)
-    except ConfigError as e:
-        fail(str(e))
+    overrides = {**parse_set(set_ or []), **({"out": out} if out else {})}
+    plan = expand(file, overrides)
     if dry_run:
-        table = Table(title=f"{file}: {len(plan.configs)} runs, {len(plan.todo)} to run")
-        table.add_column("run id", no_wrap=True)
-        table.add_column("status", no_wrap=True)
-        for c in plan.configs:
-            status = "[green]complete[/]" if c.run_id in plan.complete else "to run"
-            table.add_row(c.run_id, status)
-        console.print(table)
+        console.print(views.plan_table(file, plan))
         return
     if backend == "local":  # Ray workers may be other machines: each checks its own data
-        from relubench.data import DataError
-        from relubench.sweep import require_data
+        from relubench.runner.sweep import require_data
 
-        try:
-            require_data(plan)
-        except DataError as e:
-            fail(str(e))
-    _sweep(plan, jobs, backend, address, cpus_per_run, gpus_per_run)
+        require_data(plan)
+    _sweep(plan, backend, jobs, address=address, cpus=cpus_per_run, gpus=gpus_per_run)
 
 
-def _sweep(plan, jobs: int | None, backend: str, address, cpus: float, gpus: float) -> None:
-    from collections import Counter
-
-    from relubench.progress import RichSweepReporter
-    from relubench.sweep import run_local
+def _sweep(plan: Any, backend: str, jobs: int | None, **ray: Any) -> None:
+    from relubench.runner.progress import RichSweepReporter
+    from relubench.runner.sweep import run_plan
 
     reporter = RichSweepReporter(console)
     t0 = time.perf_counter()
     try:
         with reporter:
-            if backend == "ray":
-                from relubench.sweep_ray import run_ray
-
-                outcome = run_ray(plan, jobs, reporter, address, cpus, gpus)
-            else:
-                outcome = run_local(plan, jobs or 1, reporter)
+            outcome = run_plan(plan, backend, jobs, reporter, **ray)
     except KeyboardInterrupt:
         fail("interrupted; finished runs are kept, rerun the same command to resume", code=130)
-    except ConfigError as e:
-        fail(str(e))
-    counts = Counter(outcome.ran.values())
-    table = Table(title=f"sweep finished in {time.perf_counter() - t0:.1f} s")
-    table.add_column("runs")
-    table.add_column("count", justify="right")
-    for status in ("complete", "diverged", "failed", "interrupted"):
-        if counts[status]:
-            table.add_row(f"ran: {status}", str(counts[status]))
-    for why, n in Counter(outcome.skipped.values()).items():
-        table.add_row(f"skipped: {why}", str(n))
-    console.print(table)
-    outs = sorted({str(c.out) for c in plan.configs})
-    console.print(f"compare: relubench compare {' '.join(outs)}")
-    bad = sum(n for s, n in counts.items() if s != "complete")
+    console.print(views.outcome_table(outcome, time.perf_counter() - t0))
+    console.print(f"compare: relubench compare {' '.join(sorted({c.out for c in plan.configs}))}")
+    bad = sum(s != "complete" for s in outcome.ran.values())
     if bad:
         fail(f"{bad} of {len(outcome.ran)} runs did not complete; see their summary.json", code=1)
 
 
 # compare, plot, report only read run folders: nothing below imports torch.
 
-PATHS_HELP = "Run folders, folders holding them, or globs; searched recursively."
-BY_HELP = (
-    "Config keys to group by, comma-separated, e.g. act,model. "
-    "(default: every key that differs between runs, except seed)"
-)
-INCOMPLETE_HELP = "Also average runs that did not complete (running, diverged, ...)."
+Paths = Annotated[
+    list[str],
+    typer.Argument(
+        help="Run folders, folders holding them, or globs; searched recursively.",
+        show_default=False,
+    ),
+]
+By = Annotated[
+    str | None,
+    _opt(
+        "Config keys to group by, comma-separated, e.g. act,model. "
+        "(default: every key that differs between runs, except seed)",
+        "--by",
+    ),
+]
+Incomplete = Annotated[
+    bool,
+    _opt(
+        "Also average runs that did not complete (running, diverged, ...).", "--include-incomplete"
+    ),
+]
+
+Baseline = Annotated[
+    str | None,
+    _opt("Group tested against (Welch): a --by value or key=value. (default: relu)"),
+]
 
 
-def _warn_skipped(skipped: list[tuple[str, str]], limit: int = 20) -> None:
-    """One warning for all folders that could not be used, each with its reason."""
-    from rich.markup import escape
-
-    if not skipped:
-        return
-    lines = [f"  {escape(path)}: {escape(why)}" for path, why in skipped[:limit]]
-    if len(skipped) > limit:
-        lines.append(f"  ... and {len(skipped) - limit} more")
-    err.print(f"[yellow]warning:[/] skipped {len(skipped)}:\n" + "\n".join(lines))
-
-
-def _compare(paths: list[str], by: str | None, baseline: str | None, incomplete: bool):
-    from relubench.compare import CompareError, compare
+def _compare(paths: list[str], by: str | None, baseline: str | None, incomplete: bool) -> Any:
+    from relubench.analysis.stats import compare
 
     keys = by.split(",") if by is not None else None
-    try:
-        comp = compare(paths, by=keys, baseline=baseline, include_incomplete=incomplete)
-    except CompareError as e:
-        _warn_skipped(e.skipped)
-        fail(str(e))
+    comp = compare(paths, by=keys, baseline=baseline, include_incomplete=incomplete)
     _warn_skipped(comp.skipped)
     return comp
 
@@ -351,30 +316,25 @@ def _out_file(out: Path) -> Path:
 
 @app.command("compare")
 def compare_cmd(
-    paths: list[str] = typer.Argument(..., help=PATHS_HELP, show_default=False),
-    by: str = typer.Option(None, "--by", help=BY_HELP),
-    baseline: str = typer.Option(
-        None,
-        help="Group the others are tested against (Welch t-test): a value of a --by key, or "
-        "key=value. (default: relu)",
-    ),
-    fmt: str = typer.Option(
-        None,
-        "--format",
-        "-f",
-        help="table|markdown|csv|latex|json. (default: from --out's suffix, else table)",
-    ),
-    out: Path = typer.Option(None, "--out", "-o", help="Write to this file. (default: stdout)"),
-    include_incomplete: bool = typer.Option(False, "--include-incomplete", help=INCOMPLETE_HELP),
+    paths: Paths,
+    by: By = None,
+    baseline: Baseline = None,
+    fmt: Annotated[
+        str | None,
+        _opt(
+            "table|markdown|csv|latex|json. (default: --out's suffix, else table)", "--format", "-f"
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None, _opt("Write to this file. (default: stdout)", "--out", "-o")
+    ] = None,
+    include_incomplete: Incomplete = False,
 ) -> None:
     """Final and best accuracy, dead units, slopes per group: mean ± std over seeds, p vs relu."""
-    from relubench.compare import CompareError, pick_format, render, rich_tables
-    from relubench.runs import atomic_write
+    from relubench.analysis.formats import pick_format, render
+    from relubench.files import atomic_write
 
-    try:
-        fmt = pick_format(fmt, out)
-    except CompareError as e:
-        fail(str(e))
+    fmt = pick_format(fmt, out)
     comp = _compare(paths, by, baseline, include_incomplete)
     if out is not None:
         atomic_write(_out_file(out), render(comp, fmt))
@@ -382,6 +342,8 @@ def compare_cmd(
         if len(comp.apart) and fmt in ("csv", "latex"):
             err.print(f"note: {len(comp.apart)} runs not complete, not in the table")
     elif fmt == "table":
+        from relubench.analysis.terminal import rich_tables
+
         for table in rich_tables(comp, console.width):
             console.print(table)
     else:
@@ -392,15 +354,15 @@ def compare_cmd(
 
 @app.command("plot")
 def plot_cmd(
-    paths: list[str] = typer.Argument(..., help=PATHS_HELP, show_default=False),
-    out: Path = typer.Option(
-        Path("figures"), "--out", "-o", help="Folder for the figures (PNG + SVG)."
+    paths: Paths,
+    out: Annotated[Path, _opt("Folder for the figures, PNG + SVG.", "--out", "-o")] = Path(
+        "figures"
     ),
-    by: str = typer.Option(None, "--by", help=BY_HELP),
-    include_incomplete: bool = typer.Option(False, "--include-incomplete", help=INCOMPLETE_HELP),
+    by: By = None,
+    include_incomplete: Incomplete = False,
 ) -> None:
     """Figures: accuracy and dead units per epoch, dead units per layer, PReLU slopes, f(x)."""
-    from relubench.plots import save_figures
+    from relubench.analysis.plots import save_figures
 
     if out.exists() and not out.is_dir():
         fail(f"--out {out} is a file; give a folder for the figures")
@@ -419,16 +381,16 @@ def plot_cmd(
 
 @app.command("report")
 def report_cmd(
-    paths: list[str] = typer.Argument(..., help=PATHS_HELP, show_default=False),
-    out: Path = typer.Option(Path("report.html"), "--out", "-o", help="The HTML file to write."),
-    by: str = typer.Option(None, "--by", help=BY_HELP),
-    baseline: str = typer.Option(None, help="Group for the p-values. (default: relu)"),
-    include_incomplete: bool = typer.Option(False, "--include-incomplete", help=INCOMPLETE_HELP),
-    title: str = typer.Option("relubench report", help="Title of the page."),
+    paths: Paths,
+    out: Annotated[Path, _opt("The HTML file to write.", "--out", "-o")] = Path("report.html"),
+    by: By = None,
+    baseline: Baseline = None,
+    include_incomplete: Incomplete = False,
+    title: Annotated[str, _opt("Title of the page.")] = "relubench report",
 ) -> None:
     """One self-contained HTML page: the table, every figure, each group's config, environment."""
-    from relubench.report import build_report
-    from relubench.runs import atomic_write
+    from relubench.analysis.report import build_report
+    from relubench.files import atomic_write
 
     comp = _compare(paths, by, baseline, include_incomplete)
     for note in comp.notes:
@@ -444,63 +406,39 @@ data_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(data_app, name="data")
-DATA_DIR_HELP = "Data dir. (default: $RELUBENCH_DATA, else the user cache dir)"
 
 
 @data_app.command("list")
-def data_list(data_dir: str = typer.Option(None, help=DATA_DIR_HELP)) -> None:
+def data_list(data_dir: DataDir = None) -> None:
     """Every dataset: images, classes, whether it is here, its size, its licence."""
-    from relubench.data import data_root, download_command, status
+    from relubench.data.store import data_root, download_command
 
-    root = data_root(data_dir)
-    table = Table(title=f"datasets in {root}")
-    for col in ("name", "images", "classes", "here", "size", "licence"):
-        table.add_column(col, no_wrap=col != "licence", justify="right" if col == "size" else None)
-    for spec in DATASETS.values():
-        state, size = status(spec, root)
-        here = {"present": "[green]yes[/]", "missing": "no", "incomplete": "[red]incomplete[/]"}
-        here = here.get(state, state)
-        if spec.kind == "download" and state != "present":
-            size = int(spec.download_mb * 1e6)  # what a download costs
-        images = f"{_count(spec.train)} + {_count(spec.test)}"
-        size_s = "-" if not size else f"{size / 1e6:.{1 if size < 1e7 else 0}f} MB"
-        table.add_row(spec.name, images, str(spec.classes), here, size_s, spec.licence)
-    console.print(table)
-    console.print(
-        f"get one: {download_command('NAME', data_dir)} (torchvision's "
-        "layout, checksums verified; folders torchvision already holds are reused). Size: on "
-        "disk if here, else the download. CIFAR: no licence stated, cite Krizhevsky 2009."
-    )
-
-
-def _count(n: int) -> str:
-    return f"{n // 1000}k" if n >= 10_000 else f"{n:,}"
+    console.print(views.datasets_table(data_root(data_dir), download_command("NAME", data_dir)))
 
 
 @data_app.command("download")
 def data_download(
-    name: str = typer.Argument(
-        ..., help="mnist|fashion-mnist|cifar10|cifar100", show_default=False
-    ),
-    data_dir: str = typer.Option(None, help=DATA_DIR_HELP),
-    force: bool = typer.Option(
-        False, "--force", help="Delete the unpacked files first and fetch again (repairs them)."
-    ),
+    name: Annotated[
+        str, typer.Argument(help="mnist|fashion-mnist|cifar10|cifar100", show_default=False)
+    ],
+    data_dir: DataDir = None,
+    force: Annotated[
+        bool,
+        _opt("Delete the unpacked files first and fetch again (repairs them).", "--force"),
+    ] = False,
 ) -> None:
     """Fetch a dataset through torchvision (checksums verified) and check that it loads."""
-    from relubench.data import data_root, download, get_spec, load, missing_files
+    from relubench.data.store import data_root, download, missing_files
 
-    try:
-        spec = get_spec(name)
-        was_here = spec.kind == "download" and not missing_files(spec, data_root(data_dir))
-        folder = download(spec.name, data_dir, force=force)
+    spec = get_spec(name)
+    was_here = spec.kind == "download" and not missing_files(spec, data_root(data_dir))
+    folder = download(spec.name, data_dir, force=force)
+    with console.status(f"checking {spec.name} loads"):
+        from relubench.data.load import load
+
         # augment (where defined) keeps the training images uint8: checking that they load
-        # needs no float copy of them (CIFAR: 614 MB)
-        cfg = RunConfig(dataset=spec.name, data_dir=data_dir or "", augment=spec.augment)
-        with console.status(f"checking {spec.name} loads"):
-            data = load(cfg)
-    except DataError as e:
-        fail(str(e))
+        # needs no float copy of them
+        data = load(spec.name, data_dir, augment=spec.augment)
     note = "already here" if was_here and not force else "downloaded"
     console.print(
         f"{spec.name} {note}: {len(data.y_train):,} train + {len(data.y_test):,} test images "

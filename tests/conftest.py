@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from relubench.smoke import SMOKE
+from relubench.runner.smoke import SMOKE
 
 # A run that trains in well under a second: `relubench smoke`'s settings, on one thread.
 TINY = {**SMOKE, "threads": 1}

@@ -1,20 +1,38 @@
 """Hand-made run folders with known numbers, in the exact format `relubench train` writes.
 
-Used by the compare/plot/report tests and by benchmarks/compare_bench.py. No torch: the files
-are built from the contract (config.yaml via config.to_yaml, CSVs via runs.csv_text, the
-summary's keys as train.summarize writes them), so a run folder costs a few file writes.
+Used by the compare/plot/report tests. No torch: the files
+are built from the contract (config.yaml via config.to_yaml, CSVs via runfolder.csv_text, the
+summary by runfolder.summarize, as `train` builds it), so a run folder costs a few file writes.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 from relubench.config import RunConfig, to_yaml
-from relubench.runs import ALPHAS_COLUMNS, LAYERS_COLUMNS, METRICS_COLUMNS, csv_text, tidy
+from relubench.runfolder import (
+    ALPHAS_COLUMNS,
+    LAYERS_COLUMNS,
+    METRICS_COLUMNS,
+    csv_text,
+    summarize,
+)
 
-LEARNED = ("prelu", "prelu-shared")  # activations with slopes, hence alphas.csv
+LEARNED = ("prelu", "prelu-shared")
+# what `train` records of the machine (runner.train.environment), fixed here
+ENV = {
+    "device": "cpu",
+    "amp_dtype": None,
+    "device_name": "x86_64",
+    "threads": 2,
+    "relubench": "0.1.0",
+    "torch": "2.14.1",
+    "python": "3.11.7",
+    "platform": "Linux-test",
+}  # activations with slopes, hence alphas.csv
 UNITS = (8, 16, 32, 32)  # the cnn's activation layers at width 8
 LAYERS = ("block1.act", "block2.act", "block3.act", "dense.act")
 
@@ -115,51 +133,17 @@ def make_run(
                 }
             )
 
-    last = metrics[-1]
-    trained = metrics[1:]
-    best = max(trained, key=lambda r: r["test_acc"]) if trained else None
-    final_layers = [r for r in layer_rows if r["epoch"] == done]
-    init_layers = {r["layer"]: r["dead_frac"] for r in layer_rows if r["epoch"] == 0}
-    summary = tidy(
-        {
-            "run_id": cfg.run_id,
-            "status": status,
-            "epochs": epochs,
-            "epochs_done": done,
-            "final_test_acc": last["test_acc"] if trained else None,
-            "final_test_loss": last["test_loss"] if trained else None,
-            "final_train_loss": last["train_loss"] if trained else None,
-            "best_test_acc": best["test_acc"] if best else None,
-            "best_epoch": best["epoch"] if best else None,
-            "init_dead_frac": metrics[0]["dead_frac"],
-            "final_dead_frac": last["dead_frac"],
-            "seconds_per_epoch": seconds if trained else None,
-            "probe_seconds": 0.01,
-            "wall_seconds": seconds * done + 0.5,
-            "parameters": 15610,
-            "started_at": "2026-01-01T00:00:00+00:00",
-            "updated_at": "2026-01-01T00:01:00+00:00",
-            "error": error,
-            "device": "cpu",
-            "device_name": "x86_64",
-            "threads": 2,
-            "relubench": "0.1.0",
-            "torch": "2.14.1",
-            "python": "3.11.7",
-            "platform": "Linux-test",
-            "layers": [
-                {
-                    "layer": r["layer"],
-                    "init_dead_frac": init_layers[r["layer"]],
-                    **{
-                        k: r[k]
-                        for k in ("units", "dead_frac", "alpha_mean", "alpha_min", "alpha_max")
-                    },
-                }
-                for r in final_layers
-            ],
-            "config": cfg.to_dict(),
-        }
+    # the summary exactly as `train` builds it, from these rows (relubench.runfolder)
+    summary = summarize(
+        cfg.run_id,
+        cfg.written(),
+        status,
+        metrics,
+        layer_rows,
+        ENV,
+        started=time.time() - seconds * done - 0.5,
+        params=15610,
+        error=error,
     )
     (folder / "config.yaml").write_text(to_yaml(cfg))
     (folder / "metrics.csv").write_text(csv_text(METRICS_COLUMNS, metrics))

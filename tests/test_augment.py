@@ -6,10 +6,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from relubench import data
-from relubench.augment import CropFlip
+from relubench.data.augment import CropFlip
+from relubench.data.batches import batch_orders, batches
+from relubench.data.load import normalize
+from relubench.registry.datasets import DATASETS
 
-SPEC = data.DATASETS["cifar10"]
+SPEC = DATASETS["cifar10"]
 
 
 def images(n: int = 64, c: int = 3, size: int = 32) -> torch.Tensor:
@@ -48,7 +50,7 @@ def test_normalised_like_the_rest_of_the_data():
     aug = CropFlip(x, SPEC.mean, SPEC.std, torch.Generator())
     centre = torch.full((8,), 4)  # offset 4 of 8 = the image itself
     got = aug.crops(torch.arange(8), centre, centre, torch.zeros(8, dtype=torch.bool))
-    torch.testing.assert_close(got, data.normalize(x, SPEC))
+    torch.testing.assert_close(got, normalize(x, SPEC))
 
 
 def epoch(seed: int, order_seed: int = 7):
@@ -66,9 +68,9 @@ def test_same_seed_same_batches_and_the_shuffle_order_of_plain_batches():
     ]
     assert all(same) and len(same) == 4
     assert not any(torch.equal(xa, xc) for (xa, _), (xc, _) in zip(a, c, strict=True))
-    # augmentation never changes which images form a batch: same order as data.batches
+    # augmentation never changes which images form a batch: same order as batches
     x = images(64)
-    plain = data.batches(x, torch.arange(64) % 10, 16, torch.Generator().manual_seed(7), True)
+    plain = batches(x, torch.arange(64) % 10, 16, torch.Generator().manual_seed(7), True)
     assert [yb.tolist() for _, yb in plain] == [yb.tolist() for _, yb in c]
 
 
@@ -82,7 +84,7 @@ def test_epoch_batches_are_the_crops_of_that_epochs_draw():
     twin = CropFlip(x, SPEC.mean, SPEC.std, torch.Generator().manual_seed(3))
     dy, dx, flip = twin.draw(64)
     order = torch.Generator().manual_seed(4)
-    for (xb, yb), idx in zip(got, data.batch_orders(64, 16, order, True, "cpu"), strict=True):
+    for (xb, yb), idx in zip(got, batch_orders(64, 16, order, True, "cpu"), strict=True):
         assert torch.equal(xb, twin.crops(idx, dy[idx], dx[idx], flip[idx]))
         assert torch.equal(yb, y[idx])
 

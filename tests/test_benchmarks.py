@@ -11,6 +11,7 @@ import pytest
 BENCHMARKS = sorted((Path(__file__).parents[1] / "benchmarks").glob("*.py"))
 
 
+@pytest.mark.slow  # a torch process per script: a few seconds each
 @pytest.mark.parametrize("script", BENCHMARKS, ids=lambda p: p.name)
 def test_benchmark_runs_quick(script):
     r = subprocess.run(

@@ -10,9 +10,9 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from relubench.activations import act_names
 from relubench.cli import app
-from relubench.runs import ALPHAS_COLUMNS, LAYERS_COLUMNS, METRICS_COLUMNS
+from relubench.registry.activations import act_names
+from relubench.runfolder import ALPHAS_COLUMNS, LAYERS_COLUMNS, METRICS_COLUMNS
 
 runner = CliRunner()
 

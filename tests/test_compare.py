@@ -15,8 +15,10 @@ from runfolders import make_run
 from scipy import stats
 from typer.testing import CliRunner
 
+from relubench.analysis.formats import render
+from relubench.analysis.stats import compare, group_keys, welch_p
 from relubench.cli import app
-from relubench.compare import CompareError, compare, group_keys, render, welch_p
+from relubench.errors import CompareError
 
 runner = CliRunner()
 

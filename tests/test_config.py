@@ -7,8 +7,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from relubench.config import ConfigError, RunConfig, load_yaml, merge, resolve, to_yaml
-from relubench.smoke import SMOKE
+from relubench.config import (
+    NEUTRAL,
+    RUNTIME_KEYS,
+    RunConfig,
+    load_yaml,
+    merge,
+    resolve,
+    to_yaml,
+)
+from relubench.errors import ConfigError
+from relubench.runner.smoke import SMOKE
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 
@@ -95,7 +104,26 @@ RECIPES = [p for p in sorted(CONFIGS.glob("*.yaml")) if "grid" not in yaml.safe_
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
 def test_shipped_recipes_load(path):
-    assert resolve(path).run_id
+    # every key the recipe sets is what the resolved config holds
+    cfg, keys = resolve(path), yaml.safe_load(path.read_text())
+    assert cfg.run_id.startswith(f"{cfg.dataset}-{cfg.model}-{cfg.act}-s{cfg.seed}-")
+    assert all(getattr(cfg, k) == pytest.approx(v) for k, v in keys.items())
+
+
+def test_added_keys_at_their_neutral_value_keep_old_run_ids():
+    # DESIGN's config-evolution rule: the ids below were made before celu_alpha, rrelu_lower
+    # and rrelu_upper existed (the README's study and every finished sweep use them)
+    assert merge({}).run_id == "mnist-mini-cnn-relu-s0-ead83933"
+    assert merge({"act": "prelu"}).run_id == "mnist-mini-cnn-prelu-s0-c0a070ae"
+    assert "celu_alpha" not in to_yaml(merge({})) and "celu_alpha" not in merge({}).written()
+    # off its neutral value an added key is part of the experiment: a new id, and written
+    moved = merge({"act": "celu", "celu_alpha": 0.5})
+    assert moved.run_id != merge({"act": "celu"}).run_id
+    assert moved.written()["celu_alpha"] == 0.5 and "celu_alpha: 0.5" in to_yaml(moved)
+    # runtime keys never enter the id; added keys declare a neutral value
+    assert set(RUNTIME_KEYS) == {"device", "threads", "amp", "out", "data_dir", "download",
+                                 "save_model"}  # fmt: skip
+    assert NEUTRAL == {"celu_alpha": 1.0, "rrelu_lower": 1 / 8, "rrelu_upper": 1 / 3}
 
 
 def test_zero_width_resolves_to_the_model_default():

@@ -2,7 +2,7 @@
 
 No network here: each test writes a few images in torchvision's layout (IDX files, CIFAR's
 python pickles) into a temp data dir, then loads them through exactly the user's code path -
-`relubench train --data-dir ...` in-process - or through `data.load`, which that path calls.
+`relubench train --data-dir ...` in-process - or through `load`, which that path calls.
 """
 
 from __future__ import annotations
@@ -16,10 +16,14 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from relubench import data
 from relubench.cli import app
 from relubench.config import merge
-from relubench.idx import write_idx
+from relubench.data.idx import write_idx
+from relubench.data.load import normalize
+from relubench.data.store import DATA_ENV, data_root
+from relubench.errors import DataError
+from relubench.registry.datasets import DATASETS
+from relubench.runner.train import load_data
 
 runner = CliRunner()
 rng = np.random.default_rng(0)
@@ -116,9 +120,9 @@ def test_each_dataset_trains_one_epoch_from_its_torchvision_folder(
 
 def test_mnist_images_and_labels_arrive_exactly(tmp_path):
     written = write_mnist(tmp_path)
-    d = data.load(merge({"dataset": "mnist", "data_dir": str(tmp_path)}))
+    d = load_data(merge({"dataset": "mnist", "data_dir": str(tmp_path)}))
     images, labels = written["train"]
-    expected = data.normalize(torch.from_numpy(images).unsqueeze(1), data.DATASETS["mnist"])
+    expected = normalize(torch.from_numpy(images).unsqueeze(1), DATASETS["mnist"])
     assert d.x_train.shape == (N_TRAIN, 1, 28, 28) and torch.equal(d.x_train, expected)
     assert d.y_train.dtype == torch.int64 and d.y_train.tolist() == labels.tolist()
     assert d.x_test.shape == (N_TEST, 1, 28, 28) and d.train_u8 is None
@@ -128,7 +132,7 @@ def test_mnist_images_and_labels_arrive_exactly(tmp_path):
 def test_cifar_images_keep_their_channel_planes_and_labels(tmp_path, classes):
     written = write_cifar(tmp_path, classes)
     name = "cifar10" if classes == 10 else "cifar100"
-    d = data.load(merge({"dataset": name, "data_dir": str(tmp_path), "augment": True}))
+    d = load_data(merge({"dataset": name, "data_dir": str(tmp_path), "augment": True}))
     rows = np.concatenate([b["data"] for b in written["train"]])
     # each row: 1024 red, then 1024 green, then 1024 blue values, rows top to bottom
     assert torch.equal(d.train_u8, torch.from_numpy(rows).view(-1, 3, 32, 32))
@@ -140,14 +144,14 @@ def test_cifar_images_keep_their_channel_planes_and_labels(tmp_path, classes):
 
 
 def test_data_dir_defaults_to_env_then_xdg_cache(tmp_path, monkeypatch):
-    monkeypatch.delenv(data.DATA_ENV, raising=False)
+    monkeypatch.delenv(DATA_ENV, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    assert data.data_root("") == tmp_path / "cache" / "relubench" / "data"
-    monkeypatch.setenv(data.DATA_ENV, str(tmp_path / "env"))
-    assert data.data_root("") == tmp_path / "env"
-    assert data.data_root(str(tmp_path / "flag")) == tmp_path / "flag"  # --data-dir wins
+    assert data_root("") == tmp_path / "cache" / "relubench" / "data"
+    monkeypatch.setenv(DATA_ENV, str(tmp_path / "env"))
+    assert data_root("") == tmp_path / "env"
+    assert data_root(str(tmp_path / "flag")) == tmp_path / "flag"  # --data-dir wins
     write_mnist(tmp_path / "env")
-    assert len(data.load(merge({"dataset": "mnist"})).y_train) == N_TRAIN
+    assert len(load_data(merge({"dataset": "mnist"})).y_train) == N_TRAIN
 
 
 # --- user mistakes and broken files: one line, exit 2 ----------------------------------------
@@ -197,8 +201,8 @@ def test_images_that_are_not_28x28(tmp_path):
     raw = tmp_path / "MNIST" / "raw"
     write_mnist(tmp_path)
     write_idx(raw / "train-images-idx3-ubyte", np.zeros((N_TRAIN, 32, 32), np.uint8))
-    with pytest.raises(data.DataError, match="expected uint8 images of 28x28"):
-        data.load(merge({"dataset": "mnist", "data_dir": str(tmp_path)}))
+    with pytest.raises(DataError, match="expected uint8 images of 28x28"):
+        load_data(merge({"dataset": "mnist", "data_dir": str(tmp_path)}))
 
 
 def test_pickle_with_the_wrong_keys(tmp_path):
@@ -220,8 +224,8 @@ def test_truncated_or_garbled_pickle(tmp_path, damage, message):
     write_cifar(tmp_path, 100)
     f = tmp_path / "cifar-100-python" / "train"
     f.write_bytes(damage(f.read_bytes()))
-    with pytest.raises(data.DataError, match=message):
-        data.load(merge({"dataset": "cifar100", "data_dir": str(tmp_path)}))
+    with pytest.raises(DataError, match=message):
+        load_data(merge({"dataset": "cifar100", "data_dir": str(tmp_path)}))
 
 
 def test_cifar_shapes_and_labels_are_checked(tmp_path):
@@ -229,32 +233,36 @@ def test_cifar_shapes_and_labels_are_checked(tmp_path):
     folder = tmp_path / "cifar-10-batches-py"
     cfg = merge({"dataset": "cifar10", "data_dir": str(tmp_path)})
     _pickle(folder / "test_batch", {"data": np.zeros((4, 1024), "u1"), "labels": [0] * 4})
-    with pytest.raises(data.DataError, match="rows have 1024 values, expected 3072"):
-        data.load(cfg)
+    with pytest.raises(DataError, match="rows have 1024 values, expected 3072"):
+        load_data(cfg)
     _pickle(folder / "test_batch", {"data": np.zeros((4, 3072), "u1"), "labels": [0, 1, 2]})
-    with pytest.raises(data.DataError, match="3 labels for 4 images"):
-        data.load(cfg)
+    with pytest.raises(DataError, match="3 labels for 4 images"):
+        load_data(cfg)
     _pickle(folder / "test_batch", {"data": np.zeros((2, 3072), "u1"), "labels": [0, 10]})
-    with pytest.raises(data.DataError, match=r"labels range over 0..10, expected 0..9"):
-        data.load(cfg)
+    with pytest.raises(DataError, match=r"labels range over 0..10, expected 0..9"):
+        load_data(cfg)
     _pickle(folder / "batches.meta", {"label_names": ["a", "b"]})
-    with pytest.raises(data.DataError, match="should list 10 class names"):
-        data.load(cfg)
+    with pytest.raises(DataError, match="should list 10 class names"):
+        load_data(cfg)
 
 
 class Evil:
+    def __init__(self, target: Path) -> None:
+        self.target = target
+
     def __reduce__(self):
-        return (Path.touch, (Path("/tmp/relubench-pwned"),))
+        return (Path.touch, (self.target,))
 
 
 def test_a_pickle_that_would_run_code_is_refused(tmp_path):
     write_cifar(tmp_path)
-    _pickle(tmp_path / "cifar-10-batches-py" / "data_batch_1", {"data": Evil()})
+    pwned = tmp_path / "pwned"
+    _pickle(tmp_path / "cifar-10-batches-py" / "data_batch_1", {"data": Evil(pwned)})
     with pytest.raises(
-        data.DataError, match="refuses to load __builtin__.getattr: .* wants to run code"
+        DataError, match="refuses to load __builtin__.getattr: .* wants to run code"
     ):
-        data.load(merge({"dataset": "cifar10", "data_dir": str(tmp_path)}))
-    assert not Path("/tmp/relubench-pwned").exists()
+        load_data(merge({"dataset": "cifar10", "data_dir": str(tmp_path)}))
+    assert not pwned.exists()
 
 
 def test_augment_only_where_it_is_defined(tmp_path):
@@ -272,7 +280,7 @@ def test_data_list_shows_every_dataset_and_what_is_here(tmp_path):
     write_mnist(tmp_path)
     r = runner.invoke(app, ["data", "list", "--data-dir", str(tmp_path)], env={"COLUMNS": "200"})
     assert r.exit_code == 0, r.output
-    for name in data.DATASETS:
+    for name in DATASETS:
         assert name in r.output
     rows = {line.split("│")[1].strip(): line for line in r.output.splitlines() if "│" in line}
     assert "yes" in rows["mnist"] and " no " in rows["cifar10"] and "170 MB" in rows["cifar10"]
@@ -302,6 +310,7 @@ class OfflineMNIST:
 def test_data_download_fetches_checks_and_repairs(tmp_path, monkeypatch):
     import torchvision.datasets
 
+    monkeypatch.setattr(FakeTorchvisionMNIST, "calls", 0)  # counts this test's downloads only
     monkeypatch.setattr(torchvision.datasets, "MNIST", FakeTorchvisionMNIST)
     args = ["data", "download", "mnist", "--data-dir", str(tmp_path)]
     r = runner.invoke(app, args)

@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from relubench.activations import act_factory
 from relubench.config import RunConfig
-from relubench.fast_elu import FastELU, FastSELU
+from relubench.nn.activations import act_factory
+from relubench.nn.fast_elu import FastELU, FastSELU
 
 # float32 against float64 truth: torch's own kernels err by up to 6e-8 (ELU) and 4.8e-7 (SELU)
 TOL = {"atol": 1e-6, "rtol": 1e-6}

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from relubench.activations import param_groups
-from relubench.fast_prelu import FastPReLU
+from relubench.nn.activations import param_groups
+from relubench.nn.fast_prelu import FastPReLU
 
 SHAPES = {"2d": (32, 6), "4d": (8, 6, 5, 7)}
 

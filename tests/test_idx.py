@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import relubench.idx
-from relubench.idx import IdxError, read_idx, write_idx
+import relubench.data.idx
+from relubench.data.idx import IdxError, read_idx, write_idx
 
-ASSET = Path(relubench.idx.__file__).parent / "assets" / "mnist-mini"
+ASSET = Path(relubench.data.idx.__file__).parents[1] / "assets" / "mnist-mini"
 ASSET_FILES = {
     "train-images-idx3-ubyte.gz": (10000, 28, 28),
     "train-labels-idx1-ubyte.gz": (10000,),

@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from relubench.activations import act_names
-from relubench.config import MODELS, ConfigError, merge
-from relubench.models import build_model
-from relubench.probe import activation_modules
+from relubench.config import merge
+from relubench.errors import ConfigError
+from relubench.nn.models import build_model
+from relubench.nn.probe import activation_modules
+from relubench.registry.activations import act_names
+from relubench.registry.models import MODELS
 
 
 def build(

@@ -13,9 +13,9 @@ import pytest
 from runfolders import make_run
 from typer.testing import CliRunner
 
+from relubench.analysis.plots import draw_all, load_curves, save_figures
+from relubench.analysis.stats import compare
 from relubench.cli import app
-from relubench.compare import compare
-from relubench.plots import draw_all, load_curves, save_figures
 
 runner = CliRunner()
 FIGURES = ["accuracy", "dead_units", "dead_layers", "slopes", "activations"]

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from relubench.config import merge
-from relubench.probe import activation_modules, probe
-from relubench.train import run
+from relubench.nn.probe import activation_modules, probe
+from relubench.runner.train import run
 
 
 class Tiny(nn.Module):

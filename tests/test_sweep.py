@@ -16,8 +16,8 @@ from conftest import TINY
 from typer.testing import CliRunner
 
 from relubench.cli import app
-from relubench.config import ConfigError
-from relubench.sweep import Lock, expand, threads_per_run
+from relubench.errors import ConfigError
+from relubench.runner.sweep import Lock, expand, threads_per_run
 
 runner = CliRunner()
 CONFIGS = Path(__file__).parents[1] / "configs"
@@ -73,7 +73,7 @@ def test_base_may_name_a_recipe():
     ("spec", "message"),
     [
         ({"grid": {"activation": ["relu"]}}, "unknown config key 'activation' in"),
-        ({"base": {"lr": 0.1}, "grid": {"act": ["relu", "gelu"]}}, "unknown act 'gelu'"),
+        ({"base": {"lr": 0.1}, "grid": {"act": ["relu", "swish"]}}, "unknown act 'swish'"),
         ({"grid": {"epochs": [1, "two"]}}, "epochs must be int"),
         ({"grids": {"act": ["relu"]}}, "unknown sweep key 'grids'"),
         ({"base": "no/such.yaml"}, "config file no/such.yaml not found"),

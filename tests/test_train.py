@@ -9,8 +9,10 @@ import pytest
 import torch
 
 from relubench.config import merge
-from relubench.smoke import smoke_runs
-from relubench.train import MixedPrecision, Reporter, run
+from relubench.runner.events import QuietReporter
+from relubench.runner.loop import MixedPrecision
+from relubench.runner.smoke import smoke_runs
+from relubench.runner.train import run
 
 
 def metrics(cfg):
@@ -61,7 +63,7 @@ def test_loss_goes_down_on_real_digits(tmp_path):
     assert s["final_test_acc"] > 0.75  # 2k real MNIST images, 2 epochs, width 8 (chance: 0.1)
 
 
-class Interrupt(Reporter):
+class Interrupt(QuietReporter):
     def epoch(self, row, probe):
         if row["epoch"] == 1:
             raise KeyboardInterrupt
@@ -77,7 +79,7 @@ def test_ctrl_c_keeps_completed_epochs_with_status_interrupted(tiny):
     assert not list(cfg.run_dir.glob(".*.tmp"))  # no half-written file left behind
 
 
-class Boom(Reporter):
+class Boom(QuietReporter):
     def step(self, epoch, step, loss, acc):
         raise RuntimeError("disk on fire")
 

@@ -12,15 +12,16 @@ from datetime import datetime, timezone
 from typing import Any
 
 import relubench
-from relubench.compare import (
+from relubench.analysis.cells import (
     APART_HEADER,
     LEGEND,
-    Comparison,
     apart_rows,
     display_header,
     display_rows,
 )
-from relubench.plots import Curves, draw_all, load_curves, png_bytes
+from relubench.analysis.curves import Curves, load_curves
+from relubench.analysis.plots import draw_all, png_bytes
+from relubench.analysis.stats import Comparison
 
 ENV_KEYS = [
     ("relubench", "relubench"),

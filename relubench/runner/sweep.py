@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from relubench.config import FIELD_TYPES, ConfigError, RunConfig, load_yaml, merge
-from relubench.runs import read_summary, run_status
+from relubench.config import FIELD_TYPES, RunConfig, load_yaml, merge
+from relubench.errors import ConfigError
+from relubench.runfolder import read_summary, run_status
+from relubench.runner.events import SweepReporter
 
 SWEEP_KEYS = ("base", "grid", "runs")
 
@@ -106,16 +108,17 @@ def require_data(plan: Plan) -> None:
     """Before a local sweep starts: every downloadable dataset its runs need is here, fetched
     once (if a run asks to download) rather than by several workers at once, or one DataError
     for the whole sweep instead of the same failure in every run."""
-    from relubench import data
+    from relubench.data import store
+    from relubench.registry.datasets import get_spec
 
     needs: dict[tuple[str, str], bool] = {}
     for c in plan.todo:
-        if data.get_spec(c.dataset).kind == "download":
+        if get_spec(c.dataset).kind == "download":
             key = (c.dataset, c.data_dir)
             needs[key] = needs.get(key, False) or c.download
     for (name, data_dir), download_ok in needs.items():
         hint = "or set download: true in the sweep's base"
-        data.require(data.get_spec(name), data_dir, download_ok, hint)
+        store.require(get_spec(name), data_dir, download_ok, hint)
 
 
 # --- claiming runs -------------------------------------------------------------------------
@@ -178,7 +181,7 @@ def _init_worker(threads: int) -> None:
 
 def run_one(cfg_dict: dict[str, Any]) -> dict[str, Any]:
     """Train one run in this process; never raises for a failing run (the sweep goes on)."""
-    from relubench.train import run
+    from relubench.runner.train import run
 
     cfg = merge(cfg_dict)
     try:
@@ -188,20 +191,6 @@ def run_one(cfg_dict: dict[str, Any]) -> dict[str, Any]:
             "status": "failed",
             "error": f"{type(e).__name__}: {e}",
         }
-
-
-class SweepReporter:
-    """What the sweep tells the outside world; the CLI draws it with Rich."""
-
-    def start(self, plan: Plan, todo: int) -> None: ...
-
-    def started(self, cfg: RunConfig) -> None: ...
-
-    def finished(self, cfg: RunConfig, status: str, summary: dict[str, Any]) -> None: ...
-
-    def skipped(self, cfg: RunConfig, why: str) -> None: ...
-
-    def poll(self, running: dict[str, int]) -> None: ...
 
 
 @dataclass
@@ -322,3 +311,21 @@ def run_local(plan: Plan, jobs: int, reporter: SweepReporter) -> Outcome:
         except KeyboardInterrupt:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
+
+
+def run_plan(
+    plan: Plan,
+    backend: str,
+    jobs: int | None,
+    reporter: SweepReporter,
+    address: str | None = None,
+    cpus: float = 1.0,
+    gpus: float = 0.0,
+) -> Outcome:
+    """Run a plan on `backend`: "local" (processes, `jobs` default 1) or "ray" (`address` of a
+    cluster, else a local Ray; `jobs` default: as many as the cluster has room for)."""
+    if backend == "ray":
+        from relubench.runner.ray import run_ray
+
+        return run_ray(plan, jobs, reporter, address, cpus, gpus)
+    return run_local(plan, jobs or 1, reporter)

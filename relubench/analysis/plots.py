@@ -13,18 +13,20 @@ layers.csv of the runs in a Comparison; never imports torch.
 
 from __future__ import annotations
 
-import csv
 import io
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from relubench.compare import Comparison
+from relubench.analysis.curves import Curves, load_curves
+from relubench.analysis.stats import Comparison
+from relubench.config import RunConfig
+from relubench.registry.activations import ACTS
 
 DPI = 150  # PNG pixels = inches x DPI
 WIDE = (7.5, 4.5)  # inches, an axes of epochs (the band figures add a zoom and a legend column)
@@ -42,87 +44,6 @@ STYLE = {
     "grid.alpha": 0.3,
     "svg.hashsalt": "relubench",  # stable SVG ids, so re-plotting the same runs diffs clean
 }
-SELU_ALPHA, SELU_SCALE = 1.6732632423543772, 1.0507009873554805  # Klambauer et al. 2017
-
-
-@dataclass
-class Curves:
-    """Per-epoch rows of every run in the means, labelled with its group."""
-
-    groups: list[str]  # in the table's order (best first)
-    sizes: dict[str, int]  # runs per group that have curves
-    metrics: pd.DataFrame  # group, run_id, epoch, test_acc, dead_frac
-    layers: pd.DataFrame  # group, run_id, epoch, layer, depth, dead_frac, alpha_{mean,min,max}
-    configs: dict[str, dict[str, Any]]  # group -> the config of its first run
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
-
-
-METRICS = ["epoch", "test_acc", "dead_frac"]
-LAYERS = ["epoch", "layer", "dead_frac", "alpha_mean", "alpha_min", "alpha_max"]
-
-
-def _number(text: str) -> float:
-    try:
-        return float(text) if text else math.nan
-    except ValueError:
-        return math.nan
-
-
-def _read(path: Path, columns: list[str], text_columns: tuple[str, ...] = ()) -> list[list]:
-    """The named columns of a run CSV as rows of numbers (text for `text_columns`).
-
-    The csv module, not pandas.read_csv: a thousand runs are two thousand small files, and
-    read_csv's fixed cost per call would dominate.
-    """
-    try:
-        with open(path, newline="") as f:
-            rows = list(csv.reader(f))
-    except FileNotFoundError:
-        raise ValueError(f"{path.name} missing") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path.name} unreadable ({e})") from None
-    header = rows[0] if rows else []
-    missing = [c for c in columns if c not in header]
-    if missing:
-        raise ValueError(f"{path.name} lacks columns {', '.join(missing)}")
-    if len(rows) < 2:
-        raise ValueError(f"{path.name} has no rows")
-    index = [header.index(c) for c in columns]
-    return [
-        [r[i] if c in text_columns else _number(r[i]) for c, i in zip(columns, index, strict=True)]
-        for r in rows[1:]
-        if len(r) == len(header)
-    ]
-
-
-def load_curves(comp: Comparison) -> Curves:
-    """Read the CSVs of the runs in the means; an unreadable run is skipped with the reason."""
-    metrics: list[list] = []
-    layers: list[list] = []
-    skipped: list[tuple[str, str]] = []
-    configs: dict[str, dict[str, Any]] = {}
-    for run in comp.included:
-        folder, tag = Path(run["path"]), [run["group"], run["run_id"]]
-        try:
-            rows = _read(folder / "metrics.csv", METRICS)
-        except ValueError as e:
-            skipped.append((str(folder), f"not plotted: {e}"))
-            continue
-        metrics += [tag + r for r in rows]
-        configs.setdefault(run["group"], run)
-        try:
-            rows = _read(folder / "layers.csv", LAYERS, text_columns=("layer",))
-        except ValueError as e:
-            skipped.append((str(folder), f"no per-layer figures: {e}"))
-            continue
-        # Forward order is the order of first appearance (the contract writes layers that way).
-        depth = {name: i for i, name in enumerate(dict.fromkeys(r[1] for r in rows))}
-        layers += [[*tag, *r, depth[r[1]]] for r in rows]
-    metrics_frame = pd.DataFrame(metrics, columns=["group", "run_id", *METRICS])
-    layers_frame = pd.DataFrame(layers, columns=["group", "run_id", *LAYERS, "depth"])
-    groups = [g["group"] for g in comp.groups if g["group"] in configs]
-    sizes = metrics_frame.groupby("group")["run_id"].nunique().to_dict()
-    return Curves(groups, sizes, metrics_frame, layers_frame, configs, skipped)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -303,26 +224,22 @@ def slopes_figure(curves: Curves) -> Any | None:
     return fig
 
 
-# f(x) of every activation in the registry, for the curves panel. An activation missing here is
-# drawn as a note, not an error, so a new registry entry never breaks plotting.
 def _curve(act: str, config: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray] | None:
-    leaky = float(config.get("leaky_slope", 0.01))
-    alpha = float(config.get("elu_alpha", 1.0))
-    prelu = float(config.get("prelu_init", 0.25))
-    curves = {
-        "relu": lambda x: np.maximum(0.0, x),
-        "leaky": lambda x: np.where(x > 0, x, leaky * x),
-        "prelu": lambda x: np.where(x > 0, x, prelu * x),
-        "prelu-shared": lambda x: np.where(x > 0, x, prelu * x),
-        "elu": lambda x: np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))),
-        "selu": lambda x: SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * np.expm1(np.minimum(x, 0))),
-    }
-    return curves.get(act)
+    """f(x) of a registry activation with the run's parameters (None for a name unknown here,
+    e.g. a run of a newer relubench: drawn as a note, never an error)."""
+    spec = ACTS.get(act)
+    if spec is None:
+        return None
+    defaults = RunConfig()
+    p = {k: float(config.get(k, getattr(defaults, k))) for k in spec.params}
+    return lambda x: spec.curve(x, p)
 
 
 def _act_params(act: str, config: dict[str, Any]) -> str:
-    keys = {"leaky": ["leaky_slope"], "elu": ["elu_alpha"]}.get(act, [])
-    return ", ".join(f"{k}={config.get(k)}" for k in keys)
+    spec = ACTS.get(act)
+    if spec is None or spec.slope:  # learned slopes are drawn, not named
+        return ""
+    return ", ".join(f"{k}={config.get(k)}" for k in spec.params)
 
 
 def activations_figure(curves: Curves) -> Any | None:

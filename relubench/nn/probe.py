@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from relubench.activations import activation_types
+from relubench.nn.activations import activation_types, slope_of
 
 
 @dataclass
@@ -48,11 +48,8 @@ def activation_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 def slopes(model: nn.Module) -> dict[str, list[float]]:
     """Learned negative slopes per activation layer (only layers that learn one)."""
-    return {
-        name: m.weight.detach().float().cpu().tolist()
-        for name, m in activation_modules(model)
-        if isinstance(m, nn.PReLU)
-    }
+    found = ((name, slope_of(m)) for name, m in activation_modules(model))
+    return {name: a.detach().float().cpu().tolist() for name, a in found if a is not None}
 
 
 class Recorder:

@@ -4,13 +4,10 @@ Activation modules are registered under the attribute `act` of their block, so t
 layer names read like `block1.act`, `features.3.act` or `layer2.0.conv1.act`. Each activation
 is its own module (never one reused twice), so PReLU slopes and the probe are per layer.
 
-    model     what                                                parameters at default width
-    cnn       small BN conv net, w/2w/4w channels + a dense layer   0.24M (MNIST), 0.36M (CIFAR)
-    mlp       plain MLP, no normalisation: SELU's setting           0.40M (MNIST), 0.99M (CIFAR)
-    resnet20  He et al. 2016 CIFAR ResNet, 3 stages x 3 blocks      0.27M
-    vgg       VGG-11-style conv stack with BN, then a dense layer   1.2M
-
-Every model takes 1 or 3 channels and 28 or 32 pixels.
+What each model is, its default width and smallest input are its entry in
+`relubench.registry.models`; every class here takes the same arguments,
+`(channels, size, classes, act, width, depth, drop)`, with `drop()` making one dropout module
+(AlphaDropout for SELU). Every model takes 1 or 3 channels and 28 or 32 pixels.
 """
 
 from __future__ import annotations
@@ -22,10 +19,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from relubench.activations import act_factory, dropout_layer, init_weights
-from relubench.config import MODEL_DEFAULTS, ConfigError
+from relubench.errors import ConfigError
+from relubench.nn.activations import (
+    ActFactory,
+    act_factory,
+    dropout_layer,
+    init_weights,
+    module_class,
+)
+from relubench.registry.models import get_model
 
-ActFactory = Callable[[int], nn.Module]
+DropFactory = Callable[[], nn.Module]
 
 
 class ConvBlock(nn.Module):
@@ -69,7 +73,8 @@ class CNN(nn.Module):
         classes: int,
         act: ActFactory,
         width: int = 32,
-        drop: nn.Module | None = None,
+        depth: int = 0,
+        drop: DropFactory = nn.Identity,
     ) -> None:
         super().__init__()
         w = width
@@ -77,7 +82,7 @@ class CNN(nn.Module):
         self.block2 = ConvBlock(w, 2 * w, act, pool=True)
         self.block3 = ConvBlock(2 * w, 4 * w, act, pool=True)
         side = size // 2 // 2 // 2
-        self.dense = DenseBlock(4 * w * side * side, 4 * w, act, drop or nn.Identity())
+        self.dense = DenseBlock(4 * w * side * side, 4 * w, act, drop())
         self.head = nn.Linear(4 * w, classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -90,20 +95,18 @@ class MLP(nn.Module):
 
     def __init__(
         self,
-        in_features: int,
+        channels: int,
+        size: int,
         classes: int,
         act: ActFactory,
         width: int = 256,
         depth: int = 4,
-        drop: Callable[[], nn.Module] | None = None,
+        drop: DropFactory = nn.Identity,
     ) -> None:
         super().__init__()
-        dims = [in_features] + [width] * depth
+        dims = [channels * size * size] + [width] * depth
         self.layers = nn.Sequential(
-            *[
-                DenseBlock(a, b, act, drop() if drop else nn.Identity())
-                for a, b in zip(dims[:-1], dims[1:], strict=True)
-            ]
+            *[DenseBlock(a, b, act, drop()) for a, b in zip(dims[:-1], dims[1:], strict=True)]
         )
         self.head = nn.Linear(width, classes)
 
@@ -149,11 +152,13 @@ class ResNet20(nn.Module):
     def __init__(
         self,
         channels: int,
+        size: int,
         classes: int,
         act: ActFactory,
         width: int = 16,
+        depth: int = 0,
+        drop: DropFactory = nn.Identity,
         blocks: int = 3,
-        drop: nn.Module | None = None,
     ) -> None:
         super().__init__()
         w = width
@@ -161,7 +166,7 @@ class ResNet20(nn.Module):
         self.layer1 = self._stage(w, w, 1, blocks, act)
         self.layer2 = self._stage(w, 2 * w, 2, blocks, act)
         self.layer3 = self._stage(2 * w, 4 * w, 2, blocks, act)
-        self.drop = drop or nn.Identity()
+        self.drop = drop()
         self.head = nn.Linear(4 * w, classes)
 
     @staticmethod
@@ -188,10 +193,12 @@ class VGG(nn.Module):
     def __init__(
         self,
         channels: int,
+        size: int,
         classes: int,
         act: ActFactory,
         width: int = 32,
-        drop: nn.Module | None = None,
+        depth: int = 0,
+        drop: DropFactory = nn.Identity,
     ) -> None:
         super().__init__()
         blocks, c = [], channels
@@ -202,43 +209,29 @@ class VGG(nn.Module):
             blocks.append(ConvBlock(c, int(m) * width, act, pool))
             c = int(m) * width
         self.features = nn.Sequential(*blocks)
-        self.dense = DenseBlock(c, c, act, drop or nn.Identity())
+        self.dense = DenseBlock(c, c, act, drop())
         self.head = nn.Linear(c, classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.dense(self.features(x).mean((2, 3))))
 
 
-# Smallest input side each model takes: cnn and vgg pool 3 and 4 times.
-MIN_SIZE = {"cnn": 8, "mlp": 1, "resnet20": 4, "vgg": 16}
-
-
 def build_model(cfg: Any, channels: int, size: int, classes: int) -> nn.Module:
     """The model named by `cfg.model`, with the activation, its init and its dropout."""
-    if cfg.model in MIN_SIZE and size < MIN_SIZE[cfg.model]:
+    spec = get_model(cfg.model)
+    if size < spec.min_size:
         raise ConfigError(
-            f"model {cfg.model} needs images of at least {MIN_SIZE[cfg.model]}x"
-            f"{MIN_SIZE[cfg.model]} pixels, the dataset has {size}x{size}; choose another model"
+            f"model {spec.name} needs images of at least {spec.min_size}x{spec.min_size} "
+            f"pixels, the dataset has {size}x{size}; choose another model"
         )
-    act = act_factory(cfg.act, cfg)
-    width = cfg.width or MODEL_DEFAULTS[cfg.model]["width"]
-    if cfg.model == "cnn":
-        model = CNN(channels, size, classes, act, width, dropout_layer(cfg.act, cfg.dropout))
-    elif cfg.model == "mlp":
-        depth = cfg.depth or MODEL_DEFAULTS["mlp"]["depth"]
-        model = MLP(
-            channels * size * size,
-            classes,
-            act,
-            width,
-            depth,
-            drop=lambda: dropout_layer(cfg.act, cfg.dropout),
-        )
-    elif cfg.model == "resnet20":
-        model = ResNet20(channels, classes, act, width, drop=dropout_layer(cfg.act, cfg.dropout))
-    elif cfg.model == "vgg":
-        model = VGG(channels, classes, act, width, dropout_layer(cfg.act, cfg.dropout))
-    else:
-        raise ValueError(f"unknown model {cfg.model!r}; choose one of: {', '.join(MODEL_DEFAULTS)}")
+    model = module_class(spec.cls)(
+        channels,
+        size,
+        classes,
+        act_factory(cfg.act, cfg),
+        cfg.width or spec.width,
+        cfg.depth or spec.depth,
+        lambda: dropout_layer(cfg.act, cfg.dropout),
+    )
     init_weights(model, cfg.act, cfg)
     return model

@@ -24,9 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from relubench.idx import IdxError, read_idx
+from relubench.data.idx import IdxError, read_idx
+from relubench.registry.datasets import CIFAR_LAYOUTS
 
-__all__ = ["ReadError", "read_cifar", "read_idx_dataset"]
+__all__ = ["DataUnpickler", "ReadError", "read_cifar", "read_idx_dataset"]
 
 
 class ReadError(ValueError):
@@ -72,18 +73,6 @@ def read_idx_dataset(folder: Path, channels: int, size: int, classes: int) -> Ar
 
 # --- CIFAR-10 and CIFAR-100: python pickles ---------------------------------------------------
 
-# classes -> (train files, test file, meta file, label key, class-names key)
-CIFAR_LAYOUTS: dict[int, tuple[tuple[str, ...], str, str, str, str]] = {
-    10: (
-        tuple(f"data_batch_{i}" for i in range(1, 6)),
-        "test_batch",
-        "batches.meta",
-        "labels",
-        "label_names",
-    ),
-    100: (("train",), "test", "meta", "fine_labels", "fine_label_names"),
-}
-
 
 def _numpy_globals() -> dict[tuple[str, str], Any]:
     """The only globals a CIFAR pickle needs: numpy's array reconstruction, under the module
@@ -110,7 +99,7 @@ class _Refused(pickle.UnpicklingError):
     pass
 
 
-class _DataUnpickler(pickle.Unpickler):
+class DataUnpickler(pickle.Unpickler):
     """Plain data and numpy arrays only: a pickle can run any code, a dataset file needs none."""
 
     allowed: dict[tuple[str, str], Any] = {}
@@ -131,7 +120,7 @@ def _unpickle(path: Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as f:
             # latin1: the files were pickled by Python 2; keys come back as str, arrays intact
-            obj = _DataUnpickler(f, encoding="latin1").load()
+            obj = DataUnpickler(f, encoding="latin1").load()
     except OSError as e:
         raise ReadError(f"{path}: cannot read: {e.strerror or e}") from None
     except _Refused as e:

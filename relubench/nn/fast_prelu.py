@@ -3,11 +3,10 @@
     y = x if x > 0 else a_c * x        (He et al. 2015; a_c per channel, or one a per layer)
 
 Why a second PReLU: on the CPU, torch's `_prelu_kernel_backward` is a scalar (unvectorised)
-loop that also writes a full-size slope gradient before reducing it. Measured here (2-core
-AVX-512 EPYC, torch 2.14) on a 128x32x28x28 tensor it takes 19 ms against 1.5 ms for ReLU's
-backward (`threshold_backward`), while the forwards cost the same; a resnet20 training step
-with PReLU took 1.33x ReLU's. Here the backward is built from vectorised kernels instead, with
-one full-size allocation (the input gradient, as ReLU's):
+loop that also writes a full-size slope gradient before reducing it: many times slower than
+ReLU's backward (`threshold_backward`), while the forwards cost the same. Here the backward is
+built from vectorised kernels instead, with one full-size allocation (the input gradient, as
+ReLU's):
 
     q   = hardtanh_backward(g, x, -inf, tiny)   g where x <= 0, else 0    (the one allocation)
     g_a = sum over x <= 0 of g * x              = <q, x>_c                (a read-only pass)
@@ -19,13 +18,10 @@ p.lerp_(g, a) with p = threshold_backward(g, x, 0), and g_a = <g, x>_c - <p, x>_
 
 <u, v>_c is a per-channel dot product: `native_batch_norm_backward` with mean 0 and inverse
 std 1 returns exactly sum(u * v) per channel in one fused pass, without the temporary that
-`(u * v).sum(dims)` would allocate. Fresh full-size allocations matter on this machine: the
-page faults of one can cost more than the arithmetic on it (a multiply into fresh memory
-measured 3x one into reused memory). Gain, `benchmarks/step_cost.py --prelu-impls torch,fast`:
-resnet20 step 1.33x -> 1.09x ReLU's, cnn 1.18-1.22x -> 1.06-1.11x; on a 2-core Xeon with AMX,
-whose convolutions run faster (so an activation's memory-bound passes weigh more), resnet20
-1.37x -> 1.16-1.19x with the two-dot form above (the bf16 one), 1.13-1.17x (median of four
-runs 1.13x) with the one-dot form.
+`(u * v).sum(dims)` would allocate. Fresh full-size allocations matter on a CPU: the page
+faults of one can cost more than the arithmetic on it. The gain, step cost against ReLU's with
+torch's PReLU and with this one: `python benchmarks/step_cost.py --prelu-impls torch,fast`
+(figures, with the machines they were measured on, in benchmarks/RESULTS.md).
 What remains is memory traffic: this backward reads x and g three times (mask, dot product,
 blend) where ReLU's reads them once; fusing those passes needs a compiled kernel.
 
@@ -85,9 +81,8 @@ class _PReLUFunction(torch.autograd.Function):
             and x.is_contiguous(memory_format=cl)
             and not g.is_contiguous(memory_format=cl)
         ):
-            # a pooling layer's backward hands NCHW gradients to a channels_last net: one copy
-            # (0.16 ms on 128x64x8x8 here) spares the mixed-layout paths of the kernels below
-            # (0.83 -> 0.22 ms per channel dot, 1.18 ms for threshold_backward)
+            # a pooling layer's backward hands NCHW gradients to a channels_last net: one small
+            # copy spares the kernels below their slow mixed-layout paths (benchmarks/RESULTS.md)
             g = g.contiguous(memory_format=cl)
         shape = [1] * x.ndim
         shape[1] = weight.numel()  # broadcast over dim 1, whatever the memory format

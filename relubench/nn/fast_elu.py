@@ -4,19 +4,17 @@
     selu(x) = scale elu(x) with alpha = 1.6733, scale = 1.0507   (Klambauer et al. 2017)
 
 Why: on the CPU, torch's ELU kernel (which SELU shares) computes e^x - 1 with `expm1`, which
-this torch build runs about 10x slower than `exp`: on a 128x32x28x28 tensor F.elu took 14.0 ms,
-exp 1.3 ms, ReLU 0.2 ms, and a training step of the small `cnn` with ELU or SELU took 1.56-1.61x
-ReLU's (`python benchmarks/step_cost.py --models cnn`). Here the forward is built from
-vectorised passes, in place on the one allocation (the output):
+torch's CPU builds run several times slower than `exp` (how much depends on the CPU), and the
+ELU and SELU training steps paid for it (`python benchmarks/step_cost.py --models cnn`; figures
+in benchmarks/RESULTS.md). Here the forward is built from vectorised passes, in place on the
+one allocation (the output):
 
     w = max(exp(min(x, 0)) - 1, x)          x where x > 0, else e^x - 1
     y = scale leaky_relu(w, alpha)           the negative side (w < 0 iff x < 0) times alpha
 
-which took 2.2 ms on the same tensor (SELU 2.6 ms). (Those figures are from a 2-core AVX-512 EPYC
-CPU; on a 2-core Xeon with AMX, expm1 is cheaper: F.elu 2.25 ms, expm1 1.80, exp 0.49, this
-forward 1.55 ms, and the ELU/SELU cnn step 1.04x ReLU's.) The backward is torch's own
-`elu_backward` on the saved output (g scale where y > 0, else g (y + alpha scale)), the
-formulation torch itself uses for in-place ELU; it reads only y, so x is not kept for it.
+The backward is torch's own `elu_backward` on the saved output (g scale where y > 0, else
+g (y + alpha scale)), the formulation torch itself uses for in-place ELU; it reads only y, so x
+is not kept for it.
 
 Numerics: for x > 0 the output is torch's, bit for bit. For x <= 0, e^x - 1 (or x, the larger)
 replaces expm1(x): the absolute error stays below 6e-8 (half a float32 ulp of 1.0), as torch's
@@ -36,8 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-SELU_ALPHA = 1.6732632423543772848170429916717
-SELU_SCALE = 1.0507009873554804934193349852946
+from relubench.registry.activations import SELU_ALPHA, SELU_SCALE
 
 
 def elu_forward(x: torch.Tensor, alpha: float, scale: float = 1.0) -> torch.Tensor:
@@ -68,7 +65,7 @@ class _ELUFunction(torch.autograd.Function):
         # written in y's memory format, whatever g's: the pooling before resnet20's classifier
         # hands NCHW gradients back into a channels_last net, torch's kernel would pass that
         # layout on through the residual stream, and batch norm's backward is slow on mixed
-        # layouts (resnet20 step with SELU: 1.17-1.20x ReLU's before this line, 1.11-1.13x after)
+        # layouts (the resnet20 SELU step, `python benchmarks/step_cost.py --models resnet20`)
         grad = torch.empty_like(y)
         torch.ops.aten.elu_backward.grad_input(
             g, ctx.alpha, ctx.scale, 1.0, True, y, grad_input=grad

@@ -10,9 +10,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from relubench.activations import act_names
-from relubench.config import MODELS, merge
-from relubench.runs import check_run_folder
+from relubench.config import merge
+from relubench.registry.activations import act_names
+from relubench.registry.models import model_names
+from relubench.runfolder import check_run_folder
 
 # configs/smoke.yaml holds the same settings for one run (a test keeps the two equal)
 SMOKE = {
@@ -32,11 +33,11 @@ def smoke_runs(
     out: Path, acts: list[str] | None = None, models: list[str] | None = None
 ) -> list[dict[str, Any]]:
     """Train each combination once; report whether losses are finite and the folder is whole."""
-    from relubench.train import run
+    from relubench.runner.train import run
 
     results = []
     for act in acts or act_names():
-        for model in models or list(MODELS):
+        for model in models or model_names():
             cfg = merge(SMOKE, {"act": act, "model": model, "out": str(out)})
             t0 = time.perf_counter()
             problems: list[str] = []

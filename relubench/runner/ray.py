@@ -13,9 +13,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from relubench.config import ConfigError, RunConfig, merge
-from relubench.runs import atomic_write
-from relubench.sweep import Outcome, Plan, SweepReporter, execute, run_one
+from relubench.config import RunConfig, merge, to_yaml
+from relubench.errors import ConfigError
+from relubench.files import atomic_write
+from relubench.runner.events import SweepReporter
+from relubench.runner.sweep import Outcome, Plan, execute, run_one
 
 
 def train_remote(cfg_dict: dict[str, Any], threads: int) -> dict[str, Any]:
@@ -40,8 +42,6 @@ def land(cfg: RunConfig, result: dict[str, Any]) -> dict[str, Any]:
         if name.startswith("."):
             continue
         if name == "config.yaml":  # the worker's temp `out` is meaningless here
-            from relubench.config import to_yaml
-
             data = to_yaml(cfg).encode()
         atomic_write(folder / name, data)
     if summary_bytes is not None:

@@ -16,10 +16,11 @@ from rich.progress import (
 from rich.table import Table
 
 from relubench.config import RunConfig
-from relubench.sweep import Plan, SweepReporter
+from relubench.runner.events import Reporter, SweepReporter
 
 if TYPE_CHECKING:  # the probe imports torch; `relubench sweep` must not when it skips everything
-    from relubench.probe import Probe
+    from relubench.nn.probe import Probe
+    from relubench.runner.sweep import Plan
 
 
 def _bars(console: Console) -> Progress:
@@ -36,15 +37,12 @@ def _bars(console: Console) -> Progress:
     )
 
 
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.1f}%"
+def _pct(x: float | None, digits: int = 1) -> str:
+    return "–" if x is None else f"{100 * x:.{digits}f}%"
 
 
-class RichReporter:
-    """Two bars (epochs, batches of this epoch) with live loss and accuracy; a line per epoch.
-
-    Implements train.Reporter's methods (duck-typed, so this module does not import torch).
-    """
+class RichReporter(Reporter):
+    """Two bars (epochs, batches of this epoch) with live loss and accuracy; a line per epoch."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
@@ -60,7 +58,7 @@ class RichReporter:
         self.progress.__exit__(*exc)
 
     def start(self, cfg: RunConfig, steps_per_epoch: int) -> None:
-        self.total = cfg.epochs
+        self.total, self.run_dir = cfg.epochs, cfg.run_dir
         self.console.print(f"[bold]{cfg.run_id}[/]")
         self.console.print(
             f"{cfg.act} {cfg.model} on {cfg.dataset}: {cfg.epochs} epochs, {cfg.optimizer} "
@@ -94,7 +92,20 @@ class RichReporter:
         self.progress.reset(self.batches)
 
     def end(self, summary: dict[str, Any]) -> None:
-        pass
+        """The per-layer table, then (if it completed) the run's results in three lines."""
+        self.print_layers()
+        if summary["status"] != "complete":
+            return
+        self.console.print(
+            f"test accuracy [bold]{_pct(summary['final_test_acc'], 2)}[/] (best "
+            f"{_pct(summary['best_test_acc'], 2)} at epoch {summary['best_epoch']}) in "
+            f"{summary['wall_seconds']:.1f} s"
+        )
+        self.console.print(
+            f"dead units {_pct(summary['init_dead_frac'], 2)} at init -> "
+            f"{_pct(summary['final_dead_frac'], 2)} at the end"
+        )
+        self.console.print(f"run folder: [bold]{self.run_dir}[/]")
 
     def print_layers(self) -> None:
         """Per layer: units, dead at init -> dead at end, and the learned slopes at the end."""

@@ -16,13 +16,14 @@ the file name. This module needs numpy only, so the data tools work without torc
 from __future__ import annotations
 
 import gzip
-import os
-import secrets
 import struct
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
+
+from relubench.files import atomic_write
 
 __all__ = ["IdxError", "read_idx", "write_idx"]
 
@@ -128,24 +129,13 @@ def write_idx(path: str | Path, array: np.ndarray, compress: bool | None = None)
     header = struct.pack(f">BBBB{array.ndim}I", 0, 0, code, array.ndim, *array.shape)
     body = np.ascontiguousarray(array, dtype=_DTYPES[code]).tobytes()
 
-    # Temp file in the same folder so os.replace is an atomic rename; a reader never sees a
-    # half-written file. os.open (not mkstemp) so the final file gets normal umask permissions.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if compress:
-                with gzip.GzipFile(
-                    filename="", mode="wb", fileobj=f, mtime=0, compresslevel=9
-                ) as gz:
-                    gz.write(header)
-                    gz.write(body)
-            else:
-                f.write(header)
-                f.write(body)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    def write(f: BinaryIO) -> None:
+        if compress:
+            with gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0, compresslevel=9) as gz:
+                gz.write(header)
+                gz.write(body)
+        else:
+            f.write(header)
+            f.write(body)
+
+    atomic_write(path, write)

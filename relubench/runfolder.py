@@ -8,7 +8,9 @@ results/<run-id>/
   summary.json   status (running|complete|diverged|interrupted|failed), results, environment
   model.pt       final weights (only with save_model)
 
-This module does not import torch; compare and sweep read folders through it.
+The one place that knows the files: `train` writes through RunWriter and `summarize`; the
+analysis, sweeps, the test fixtures and the benchmarks read through `read_summary` and the
+column lists. Torch-free.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
+import time
+from collections.abc import Iterable
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+from relubench.files import atomic_write
 
 METRICS_COLUMNS = [
     "epoch",
@@ -35,24 +40,6 @@ METRICS_COLUMNS = [
 LAYERS_COLUMNS = ["epoch", "layer", "units", "dead_frac", "alpha_mean", "alpha_min", "alpha_max"]
 ALPHAS_COLUMNS = ["epoch", "layer", "channel", "alpha"]
 STATUSES = ("running", "complete", "diverged", "interrupted", "failed")
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
-
-
-def atomic_write(path: Path, data: str | bytes) -> None:
-    """Write to a temp file in the same folder, then rename over: never a half-written file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are for reading
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _fmt(value: Any) -> str:
@@ -120,6 +107,104 @@ class RunWriter:
 
     def summary(self, summary: dict[str, Any]) -> None:
         atomic_write(self.folder / "summary.json", json.dumps(summary, indent=2) + "\n")
+
+
+class LayerReading(Protocol):
+    """One activation layer's probe result (relubench.nn.probe.LayerProbe has these)."""
+
+    layer: str
+    units: int
+    alphas: list[float] | None
+
+    @property
+    def dead_frac(self) -> float: ...
+
+
+def layer_rows(epoch: int, layers: Iterable[LayerReading]) -> tuple[list[dict], list[dict]]:
+    """The layers.csv rows and the alphas.csv rows of one epoch's probe."""
+    rows, alphas = [], []
+    for lp in layers:
+        a = lp.alphas
+        rows.append(
+            {
+                "epoch": epoch,
+                "layer": lp.layer,
+                "units": lp.units,
+                "dead_frac": lp.dead_frac,
+                "alpha_mean": sum(a) / len(a) if a else None,
+                "alpha_min": min(a) if a else None,
+                "alpha_max": max(a) if a else None,
+            }
+        )
+        alphas += [
+            {"epoch": epoch, "layer": lp.layer, "channel": c, "alpha": v}
+            for c, v in enumerate(a or [])
+        ]
+    return rows, alphas
+
+
+def _stamp(t: float) -> str:
+    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds")
+
+
+def summarize(
+    run_id: str,
+    config: dict[str, Any],
+    status: str,
+    metrics: list[dict[str, Any]],
+    layers: list[dict[str, Any]],
+    env: dict[str, Any],
+    started: float,
+    params: int,
+    error: str | None = None,
+) -> dict[str, Any]:
+    """summary.json: status, results, final per-layer stats, the config, the environment.
+
+    Holds everything `compare` tabulates, so a table over many runs reads one file per run.
+    `metrics` and `layers` are the rows of metrics.csv and layers.csv so far.
+    """
+    trained = [r for r in metrics if r["epoch"] > 0]
+    best = max(trained or metrics, key=lambda r: r["test_acc"], default=None)
+    last = metrics[-1] if metrics else None
+    epoch_s = [r["epoch_seconds"] for r in trained]
+    return tidy(
+        {
+            "run_id": run_id,
+            "status": status,
+            "epochs": config["epochs"],
+            "epochs_done": len(trained),
+            "final_test_acc": last["test_acc"] if trained else None,
+            "final_test_loss": last["test_loss"] if trained else None,
+            "final_train_loss": last["train_loss"] if trained else None,
+            "best_test_acc": best["test_acc"] if trained else None,
+            "best_epoch": best["epoch"] if trained else None,
+            "init_dead_frac": metrics[0]["dead_frac"] if metrics else None,
+            "final_dead_frac": last["dead_frac"] if last else None,
+            "seconds_per_epoch": sum(epoch_s) / len(epoch_s) if epoch_s else None,
+            "wall_seconds": time.time() - started,
+            "parameters": params,
+            "started_at": _stamp(started),
+            "updated_at": _stamp(time.time()),
+            "error": error,
+            **env,
+            "layers": final_layers(layers),
+            "config": config,
+        }
+    )
+
+
+def final_layers(layer_rows: list[dict]) -> list[dict]:
+    """Per activation layer: units, dead fraction at init and at the last epoch, final slopes."""
+    if not layer_rows:
+        return []
+    last = layer_rows[-1]["epoch"]
+    init = {r["layer"]: r["dead_frac"] for r in layer_rows if r["epoch"] == 0}
+    keys = ("units", "dead_frac", "alpha_mean", "alpha_min", "alpha_max")
+    return [
+        {"layer": r["layer"], "init_dead_frac": init.get(r["layer"]), **{k: r[k] for k in keys}}
+        for r in layer_rows
+        if r["epoch"] == last
+    ]
 
 
 def read_summary(folder: Path) -> dict[str, Any] | None:

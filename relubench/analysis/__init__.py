@@ -1,0 +1,5 @@
+"""The analysis, torch-free: run folders loaded (`load`), grouped with statistics (`stats`),
+rendered (`cells`, `formats`, `terminal`), drawn (`curves`, `plots`) and reported (`report`).
+
+`from relubench.analysis.load import load_runs` gives every run as a pandas DataFrame.
+"""

@@ -1,0 +1,248 @@
+"""Statistics: runs -> groups (what differs except the seed) -> mean ± std, CI and tests.
+
+Per group (the runs that differ only in seed and runtime keys): n, mean ± sample std (ddof 1)
+of final and best test accuracy, a t-based 95% confidence interval of the mean final accuracy,
+and Welch's t-test of final accuracy against the baseline group (unequal variances: seeds of
+different activations need not spread alike). With n = 1 there is no spread, so std, CI and p
+are missing ("–"), never a made-up number. Computed on plain dicts; scipy is imported only
+when used, so `relubench compare` starts fast. Torch-free.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from relubench.analysis.load import Row, load_rows
+from relubench.config import RUNTIME_KEYS
+from relubench.errors import CompareError
+
+DEFAULT_BASELINE = "relu"
+
+
+@dataclass
+class Comparison:
+    """Everything a table, figure or report needs, computed once."""
+
+    keys: list[str]  # the config keys the runs are grouped by
+    config_keys: list[str]  # every config key of the runs, in config order
+    runs: list[Row]  # every readable run: config keys, results, `group`, `in_means`
+    groups: list[Row]  # one per group, best first: see group_stats
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    baseline: str | None = None  # the baseline group's key value, e.g. "relu"
+    notes: list[str] = field(default_factory=list)  # for people, printed after the table
+
+    @property
+    def included(self) -> list[Row]:
+        """The runs that go into the means."""
+        return [r for r in self.runs if r["in_means"]]
+
+    @property
+    def apart(self) -> list[Row]:
+        """Runs shown apart: not complete (unless --include-incomplete) or without an accuracy."""
+        return sorted(
+            (r for r in self.runs if not r["in_means"]), key=lambda r: (r["status"], r["run_id"])
+        )
+
+
+def group_keys(runs: list[Row], config_keys: list[str], by: list[str] | None) -> list[str]:
+    """`by` checked against the config keys, or every identity key whose value differs."""
+    if by:
+        unknown = [k for k in by if k not in config_keys]
+        if unknown:
+            raise CompareError(
+                f"--by {','.join(unknown)}: not a config key of these runs; choose from: "
+                f"{', '.join(config_keys)}"
+            )
+        return list(dict.fromkeys(by))
+    identity = [k for k in config_keys if k != "seed" and k not in RUNTIME_KEYS]
+    differing = [k for k in identity if len({text(r.get(k)) for r in runs}) > 1]
+    # Nothing differs (one activation over seeds): still label the one group by its activation.
+    return differing or [k for k in ("act",) if k in config_keys]
+
+
+def label(values: tuple | list) -> str:
+    """A group's name for people: its key values joined, e.g. `prelu` or `prelu, mlp`."""
+    return ", ".join(text(v) for v in values) or "all runs"
+
+
+def text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return repr(value)  # 1.0 stays 1.0, like the config
+    return str(value)
+
+
+def t_quantile(df: float, q: float = 0.975) -> float:
+    """Student t quantile. scipy.special, not scipy.stats: the latter costs ~0.5 s to import."""
+    from scipy.special import stdtrit
+
+    return float(stdtrit(df, q))
+
+
+def welch_p(a: list[float], b: list[float]) -> float | None:
+    """Two-sided p-value of Welch's t-test (same as scipy.stats.ttest_ind(equal_var=False)).
+
+    None when either side has fewer than 2 values, or neither side has any spread.
+    """
+    from scipy.special import stdtr
+
+    na, nb = len(a), len(b)
+    if na < 2 or nb < 2:
+        return None
+    ma, mb = sum(a) / na, sum(b) / nb
+    va = sum((x - ma) ** 2 for x in a) / (na - 1) / na  # squared standard errors
+    vb = sum((x - mb) ** 2 for x in b) / (nb - 1) / nb
+    se2 = va + vb
+    if se2 == 0:
+        return None
+    t = (ma - mb) / math.sqrt(se2)
+    df = se2**2 / (va**2 / (na - 1) + vb**2 / (nb - 1))  # Welch-Satterthwaite
+    return float(min(1.0, 2 * stdtr(df, -abs(t))))
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _std(values: list[float]) -> float | None:
+    n = len(values)
+    if n < 2:
+        return None
+    m = sum(values) / n
+    return math.sqrt(sum((x - m) ** 2 for x in values) / (n - 1))
+
+
+def missing(x: Any) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+def _values(runs: list[Row], column: str) -> list[float]:
+    return [float(r[column]) for r in runs if not missing(r.get(column))]
+
+
+def _parse_baseline(baseline: str | None, keys: list[str], groups: list[tuple]) -> tuple:
+    """(key index, value text) of the baseline, or (None, text) if it matches no group."""
+    wanted = baseline or DEFAULT_BASELINE
+    key, sep, value = wanted.partition("=")
+    if sep:
+        if key not in keys:
+            return None, wanted
+        candidates = [keys.index(key)]
+    else:
+        value, candidates = wanted, list(range(len(keys)))
+    for i in candidates:
+        if any(text(g[i]).lower() == value.lower() for g in groups):
+            return i, value
+    return None, wanted
+
+
+def group_stats(
+    runs: list[Row], keys: list[str], baseline: str | None = None
+) -> tuple[list[Row], str | None]:
+    """One row per group of the runs in the means, sorted by mean final accuracy (best first).
+
+    Fractions stay fractions here; the formats turn them into percent.
+    Returns (table, baseline value) where the value is None if no group matches the baseline.
+    """
+    grouped: dict[tuple, list[Row]] = {}
+    for r in runs:
+        if r["in_means"]:
+            grouped.setdefault(tuple(r.get(k) for k in keys), []).append(r)
+    if not grouped:
+        return [], None
+    idx, base_value = _parse_baseline(baseline, keys, list(grouped))
+    finals = {k: _values(g, "final_test_acc") for k, g in grouped.items()}
+    rows = []
+    for k, g in grouped.items():
+        final = finals[k]
+        n, mean, std = len(final), _mean(final), _std(final)
+        ci = None if std is None else t_quantile(n - 1) * std / math.sqrt(n)
+        p, vs = None, None
+        if idx is not None:
+            # The baseline of a group: same values on the other keys, the baseline value on its.
+            base = next(
+                (
+                    b
+                    for b in grouped
+                    if text(b[idx]).lower() == base_value.lower()
+                    and all(b[j] == k[j] for j in range(len(keys)) if j != idx)
+                ),
+                None,
+            )
+            if base == k:
+                vs = "baseline"
+            elif base is not None:
+                vs, p = label(base), welch_p(final, finals[base])
+        best = _values(g, "best_test_acc")
+        rows.append(
+            {
+                "group": label(k),
+                **dict(zip(keys, k, strict=True)),
+                "n": n,
+                "final_acc": mean,
+                "final_acc_std": std,
+                # Accuracy lives in [0, 1]; the symmetric t-interval can overshoot: clipped.
+                "final_acc_ci95_lo": None if ci is None else max(0.0, mean - ci),
+                "final_acc_ci95_hi": None if ci is None else min(1.0, mean + ci),
+                "best_acc": _mean(best),
+                "best_acc_std": _std(best),
+                "dead_init": _mean(_values(g, "init_dead_frac")),
+                "dead_final": _mean(_values(g, "final_dead_frac")),
+                "alpha_first": _mean(_values(g, "alpha_first")),
+                "alpha_last": _mean(_values(g, "alpha_last")),
+                "s_per_epoch": _mean(_values(g, "seconds_per_epoch")),
+                "p_welch": p,
+                "vs": vs,
+                "run_ids": sorted(r["run_id"] for r in g),
+            }
+        )
+    # Best first; ties by best accuracy, then by name, so the order never depends on file order.
+    rows.sort(key=lambda r: (-(r["best_acc"] or 0), r["group"]))
+    rows.sort(key=lambda r: -r["final_acc"])  # stable: keeps the tie order above
+    return rows, (base_value if idx is not None else None)
+
+
+def compare(
+    paths: list[str | Path],
+    by: list[str] | None = None,
+    baseline: str | None = None,
+    include_incomplete: bool = False,
+) -> Comparison:
+    """Load every run under `paths`, group, and compute the statistics.
+
+    Raises CompareError only when nothing at all can be compared (no readable run) or `--by`
+    names an unknown key; malformed folders are collected in `skipped`, not fatal.
+    """
+    runs, config_keys, skipped = load_rows(paths)
+    if by is not None:
+        by = [k.strip() for k in by if k.strip()]
+    if not runs:
+        where = ", ".join(str(p) for p in paths)
+        why = f" ({len(skipped)} skipped: see the warning)" if skipped else ""
+        raise CompareError(
+            f"no runs to compare under {where}{why}; a run folder holds summary.json "
+            f"(`relubench train --out DIR` writes them)",
+            skipped,
+        )
+    # A run enters the means when complete, or with --include-incomplete when it has a number.
+    for r in runs:
+        r["in_means"] = r["final_test_acc"] is not None and (
+            r["status"] == "complete" or include_incomplete
+        )
+    try:
+        keys = group_keys([r for r in runs if r["in_means"]], config_keys, by)
+    except CompareError as e:
+        raise CompareError(str(e), skipped) from None
+    for r in runs:
+        r["group"] = label([r.get(k) for k in keys])
+    groups, base_value = group_stats(runs, keys, baseline)
+    notes = []
+    if baseline and base_value is None and groups:
+        notes.append(f"baseline {baseline!r} matches no group; p-values left out")
+    if not groups:
+        notes.append(
+            "no complete runs yet; pass --include-incomplete to compare the runs shown apart"
+        )
+    return Comparison(keys, config_keys, runs, groups, skipped, base_value, notes)

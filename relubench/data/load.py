@@ -1,0 +1,169 @@
+"""Datasets in memory: name -> normalised tensors, read once.
+
+Every dataset here is small enough to live in memory as one tensor per split: images are loaded
+once as uint8 (N, C, H, W) and converted to normalised float once.
+
+Where they come from:
+- `mnist-mini` is embedded in the package (checked against its sha256 sums at every load);
+- `synthetic` is generated;
+- `mnist`, `fashion-mnist`, `cifar10`, `cifar100` live under the data dir (`relubench.data.store`).
+  Reading them is our own code (`relubench.data.readers`): fast, and every file's structure is
+  checked, so a truncated or corrupt file is reported, never half-loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from relubench.data.store import ASSETS, data_root, download_command, require
+from relubench.errors import DataError
+from relubench.registry.datasets import DATASETS, IDX_FILES, DatasetSpec, get_spec
+
+
+@dataclass
+class Data:
+    """One dataset in memory: float images normalised with the dataset's mean/std.
+
+    When the run augments, the training images stay uint8 (`train_u8`) and `x_train` is None:
+    augmentation crops and flips those (a quarter of the bytes of float to move) and normalises
+    each batch, so a float copy of the training set is never made.
+    """
+
+    spec: DatasetSpec
+    x_train: torch.Tensor | None  # (N, C, H, W) float32; None when augmenting
+    y_train: torch.Tensor  # (N,) int64
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    train_u8: torch.Tensor | None = None  # (N, C, H, W) uint8, only when augmenting
+
+    def to(self, device: Any) -> Data:
+        u8 = None if self.train_u8 is None else self.train_u8.to(device)
+        x = None if self.x_train is None else self.x_train.to(device)
+        return Data(
+            self.spec, x, *(t.to(device) for t in (self.y_train, self.x_test, self.y_test)), u8
+        )
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a loader needs besides the dataset's entry."""
+
+    data_dir: str | Path | None = None
+    download: bool = False
+    train_size: int = 0  # synthetic: how many to generate (others are cut after loading)
+    test_size: int = 0
+
+
+Arrays = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+# --- loaders: each returns uint8 (N, C, H, W) images and int64 labels, train then test -------
+
+
+def _check_sha256(folder: Path) -> None:
+    """Compare every file listed in SHA256SUMS with its checksum."""
+    sums = folder / "SHA256SUMS"
+    if not sums.is_file():
+        raise DataError(f"{folder} has no SHA256SUMS; reinstall relubench")
+    for line in sums.read_text().splitlines():
+        digest, _, name = line.partition("  ")
+        path = folder / name
+        if not path.is_file():
+            raise DataError(f"embedded dataset file {path} is missing; reinstall relubench")
+        if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            raise DataError(
+                f"embedded dataset file {path} fails its sha256 check; reinstall relubench"
+            )
+
+
+def _load_embedded(spec: DatasetSpec, src: Source) -> Arrays:
+    from relubench.data.idx import read_idx
+
+    folder = ASSETS / spec.name
+    _check_sha256(folder)
+    arrays = [read_idx(folder / f"{name}.gz") for name in IDX_FILES]
+    xtr, ytr, xte, yte = (torch.from_numpy(a.copy()) for a in arrays)
+    return xtr.unsqueeze(1), ytr.long(), xte.unsqueeze(1), yte.long()
+
+
+def _load_synthetic(spec: DatasetSpec, src: Source) -> Arrays:
+    """Ten smooth random prototypes plus per-image noise and shifts: learnable, not trivial."""
+    import torch.nn.functional as F
+
+    g = torch.Generator().manual_seed(1234)  # the dataset is fixed; cfg.seed varies the run only
+    protos = F.interpolate(
+        torch.rand(spec.classes, spec.channels, 7, 7, generator=g),
+        size=spec.size,
+        mode="bilinear",
+        align_corners=False,
+    )
+
+    def make(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        y = torch.arange(n) % spec.classes
+        y = y[torch.randperm(n, generator=g)]
+        x = protos[y] + 0.35 * torch.randn(n, spec.channels, spec.size, spec.size, generator=g)
+        return (x.clamp(0, 1) * 255).round().to(torch.uint8), y
+
+    return (*make(src.train_size or spec.train), *make(src.test_size or spec.test))
+
+
+def _load_downloaded(spec: DatasetSpec, src: Source) -> Arrays:
+    """A torchvision-layout dataset from the data dir (fetched first if `download` is set)."""
+    from relubench.data import readers
+
+    require(spec, src.data_dir, src.download)
+    read = readers.read_idx_dataset if spec.reader == "idx" else readers.read_cifar
+    try:
+        arrays = read(data_root(src.data_dir) / spec.folder, spec.channels, spec.size, spec.classes)
+    except readers.ReadError as e:
+        raise DataError(
+            f"{e}; fetch it again with: {download_command(spec.name, src.data_dir, force=True)}"
+        ) from None
+    xtr, ytr, xte, yte = (torch.from_numpy(a) for a in arrays)
+    return xtr, ytr.long(), xte, yte.long()
+
+
+LOADERS: dict[str, Callable[[DatasetSpec, Source], Arrays]] = {
+    "embedded": _load_embedded,
+    "generated": _load_synthetic,
+    "download": _load_downloaded,
+}
+assert {s.kind for s in DATASETS.values()} <= set(LOADERS)
+
+
+def load(
+    name: str,
+    data_dir: str | Path | None = None,
+    *,
+    train_size: int = 0,
+    test_size: int = 0,
+    download: bool = False,
+    augment: bool = False,
+) -> Data:
+    """Load dataset `name` into memory (CPU), cut to train_size/test_size (0 = all), normalised.
+
+    With `augment`, the training images stay uint8 (`Data.train_u8`; `x_train` is None).
+    """
+    spec = get_spec(name)
+    src = Source(data_dir, download, train_size, test_size)
+    xtr, ytr, xte, yte = LOADERS[spec.kind](spec, src)
+    if train_size:
+        xtr, ytr = xtr[:train_size], ytr[:train_size]
+    if test_size:
+        xte, yte = xte[:test_size], yte[:test_size]
+    if augment:
+        return Data(spec, None, ytr, normalize(xte, spec), yte, xtr.contiguous())
+    return Data(spec, normalize(xtr, spec), ytr, normalize(xte, spec), yte)
+
+
+def normalize(x: torch.Tensor, spec: DatasetSpec) -> torch.Tensor:
+    """uint8 (N, C, H, W) -> float32, (x / 255 - mean) / std per channel, done once per split."""
+    mean = torch.tensor(spec.mean).view(1, -1, 1, 1)
+    std = torch.tensor(spec.std).view(1, -1, 1, 1)
+    return (x.float().div_(255) - mean).div_(std).contiguous()

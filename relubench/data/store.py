@@ -1,0 +1,142 @@
+"""Where dataset copies live: the data dir, what is present, downloading through torchvision.
+
+Downloadable datasets live under the data dir in torchvision's own layout (so folders
+torchvision already downloaded are reused) and are fetched only on request, through
+torchvision, which verifies their md5 checksums. Torch-free until a download runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+from relubench.errors import DataError
+from relubench.registry.datasets import DatasetSpec, get_spec
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"  # embedded datasets
+DATA_ENV = "RELUBENCH_DATA"  # overrides the default data dir
+
+
+def default_data_dir() -> Path:
+    """$RELUBENCH_DATA, else the user cache dir: $XDG_CACHE_HOME or ~/.cache (%LOCALAPPDATA% on
+    Windows, ~/Library/Caches on macOS), then relubench/data."""
+    env = os.environ.get(DATA_ENV)
+    if env:
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME")
+    if cache:
+        base = Path(cache)
+    elif sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
+        base = Path(os.environ["LOCALAPPDATA"])
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path.home() / ".cache"
+    return base.expanduser() / "relubench" / "data"
+
+
+def data_root(data_dir: str | Path | None = None) -> Path:
+    """The data dir: the one given (config key `data_dir`, flag `--data-dir`), else the default."""
+    return Path(data_dir).expanduser() if data_dir else default_data_dir()
+
+
+def _dir_flag(data_dir: str | Path | None) -> str:
+    """The `--data-dir` part of a command we suggest: only if the user gave one."""
+    return f" --data-dir {shlex.quote(str(data_dir))}" if data_dir else ""
+
+
+def download_command(name: str, data_dir: str | Path | None = None, force: bool = False) -> str:
+    return f"relubench data download {name}{_dir_flag(data_dir)}{' --force' if force else ''}"
+
+
+def missing_files(spec: DatasetSpec, root: Path) -> list[str]:
+    """The dataset's files not present under `root` (an IDX file may also be there gzipped)."""
+    folder = root / spec.folder
+    return [
+        f
+        for f in spec.files
+        if not (folder / f).is_file()
+        and not (spec.reader == "idx" and (folder / f"{f}.gz").is_file())
+    ]
+
+
+def status(spec: DatasetSpec, root: Path) -> tuple[str, int]:
+    """(present | missing | incomplete | embedded | generated, bytes on disk) - files only, fast."""
+    if spec.kind != "download":
+        folder = ASSETS / spec.name
+        size = sum(p.stat().st_size for p in folder.iterdir()) if folder.is_dir() else 0
+        return spec.kind, size
+    missing = missing_files(spec, root)
+    folder = root / spec.folder
+    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
+    if not missing:
+        return "present", size
+    return ("missing" if len(missing) == len(spec.files) else "incomplete"), size
+
+
+def download(name: str, data_dir: str | Path | None = None, force: bool = False) -> Path:
+    """Fetch a dataset through torchvision into the data dir; returns the dataset's folder.
+
+    torchvision verifies the archives' md5 sums and unpacks them in its own layout. `force`
+    first deletes the unpacked files (never the archives: torchvision keeps those whose md5
+    checks and downloads again only the ones that fail), to repair a truncated or corrupt copy.
+    """
+    spec = get_spec(name)
+    if spec.kind != "download":
+        raise DataError(f"dataset {spec.name} is {spec.kind}: nothing to download")
+    root = data_root(data_dir)
+    folder = root / spec.folder
+    if root.exists() and not root.is_dir():
+        raise DataError(f"data dir {root} is a file; give a folder with --data-dir")
+    try:
+        if force:
+            if spec.reader == "idx":  # MNIST/raw also holds the .gz archives: keep them
+                for f in spec.files:
+                    (folder / f).unlink(missing_ok=True)
+            else:
+                shutil.rmtree(folder, ignore_errors=True)
+        elif not missing_files(spec, root):
+            return folder
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a parent that is a file, no permission, a read-only disk
+        raise DataError(
+            f"cannot write the data dir {root}: {e.strerror or e}; give another with --data-dir"
+        ) from None
+    import torchvision.datasets
+
+    try:
+        getattr(torchvision.datasets, spec.torchvision)(str(root), train=True, download=True)
+    except Exception as e:  # network, disk or checksum: one line, whatever torchvision raised
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        reason = lines[-1] if lines else type(e).__name__
+        raise DataError(
+            f"could not download {spec.name} into {root}: {reason}; check the network, or copy "
+            f"torchvision's files for it into {folder}"
+        ) from None
+    still = missing_files(spec, root)
+    if still:
+        raise DataError(f"download of {spec.name} left {folder} without {', '.join(still)}")
+    return folder
+
+
+def require(
+    spec: DatasetSpec,
+    data_dir: str | Path | None,
+    download_ok: bool,
+    hint: str = "or add --download to train",
+) -> None:
+    """Make sure a torchvision-layout dataset's files are in the data dir: fetched first if
+    `download_ok`, else a DataError naming the folder and the command that fetches them."""
+    root = data_root(data_dir)
+    missing = missing_files(spec, root)
+    if missing and download_ok:
+        download(spec.name, data_dir)
+    elif missing:
+        what = "not found" if len(missing) == len(spec.files) else f"incomplete (no {missing[0]})"
+        raise DataError(
+            f"dataset {spec.name} {what} in {root / spec.folder}; fetch it "
+            f"({spec.download_mb:.0f} MB) with: {download_command(spec.name, data_dir)} ({hint})"
+        )

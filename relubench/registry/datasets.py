@@ -1,0 +1,173 @@
+"""The dataset registry: everything about one dataset in one entry. Torch-free.
+
+Where copies live and how they are read is `relubench.data`'s business; this module holds the
+facts: shape, classes, normalisation, size, licence, and the files of the on-disk format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from relubench.errors import DataError
+
+# The four files of the IDX (MNIST) format, train then test, images then labels.
+IDX_FILES = tuple(
+    f"{split}-{kind}"
+    for split in ("train", "t10k")
+    for kind in ("images-idx3-ubyte", "labels-idx1-ubyte")
+)
+# CIFAR pickles, per number of classes: (train files, test file, meta file, label key,
+# class-names key).
+CIFAR_LAYOUTS: dict[int, tuple[tuple[str, ...], str, str, str, str]] = {
+    10: (
+        tuple(f"data_batch_{i}" for i in range(1, 6)),
+        "test_batch",
+        "batches.meta",
+        "labels",
+        "label_names",
+    ),
+    100: (("train",), "test", "meta", "fine_labels", "fine_label_names"),
+}
+
+
+def _cifar_files(classes: int) -> tuple[str, ...]:
+    train, test, meta, _, _ = CIFAR_LAYOUTS[classes]
+    return (*train, test, meta)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    channels: int
+    size: int  # height = width, pixels
+    classes: int
+    mean: tuple[float, ...]  # per channel, of the training split in [0, 1]
+    std: tuple[float, ...]
+    train: int  # images in the training split
+    test: int
+    source: str  # for people: where it comes from
+    kind: str = "embedded"  # embedded | generated | download
+    licence: str = ""
+    folder: str = ""  # download: torchvision's folder under the data dir
+    files: tuple[str, ...] = ()  # download: the files read, relative to `folder`
+    download_mb: float = 0.0  # download: size of torchvision's archives
+    torchvision: str = ""  # download: the torchvision.datasets class that fetches it
+    reader: str = ""  # download: "idx" (MNIST's format) or "cifar" (python pickles)
+    augment: bool = False  # random crop (4-pixel padding) + horizontal flip suit it
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    s.name: s
+    for s in [
+        DatasetSpec(
+            "mnist-mini",
+            1,
+            28,
+            10,
+            (0.1307,),
+            (0.3081,),
+            10_000,
+            2_000,
+            "embedded: real MNIST, 1000/class of train + 200/class of test (CC BY-SA 3.0)",
+            licence="CC BY-SA 3.0",
+        ),
+        DatasetSpec(
+            "synthetic",
+            1,
+            28,
+            10,
+            (0.5,),
+            (0.25,),
+            2_048,
+            512,
+            "generated: noisy class prototypes, for smoke runs (any size via train_size)",
+            kind="generated",
+            licence="-",
+        ),
+        DatasetSpec(
+            "mnist",
+            1,
+            28,
+            10,
+            (0.1307,),
+            (0.3081,),
+            60_000,
+            10_000,
+            "MNIST handwritten digits (LeCun, Cortes & Burges 1998)",
+            kind="download",
+            licence="CC BY-SA 3.0",
+            folder="MNIST/raw",
+            files=IDX_FILES,
+            download_mb=11.6,
+            torchvision="MNIST",
+            reader="idx",
+        ),
+        DatasetSpec(
+            "fashion-mnist",
+            1,
+            28,
+            10,
+            (0.2860,),  # computed over the 60k training images
+            (0.3530,),
+            60_000,
+            10_000,
+            "Fashion-MNIST clothing images (Xiao, Rasul & Vollgraf 2017, Zalando Research)",
+            kind="download",
+            licence="MIT",
+            folder="FashionMNIST/raw",
+            files=IDX_FILES,
+            download_mb=30.9,
+            torchvision="FashionMNIST",
+            reader="idx",
+        ),
+        DatasetSpec(
+            "cifar10",
+            3,
+            32,
+            10,
+            (0.4914, 0.4822, 0.4465),  # per-pixel std over the 50k training images, not
+            (0.2470, 0.2435, 0.2616),  # the often-copied (0.2023, 0.1994, 0.2010)
+            50_000,
+            10_000,
+            "CIFAR-10 tiny colour images (Krizhevsky 2009; no licence stated: cite it)",
+            kind="download",
+            licence="none stated",
+            folder="cifar-10-batches-py",
+            files=_cifar_files(10),
+            download_mb=170.5,
+            torchvision="CIFAR10",
+            reader="cifar",
+            augment=True,
+        ),
+        DatasetSpec(
+            "cifar100",
+            3,
+            32,
+            100,
+            (0.5071, 0.4865, 0.4409),
+            (0.2673, 0.2564, 0.2762),
+            50_000,
+            10_000,
+            "CIFAR-100 tiny colour images, 100 fine classes (Krizhevsky 2009; no licence: cite)",
+            kind="download",
+            licence="none stated",
+            folder="cifar-100-python",
+            files=_cifar_files(100),
+            download_mb=169.0,
+            torchvision="CIFAR100",
+            reader="cifar",
+            augment=True,
+        ),
+    ]
+}
+
+
+def dataset_names() -> list[str]:
+    return list(DATASETS)
+
+
+def get_spec(name: str) -> DatasetSpec:
+    spec = DATASETS.get(name.lower())
+    if spec is None:
+        raise DataError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+    return spec

@@ -1,0 +1,80 @@
+"""The model registry: everything about one model in one entry.
+
+An entry names the class that builds it (every model class takes the same arguments:
+`(channels, size, classes, act, width, depth, drop)`, see `relubench.nn.models`), its default
+width and depth (what 0 resolves to, so config.yaml and the run id name the real architecture),
+the smallest input side it takes, and whether it trains in channels_last memory format (NHWC
+conv kernels: faster on the CPU, `python benchmarks/cpu_levers.py`; cuDNN's tensor cores want
+them too). Torch-free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from relubench.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    what: str  # for people: help text, README
+    cls: str  # "package.module:Class"
+    width: int  # default width: first-stage channels (conv nets) or hidden units (mlp)
+    depth: int = 0  # default depth (mlp: hidden layers); 0 = the model has no depth knob
+    min_size: int = 1  # smallest input side in pixels (each 2x2 pooling halves it)
+    channels_last: bool = False
+
+
+MODELS: dict[str, ModelSpec] = {
+    s.name: s
+    for s in [
+        ModelSpec(
+            "cnn",
+            "3 conv-BN-act blocks (w, 2w, 4w channels) + a dense layer",
+            "relubench.nn.models:CNN",
+            width=32,
+            min_size=8,
+            channels_last=True,
+        ),
+        ModelSpec(
+            "mlp",
+            "`depth` hidden layers of `width` units, no normalisation (SELU's setting)",
+            "relubench.nn.models:MLP",
+            width=256,
+            depth=4,
+        ),
+        ModelSpec(
+            "resnet20",
+            "He et al. 2016's CIFAR ResNet, 3 stages x 3 basic blocks",
+            "relubench.nn.models:ResNet20",
+            width=16,  # He et al. 2016: 16, 32, 64 channels
+            min_size=4,
+            channels_last=True,
+        ),
+        ModelSpec(
+            "vgg",
+            "VGG-11's first four stages (w..8w channels) with batch norm + a dense layer",
+            "relubench.nn.models:VGG",
+            width=32,
+            min_size=16,
+            channels_last=True,
+        ),
+    ]
+}
+
+
+def model_names() -> list[str]:
+    return list(MODELS)
+
+
+def get_model(name: str) -> ModelSpec:
+    spec = MODELS.get(str(name).lower())
+    if spec is None:
+        raise ConfigError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
+    return spec
+
+
+def width_help() -> str:
+    """The default widths, for `--width`'s help: `cnn 32, mlp 256, ...`."""
+    return ", ".join(f"{s.name} {s.width}" for s in MODELS.values())

@@ -1,0 +1,176 @@
+"""The training loop's parts: optimizer, schedule, precision, train_one_epoch, evaluate.
+
+`train_one_epoch` and `evaluate` return plain dicts of numbers; everything a step needs is in
+one `Loop` (model, optimizer, schedule, precision, shuffling generator, augmentation).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from relubench.config import RunConfig
+from relubench.data.augment import CropFlip
+from relubench.data.batches import batches
+from relubench.nn.activations import param_groups
+from relubench.nn.probe import Probe, Recorder
+from relubench.runner.events import QuietReporter, Reporter
+
+
+class Diverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+class MixedPrecision:
+    """Autocast for the training steps on CUDA (bf16, or fp16 with loss scaling where the GPU
+    has no bf16); on the CPU and MPS a no-op. Evaluation and the probe always run in float32,
+    so dead units are judged on float32 pre-activations.
+
+    Why not bf16 on the CPU: it depends on the CPU. Without native bf16 units it is emulated
+    and slower; with them (AMX-BF16) it is faster, and the activations' share of the step grows
+    (`python benchmarks/cpu_levers.py`; figures in benchmarks/RESULTS.md). A default that
+    changes the arithmetic with the CPU model would make the same config train differently on
+    two laptops; CPU runs stay float32 everywhere."""
+
+    def __init__(self, enabled: bool, device: torch.device) -> None:
+        self.dtype: torch.dtype | None = None
+        if enabled and device.type == "cuda":
+            self.dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.dtype == torch.float16)
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast("cuda", dtype=self.dtype)
+
+    def backward_step(self, loss: torch.Tensor, opt: torch.optim.Optimizer) -> None:
+        if not self.scaler.is_enabled():
+            loss.backward()
+            opt.step()
+            return
+        self.scaler.scale(loss).backward()
+        self.scaler.step(opt)  # skipped if the scaled gradients overflowed
+        self.scaler.update()
+
+
+def make_optimizer(cfg: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
+    groups = param_groups(model, cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=cfg.lr)
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+def make_schedule(
+    cfg: RunConfig, opt: torch.optim.Optimizer, total_steps: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """A per-step multiplier of lr: onecycle rises linearly from lr/25 over the first 25% of the
+    steps, then follows a cosine to 0; cosine starts at lr. Written out (not OneCycleLR) so that
+    runs of a few steps work too, and momentum stays what the config says."""
+    warm = max(1, round(0.25 * total_steps)) if cfg.schedule == "onecycle" else 0
+
+    def factor(step: int) -> float:
+        if cfg.schedule == "none":
+            return 1.0
+        if step < warm:
+            return 0.04 + 0.96 * step / warm
+        t = min(1.0, (step - warm) / max(1, total_steps - warm))
+        return 0.5 * (1.0 + math.cos(math.pi * t))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+@dataclass
+class Loop:
+    """What the training steps of a run share, built once per run."""
+
+    model: nn.Module
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LambdaLR
+    batch_size: int
+    generator: torch.Generator  # shuffling order, apart from init
+    precision: MixedPrecision
+    augment: CropFlip | None = None  # crops and flips of the uint8 images, by batch
+    reporter: Reporter = field(default_factory=QuietReporter)
+
+
+def train_one_epoch(
+    loop: Loop, x: torch.Tensor | None, y: torch.Tensor, epoch: int
+) -> dict[str, float]:
+    """One pass over the shuffled training set; returns mean loss, accuracy, throughput.
+
+    With `loop.augment`, batches are its crops and flips of the uint8 images, in the same
+    order (and `x`, the float images, may be None).
+    """
+    model, opt, precision = loop.model, loop.opt, loop.precision
+    model.train()
+    loss_sum = torch.zeros((), device=y.device)
+    correct = torch.zeros((), device=y.device, dtype=torch.long)
+    seen, step = 0, 0
+    steps = max(1, len(y) // loop.batch_size)
+    t0 = time.perf_counter()
+    if loop.augment is None:
+        source = batches(x, y, loop.batch_size, loop.generator, drop_last=True)
+    else:
+        source = loop.augment.batches(y, loop.batch_size, loop.generator)
+    for xb, yb in source:
+        with precision.autocast():
+            out = model(xb)
+            loss = F.cross_entropy(out, yb)
+        opt.zero_grad(set_to_none=True)
+        precision.backward_step(loss, opt)
+        loop.sched.step()
+        loss_sum += loss.detach() * len(yb)
+        correct += (out.argmax(1) == yb).sum()
+        seen += len(yb)
+        step += 1
+        if step % 10 == 0 or step == steps:  # one host sync every 10 steps, for the live bar
+            mean_loss = loss_sum.item() / seen
+            if not math.isfinite(mean_loss):
+                raise Diverged(f"training loss became {mean_loss} at epoch {epoch}, step {step}")
+            loop.reporter.step(epoch, step, mean_loss, correct.item() / seen)
+    seconds = time.perf_counter() - t0
+    mean_loss = loss_sum.item() / max(seen, 1)
+    if not math.isfinite(mean_loss):
+        raise Diverged(f"training loss became {mean_loss} at epoch {epoch}")
+    return {
+        "train_loss": mean_loss,
+        "train_acc": correct.item() / max(seen, 1),
+        "train_seconds": seconds,
+        "samples_per_s": seen / seconds,
+    }
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, probe_size: int = 0, batch_size: int = 1000
+) -> tuple[dict[str, float], Probe | None]:
+    """Mean loss and accuracy over (x, y) in eval mode, probing the first `probe_size` images.
+
+    The probe set is the head of the test set, so its forward pass is the evaluation's own:
+    probing costs only the recording hooks, not a second pass.
+    """
+    model.eval()
+    loss_sum, correct = 0.0, 0
+
+    def run(xs: torch.Tensor, ys: torch.Tensor) -> None:
+        nonlocal loss_sum, correct
+        for xb, yb in batches(xs, ys, batch_size):
+            out = model(xb)
+            loss_sum += F.cross_entropy(out, yb, reduction="sum").item()
+            correct += (out.argmax(1) == yb).sum().item()
+
+    result = None
+    if probe_size:
+        with Recorder(model) as rec:
+            run(x[:probe_size], y[:probe_size])
+        result = rec.result()
+    run(x[probe_size:], y[probe_size:])
+    return {"test_loss": loss_sum / len(x), "test_acc": correct / len(x)}, result

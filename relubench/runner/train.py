@@ -1,0 +1,203 @@
+"""One run: `run(config)` trains it and writes its run folder as it goes.
+
+Epoch 0 is the network at init, measured before any step. After every epoch: test loss and
+accuracy, then the probe (dead units, slopes) on the fixed probe set, then the files.
+"""
+
+from __future__ import annotations
+
+import io
+import platform
+import sys
+import time
+from typing import Any
+
+import torch
+
+import relubench
+from relubench.config import RunConfig, to_yaml
+from relubench.data.augment import CropFlip
+from relubench.data.load import Data, load
+from relubench.errors import ConfigError
+from relubench.files import atomic_write
+from relubench.nn.models import build_model
+from relubench.nn.probe import slopes
+from relubench.registry.models import get_model
+from relubench.runfolder import RunWriter, layer_rows, summarize
+from relubench.runner.events import QuietReporter, Reporter
+from relubench.runner.loop import (
+    Diverged,
+    Loop,
+    MixedPrecision,
+    evaluate,
+    make_optimizer,
+    make_schedule,
+    train_one_epoch,
+)
+
+
+def resolve_device(name: str) -> torch.device:
+    """auto = cuda, else mps, else cpu; an explicit device that is not there is a ConfigError."""
+    mps = getattr(torch.backends, "mps", None)
+    has_mps = bool(mps and mps.is_available())
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device cuda requested but this torch sees no CUDA GPU; use --device cpu")
+    if name == "mps" and not has_mps:
+        raise ConfigError(
+            "device mps requested but this torch has no MPS backend; use --device cpu"
+        )
+    return torch.device(name)
+
+
+def environment(device: torch.device, amp: torch.dtype | None = None) -> dict[str, Any]:
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
+    return {
+        "device": str(device),
+        "amp_dtype": str(amp).removeprefix("torch.") if amp else None,
+        "device_name": name or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "relubench": relubench.__version__,
+        "torch": torch.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+    }
+
+
+def load_data(cfg: RunConfig, device: torch.device | str = "cpu") -> Data:
+    """The run's dataset on its device, in the model's memory format."""
+    data = load(
+        cfg.dataset,
+        cfg.data_dir,
+        train_size=cfg.train_size,
+        test_size=cfg.test_size,
+        download=cfg.download,
+        augment=cfg.augment,
+    ).to(device)
+    if get_model(cfg.model).channels_last:
+        if data.x_train is not None:
+            data.x_train = data.x_train.contiguous(memory_format=torch.channels_last)
+        data.x_test = data.x_test.contiguous(memory_format=torch.channels_last)
+    return data
+
+
+def build_loop(cfg: RunConfig, data: Data, device: torch.device, reporter: Reporter) -> Loop:
+    """Model (initialised by the activation's rule), optimizer, schedule and generators."""
+    spec = data.spec
+    model = build_model(cfg, spec.channels, spec.size, spec.classes).to(device)
+    if get_model(cfg.model).channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    augment = None
+    if cfg.augment:  # its own generator: the crops never change the shuffling order
+        aug_gen = torch.Generator().manual_seed(cfg.seed + 2)
+        augment = CropFlip(data.train_u8, spec.mean, spec.std, aug_gen)
+        data.train_u8 = None  # CropFlip holds its own copy
+    steps = len(data.y_train) // cfg.batch_size
+    if steps < 1:
+        raise ConfigError(
+            f"batch_size {cfg.batch_size} is larger than the training set "
+            f"({len(data.y_train)} images); lower --batch-size"
+        )
+    opt = make_optimizer(cfg, model)
+    return Loop(
+        model=model,
+        opt=opt,
+        sched=make_schedule(cfg, opt, cfg.epochs * steps),
+        batch_size=cfg.batch_size,
+        generator=torch.Generator().manual_seed(cfg.seed + 1),  # shuffling, apart from init
+        precision=MixedPrecision(cfg.amp, device),
+        augment=augment,
+        reporter=reporter,
+    )
+
+
+class RunLog:
+    """Evaluates after each epoch and keeps the run folder's files up to date."""
+
+    def __init__(self, cfg: RunConfig, loop: Loop, data: Data, device: torch.device) -> None:
+        self.cfg, self.loop, self.data = cfg, loop, data
+        self.params = sum(p.numel() for p in loop.model.parameters())
+        self.writer = RunWriter(cfg.run_dir, has_alphas=bool(slopes(loop.model)))
+        self.env, self.started = environment(device, loop.precision.dtype), time.time()
+
+    def summary(self, status: str, error: str | None = None) -> dict[str, Any]:
+        w = self.writer
+        return summarize(
+            self.cfg.run_id,
+            self.cfg.written(),
+            status,
+            w.metrics,
+            w.layers,
+            self.env,
+            self.started,
+            self.params,
+            error,
+        )
+
+    def epoch(self, epoch: int, train: dict[str, float] | None) -> None:
+        t0 = time.perf_counter()
+        model, data = self.loop.model, self.data
+        test, p = evaluate(model, data.x_test, data.y_test, self.cfg.probe_size)
+        eval_s = time.perf_counter() - t0
+        row = {
+            "epoch": epoch,
+            "train_loss": None,
+            "train_acc": None,
+            **test,
+            "dead_frac": p.dead_frac,
+            "lr": self.loop.opt.param_groups[0]["lr"],
+            "epoch_seconds": None,
+            "samples_per_s": None,
+        }
+        if train:
+            row.update(
+                train_loss=train["train_loss"],
+                train_acc=train["train_acc"],
+                epoch_seconds=train["train_seconds"] + eval_s,
+                samples_per_s=train["samples_per_s"],
+            )
+        self.writer.epoch(row, *layer_rows(epoch, p.layers))
+        self.loop.reporter.epoch(row, p)
+
+
+def run(cfg: RunConfig, reporter: Reporter | None = None) -> dict[str, Any]:
+    """Train one config end to end, writing its run folder as it goes; returns the summary.
+
+    Divergence ends the run with status `diverged`; Ctrl-C with `interrupted` (re-raised);
+    any other exception with `failed` (re-raised). Completed epochs are always kept.
+    """
+    reporter = reporter or QuietReporter()
+    device = resolve_device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    data = load_data(cfg, device)
+    loop = build_loop(cfg, data, device, reporter)
+    rec = RunLog(cfg, loop, data, device)
+    rec.writer.start(to_yaml(cfg), rec.summary("running"))
+    reporter.start(cfg, len(data.y_train) // cfg.batch_size)
+    try:
+        rec.epoch(0, None)
+        for epoch in range(1, cfg.epochs + 1):
+            rec.epoch(epoch, train_one_epoch(loop, data.x_train, data.y_train, epoch))
+            rec.writer.summary(rec.summary("running"))
+    except Diverged as e:
+        result = rec.summary("diverged", str(e))
+        rec.writer.summary(result)
+        reporter.end(result)
+        return result
+    except KeyboardInterrupt:
+        rec.writer.summary(rec.summary("interrupted", "stopped by Ctrl-C"))
+        raise
+    except BaseException as e:
+        rec.writer.summary(rec.summary("failed", f"{type(e).__name__}: {e}"))
+        raise
+    if cfg.save_model:
+        buf = io.BytesIO()
+        torch.save(loop.model.state_dict(), buf)
+        atomic_write(cfg.run_dir / "model.pt", buf.getvalue())
+    result = rec.summary("complete")
+    rec.writer.summary(result)
+    reporter.end(result)
+    return result

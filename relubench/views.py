@@ -1,0 +1,110 @@
+"""Rich tables for people, built from registries and results: what the CLI prints besides
+the comparison (`relubench.analysis.terminal`) and the live progress (`runner.progress`).
+Torch-free; no Typer.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Group
+from rich.markup import escape
+from rich.table import Table
+
+from relubench.config import RunConfig
+from relubench.registry.activations import ACTS
+from relubench.registry.datasets import DATASETS
+
+if TYPE_CHECKING:
+    from relubench.runner.sweep import Outcome, Plan
+
+
+def acts_table() -> Table:
+    """Every registry activation: formula, parameters with defaults, init, reference."""
+    d = RunConfig()
+    table = Table(title="activations (the ReLU family, then comparison points)")
+    for col in ("name", "f(x)", "parameter", "init", "reference"):
+        table.add_column(col, no_wrap=col in ("name", "parameter", "init"))
+    for spec in ACTS.values():
+        params = ", ".join(f"{p}={getattr(d, p):.4g}" for p in spec.params) or "–"
+        init = "LeCun" if spec.init == "lecun" else "Kaiming"
+        name = spec.name if spec.family else f"[dim]{spec.name}[/]"
+        table.add_row(name, spec.formula, params, init, spec.reference)
+    return table
+
+
+def smoke_table(results: list[dict[str, Any]]) -> Table:
+    table = Table(title="smoke: every activation x model, synthetic data")
+    for col in ("act", "model", "result", "final loss", "seconds", "problems"):
+        table.add_column(col)
+    for r in results:
+        ok = "[green]pass[/]" if r["ok"] else "[red]FAIL[/]"
+        loss = "–" if r["loss"] is None else f"{r['loss']:.3f}"
+        table.add_row(
+            r["act"], r["model"], ok, loss, f"{r['seconds']:.1f}", "; ".join(r["problems"])
+        )
+    return table
+
+
+def plan_table(file: Path, plan: Plan) -> Table:
+    """`sweep --dry-run`: every run id and whether it is complete."""
+    table = Table(title=f"{file}: {len(plan.configs)} runs, {len(plan.todo)} to run")
+    table.add_column("run id", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    for c in plan.configs:
+        status = "[green]complete[/]" if c.run_id in plan.complete else "to run"
+        table.add_row(c.run_id, status)
+    return table
+
+
+def outcome_table(outcome: Outcome, seconds: float) -> Table:
+    """After a sweep: how many runs ended how, how many were skipped and why."""
+    counts = Counter(outcome.ran.values())
+    table = Table(title=f"sweep finished in {seconds:.1f} s")
+    table.add_column("runs")
+    table.add_column("count", justify="right")
+    for status in ("complete", "diverged", "failed", "interrupted"):
+        if counts[status]:
+            table.add_row(f"ran: {status}", str(counts[status]))
+    for why, n in Counter(outcome.skipped.values()).items():
+        table.add_row(f"skipped: {why}", str(n))
+    return table
+
+
+def datasets_table(root: Path, get: str) -> Group:
+    """Every dataset: images, classes, whether it is here, its size, its licence; then how to
+    get one (`get`: the command that fetches one)."""
+    from relubench.data.store import status
+
+    table = Table(title=f"datasets in {root}")
+    for col in ("name", "images", "classes", "here", "size", "licence"):
+        table.add_column(col, no_wrap=col != "licence", justify="right" if col == "size" else None)
+    for spec in DATASETS.values():
+        state, size = status(spec, root)
+        here = {"present": "[green]yes[/]", "missing": "no", "incomplete": "[red]incomplete[/]"}
+        here = here.get(state, state)
+        if spec.kind == "download" and state != "present":
+            size = int(spec.download_mb * 1e6)  # what a download costs
+        images = f"{_count(spec.train)} + {_count(spec.test)}"
+        size_s = "-" if not size else f"{size / 1e6:.{1 if size < 1e7 else 0}f} MB"
+        table.add_row(spec.name, images, str(spec.classes), here, size_s, spec.licence)
+    note = (
+        f"get one: {get} (torchvision's layout, checksums verified; folders torchvision already "
+        "holds are reused). Size: on disk if here, else the download. CIFAR: no licence stated, "
+        "cite Krizhevsky 2009."
+    )
+    return Group(table, note)
+
+
+def _count(n: int) -> str:
+    return f"{n // 1000}k" if n >= 10_000 else f"{n:,}"
+
+
+def skipped_warning(skipped: list[tuple[str, str]], limit: int = 20) -> str:
+    """One warning for all folders that could not be used, each with its reason."""
+    lines = [f"  {escape(path)}: {escape(why)}" for path, why in skipped[:limit]]
+    if len(skipped) > limit:
+        lines.append(f"  ... and {len(skipped) - limit} more")
+    return f"[yellow]warning:[/] skipped {len(skipped)}:\n" + "\n".join(lines)
