@@ -5,13 +5,10 @@ Every user mistake is a RelubenchError, turned into one red line and exit code 2
 (`_Commands.invoke`); no command catches them one by one.
 """
 
-from __future__ import annotations
-
 import time
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -44,7 +41,7 @@ def _warn_skipped(skipped: list[tuple[str, str]]) -> None:
 class _Commands(TyperGroup):
     """Every command's user errors end here: one line, exit 2."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
         except RelubenchError as e:

@@ -17,6 +17,9 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
+import os
+import reprlib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -94,11 +97,25 @@ class RunConfig:
         return {k: v for k, v in self.to_dict().items() if not _neutral(k, v)}
 
     @property
+    def config_hash(self) -> str:
+        """sha256 (hex) over the experiment keys: what makes two runs the same experiment."""
+        return config_hash(self.to_dict())
+
+    def run_ids(self) -> list[str]:
+        """The ids this config may take, in order: `<dataset>-<model>-<act>-s<seed>-<hash8>`,
+        then longer prefixes of the hash, for the rare folder whose 8 digits another config
+        took (32 bits collide within tens of thousands of configs)."""
+        stem, full = f"{self.dataset}-{self.model}-{self.act}-s{self.seed}-", self.config_hash
+        return [stem + full[:n] for n in ID_DIGITS]
+
+    @property
     def run_id(self) -> str:
-        """`<dataset>-<model>-<act>-s<seed>-<hash8>`, the hash over the experiment keys."""
-        ident = {k: v for k, v in sorted(self.written().items()) if k not in RUNTIME_KEYS}
-        digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:8]
-        return f"{self.dataset}-{self.model}-{self.act}-s{self.seed}-{digest}"
+        """The first of `run_ids()` whose folder under `out` is free or holds this config."""
+        full = self.config_hash
+        for rid in self.run_ids():
+            if folder_hash(Path(self.out) / rid) in (None, full):
+                return rid
+        raise AssertionError("the full hash is this config's own")  # pragma: no cover
 
     @property
     def run_dir(self) -> Path:
@@ -110,12 +127,52 @@ RUNTIME_KEYS = tuple(f.name for f in fields(RunConfig) if f.metadata.get("runtim
 NEUTRAL = {f.name: f.metadata["neutral"] for f in fields(RunConfig) if "neutral" in f.metadata}
 
 
+ID_DIGITS = (8, 16, 32, 64)  # hex digits of the hash in a run id: 8 unless taken
+
+
 def _neutral(key: str, value: Any) -> bool:
     return key in NEUTRAL and value == NEUTRAL[key]
 
 
+def config_hash(config: dict[str, Any]) -> str:
+    """The experiment's hash from a config dict (a RunConfig's, or one read from an old run
+    folder, which lacks later keys: they are at their neutral value, left out here too)."""
+    ident = {
+        k: v
+        for k, v in sorted(config.items())
+        if k not in RUNTIME_KEYS and k in FIELD_TYPES and not _neutral(k, v)
+    }
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
+
+
+def folder_hash(folder: Path) -> str | None:
+    """The config hash of the run in `folder` (summary.json, else config.yaml), or None when
+    there is no readable run there (no folder, or nothing written yet)."""
+    try:
+        summary = json.loads((folder / "summary.json").read_text())
+        if isinstance(summary.get("config_hash"), str):
+            return summary["config_hash"]
+        config = summary.get("config")
+    except (OSError, ValueError, AttributeError):
+        try:
+            config = yaml.safe_load((folder / "config.yaml").read_text())
+        except (OSError, yaml.YAMLError, ValueError):
+            return None
+    return config_hash(config) if isinstance(config, dict) else None
+
+
+def short(value: Any, limit: int = 60) -> str:
+    """A value for an error message: its repr, cut to `limit` characters (a YAML alias bomb
+    is a small file but an enormous repr)."""
+    r = reprlib.Repr()
+    r.maxlevel, r.maxlist, r.maxdict, r.maxstring = 2, 4, 4, limit
+    text = r.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _coerce(key: str, value: Any) -> Any:
-    """Check one value against its field's type; ints are accepted where floats are expected."""
+    """Check one value against its field's type; ints are accepted where floats are expected.
+    Floats must be finite: a NaN learning rate is a typo, never an experiment."""
     kind = FIELD_TYPES[key]
     if kind == "bool":
         ok = isinstance(value, bool)
@@ -132,15 +189,21 @@ def _coerce(key: str, value: Any) -> Any:
     else:
         ok = isinstance(value, str)
     if not ok:
-        raise ConfigError(f"{key} must be {kind}, got {value!r} ({type(value).__name__})")
+        raise ConfigError(f"{key} must be {kind}, got {short(value)} ({type(value).__name__})")
+    if kind == "float" and not math.isfinite(value):
+        raise ConfigError(f"{key} must be a finite number, got {value}")
     return value
 
 
 def _choice(key: str, value: str, choices: tuple[str, ...] | list[str]) -> str:
     value = value.lower()
     if value not in choices:
-        raise ConfigError(f"unknown {key} {value!r}; choose one of: {', '.join(choices)}")
+        raise ConfigError(f"unknown {key} {short(value)}; choose one of: {', '.join(choices)}")
     return value
+
+
+# Bounds no experiment needs to cross; past them torch overflows or a run cannot fit anywhere.
+LIMITS = {"lr": 1e3, "weight_decay": 1e3, "seed": 2**62, "epochs": 10**6, "batch_size": 2**20}
 
 
 def validate(cfg: RunConfig) -> RunConfig:
@@ -159,9 +222,25 @@ def validate(cfg: RunConfig) -> RunConfig:
     for key in positive:
         if getattr(cfg, key) <= 0:
             raise ConfigError(f"{key} must be > 0, got {getattr(cfg, key)}")
-    for key in non_negative:
+    for key in (*non_negative, "seed"):
         if getattr(cfg, key) < 0:
             raise ConfigError(f"{key} must be >= 0, got {getattr(cfg, key)}")
+    for key, top in LIMITS.items():
+        if getattr(cfg, key) > top:
+            raise ConfigError(f"{key} must be <= {top:g}, got {getattr(cfg, key):g}")  # 1e+21
+    cores = os.cpu_count() or 1
+    if cfg.threads > cores:
+        raise ConfigError(
+            f"threads {cfg.threads} is more than this machine's {cores} logical cores; "
+            f"use at most {cores} (0 = torch's choice)"
+        )
+    data = DATASETS[cfg.dataset]
+    for key, have in (("train_size", data.train), ("test_size", data.test)):
+        if data.kind != "generated" and getattr(cfg, key) > have:
+            raise ConfigError(
+                f"{key} {getattr(cfg, key):,} is larger than {data.name}'s {have:,} "
+                f"{key.split('_')[0]} images; give at most {have} (0 = all)"
+            )
     if not 0.0 <= cfg.dropout < 1.0:
         raise ConfigError(f"dropout must be in [0, 1), got {cfg.dropout}")
     if not 0.0 <= cfg.momentum < 1.0:
@@ -182,15 +261,60 @@ def validate(cfg: RunConfig) -> RunConfig:
     return cfg
 
 
+MAX_YAML_BYTES = 1 << 20  # a config or sweep file is a few hundred bytes
+MAX_DEPTH = 50  # nesting
+MAX_ALIASES = 100  # `*name` references: a few are handy, many are an alias bomb
+
+
+class _Loader(yaml.SafeLoader):
+    """yaml.SafeLoader with bounds on nesting and aliases, checked while composing, before
+    anything is built: a hostile file is refused in milliseconds, not by running out of
+    memory or recursion."""
+
+    depth = aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                raise ConfigError(f"uses more than {MAX_ALIASES} aliases (*name)")
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ConfigError(f"is nested more than {MAX_DEPTH} levels deep")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def safe_yaml(text: str) -> Any:
+    """yaml.safe_load within the bounds above (ConfigError past them)."""
+    loader = _Loader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a config file into a dict; missing, unparsable or non-mapping files: ConfigError."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        if path.is_file() and path.stat().st_size > MAX_YAML_BYTES:
+            raise ConfigError(f"config file {path} is over {MAX_YAML_BYTES >> 20} MB: not a config")
+        data = safe_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"config file {path} not found") from None
     except IsADirectoryError:
         raise ConfigError(f"config file {path} is a folder, not a YAML file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not text (UTF-8): not a YAML file") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror or e}") from None
+    except ConfigError as e:
+        if str(e).startswith("config file"):
+            raise
+        raise ConfigError(f"config file {path} {e}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
@@ -212,8 +336,8 @@ def parse_set(items: list[str]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise ConfigError(f"--set expects key=value, got {item!r}")
         try:
-            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
+            out[key.strip()] = safe_yaml(raw) if raw.strip() else ""
+        except (yaml.YAMLError, ConfigError):
             out[key.strip()] = raw
     return out
 
@@ -223,6 +347,9 @@ def merge(*layers: dict[str, Any], source: str = "") -> RunConfig:
     values: dict[str, Any] = {}
     for layer in layers:
         for key, value in layer.items():
+            if not isinstance(key, str):
+                where = f" in {source}" if source else ""
+                raise ConfigError(f"config keys are names; {short(key)}{where} is not one")
             if key not in FIELD_TYPES:
                 near = difflib.get_close_matches(key, list(FIELD_TYPES), n=1)
                 hint = f" (did you mean {near[0]}?)" if near else ""

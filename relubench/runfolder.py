@@ -149,6 +149,7 @@ def _stamp(t: float) -> str:
 
 def summarize(
     run_id: str,
+    config_hash: str,
     config: dict[str, Any],
     status: str,
     metrics: list[dict[str, Any]],
@@ -188,6 +189,7 @@ def summarize(
             "error": error,
             **env,
             "layers": final_layers(layers),
+            "config_hash": config_hash,  # the full hash: whose folder this is (RunConfig)
             "config": config,
         }
     )

@@ -136,6 +136,7 @@ def make_run(
     # the summary exactly as `train` builds it, from these rows (relubench.runfolder)
     summary = summarize(
         cfg.run_id,
+        cfg.config_hash,
         cfg.written(),
         status,
         metrics,

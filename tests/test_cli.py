@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from relubench.cli import app
 from relubench.registry.activations import act_names
 from relubench.runfolder import ALPHAS_COLUMNS, LAYERS_COLUMNS, METRICS_COLUMNS
+from relubench.runner.claim import held
 
 runner = CliRunner()
 
@@ -66,7 +67,9 @@ def test_one_epoch_run_writes_the_whole_folder(tmp_path):
         "layers.csv",
         "alphas.csv",
         "summary.json",
+        ".lock",  # the claim: released when the run ended
     }
+    assert not held(folder)
     metrics = read_csv(folder / "metrics.csv")
     assert list(metrics[0]) == METRICS_COLUMNS
     assert [m["epoch"] for m in metrics] == ["0", "1"]
@@ -169,7 +172,7 @@ def test_cuda_requested_without_a_gpu(tmp_path, monkeypatch):
 def test_divergence_stops_the_run_with_status_diverged(tmp_path):
     r = train(
         "--lr",
-        "1e6",
+        "1000",
         "--schedule",
         "none",
         "--epochs",

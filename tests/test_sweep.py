@@ -16,8 +16,10 @@ from conftest import TINY
 from typer.testing import CliRunner
 
 from relubench.cli import app
+from relubench.config import merge
 from relubench.errors import ConfigError
-from relubench.runner.sweep import Lock, expand, threads_per_run
+from relubench.runner.claim import Claim, RunBusy, held
+from relubench.runner.sweep import expand, threads_per_run
 
 runner = CliRunner()
 CONFIGS = Path(__file__).parents[1] / "configs"
@@ -107,14 +109,51 @@ def test_threads_are_split_between_jobs():
     assert threads_per_run(3, cores=2) == 1 and threads_per_run(2, cores=8) == 4
 
 
-def test_lock_is_exclusive_and_stale_locks_are_taken_over(tmp_path):
+def test_a_claim_is_exclusive_and_dies_with_its_process(tmp_path):
     cfg = expand(write_sweep(tmp_path, {"base": {"out": str(tmp_path)}})).configs[0]
-    a, b = Lock(cfg), Lock(cfg)
-    assert a.acquire() and not b.acquire()
+    a = Claim(cfg)
+    folder = a.acquire()
+    assert folder == cfg.run_dir and held(folder)
+    with pytest.raises(RunBusy, match=f"being written by pid {os.getpid()}"):
+        Claim(cfg).acquire()
     a.release()
-    assert b.acquire()
-    b.path.write_text(json.dumps({"pid": 2**22 + 12345, "host": os.uname().nodename}))
-    assert Lock(cfg).acquire()  # the owner is dead
+    assert not held(folder)
+    # junk in the lock file (or a pid of some unrelated live process) means nothing: only a
+    # live holder of the lock counts
+    for junk in ('{"pid": "abc"}', "[1, 2]", '{"pid": 1}', "\x00garbage"):
+        (folder / ".lock").write_text(junk)
+        with Claim(cfg) as again:
+            assert again == folder
+    # a process killed while holding the claim frees it at once
+    code = (
+        "import sys, time; from relubench.config import merge; "
+        "from relubench.runner.claim import Claim; "
+        f"Claim(merge({{'out': {str(tmp_path)!r}}})).acquire(); print('held', flush=True); "
+        "time.sleep(60)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        assert held(folder)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert not held(folder) and Claim(cfg).acquire() == folder
+
+
+def test_an_id_collision_gets_a_longer_id_never_the_other_config_s_folder(tmp_path):
+    cfg = merge({"out": str(tmp_path), "dataset": "synthetic"})
+    short = cfg.run_dir
+    # another experiment whose hash shares the first 8 digits (forged: a real one needs ~2^32
+    # configs) already lives at the short id
+    other = merge({"out": str(tmp_path), "dataset": "synthetic", "lr": 0.05})
+    short.mkdir(parents=True)
+    summary = {"status": "complete", "config_hash": other.config_hash, "config": {}}
+    (short / "summary.json").write_text(json.dumps(summary))
+    assert cfg.run_id == cfg.run_ids()[1] and len(cfg.run_id.rsplit("-", 1)[1]) == 16
+    with Claim(cfg) as folder:
+        assert folder == cfg.run_dir != short
+    assert json.loads((short / "summary.json").read_text()) == summary  # untouched
 
 
 def test_cli_sweep_runs_then_skips_everything(tmp_path):
@@ -145,7 +184,7 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path):
     out = tmp_path / "r"
     f = write_sweep(
         tmp_path,
-        {"base": {**TINY, "out": str(out), "schedule": "none"}, "grid": {"lr": [1e6, 0.05]}},
+        {"base": {**TINY, "out": str(out), "schedule": "none"}, "grid": {"lr": [1000, 0.05]}},
     )
     r = runner.invoke(app, ["sweep", str(f)])
     assert r.exit_code == 1 and "1 of 2 runs did not complete" in r.stderr
@@ -222,4 +261,4 @@ def test_two_sweeps_on_one_folder_run_each_run_exactly_once(tmp_path):
     ran = ran_by(logs[0]) + ran_by(logs[1])
     assert sorted(ran) == sorted(set(ran)) and len(ran) == 6  # every run exactly once
     assert len(completed(out)) == 6
-    assert not (out / ".locks").exists()  # every claim released
+    assert not any(held(f) for f in out.iterdir())  # every claim released

@@ -1,6 +1,10 @@
 """The Ray backend on a real local Ray instance (`ray start --head` on loopback, then --address).
 
 CI installs the `ray` extra and runs this; without Ray installed it is skipped (outside CI).
+Every Ray these tests start must advertise and listen on loopback only (an unauthenticated Ray
+on the network runs anyone's code): each test checks `ray.nodes()` and the listening TCP
+sockets of every Ray process, and stops exactly the processes it started (not `ray stop`,
+which kills every Ray on the machine).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from conftest import TINY
 from typer.testing import CliRunner
 
 from relubench.cli import app
+from relubench.runner import ray as ray_backend
 
 runner = CliRunner()
 
@@ -26,6 +31,9 @@ if shutil.which("ray") is None:
         raise RuntimeError("CI must install relubench[ray] to test the Ray backend")
     pytest.skip("Ray is not installed (pip install 'relubench[ray]')", allow_module_level=True)
 
+ray = pytest.importorskip("ray")  # which also puts its own copy of psutil on sys.path
+import psutil  # noqa: E402
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -33,21 +41,107 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-# Keep every Ray process on loopback (Ray otherwise advertises the machine's network address)
-# and state the auth mode on both sides: a test cluster on 127.0.0.1 needs no token.
+# Keep every Ray process on loopback: Ray otherwise advertises the machine's network address and
+# listens on all interfaces, and rewrites `--node-ip-address=127.0.0.1` to that address too; its
+# single-machine switch (the macOS/Windows default) makes the node IP, and every bind, 127.0.0.1.
+# The driver (this process) needs it as well, to reach 127.0.0.1. And state the auth mode on both
+# sides: a test cluster on 127.0.0.1 needs no token.
 RAY_ENV = {
-    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    ray_backend.LOOPBACK_SWITCH: "0",
     "RAY_AUTH_MODE": "disabled",
     "RAY_USAGE_STATS_ENABLED": "0",
 }
 
 
+def started_by(marker: str) -> list[psutil.Process]:
+    """The processes whose command line names `marker` (our temp dir), and all their children."""
+    found: dict[int, psutil.Process] = {}
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if any(marker in a for a in p.info["cmdline"] or ()):
+                for q in [p, *p.children(recursive=True)]:
+                    found[q.pid] = q
+        except psutil.Error:
+            pass
+    return list(found.values())
+
+
+def stop(procs: list[psutil.Process], marker: str | None = None) -> None:
+    """Freeze, then kill these processes (and any child they spawned meanwhile)."""
+    for p in procs:
+        try:
+            p.suspend()
+        except psutil.Error:
+            pass
+    if marker:
+        procs = started_by(marker)
+    for p in procs:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(procs, timeout=20)
+
+
+def running(p: psutil.Process) -> bool:
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def listening(procs: list[psutil.Process]) -> list[tuple[str, str, int]]:
+    """(process name, address, port) of every TCP socket these processes listen on."""
+    out = []
+    for p in procs:
+        try:
+            name = p.name()
+            for c in p.net_connections(kind="tcp"):
+                if c.status == psutil.CONN_LISTEN:
+                    out.append((name, c.laddr.ip, c.laddr.port))
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+@pytest.fixture
+def seen(monkeypatch):
+    """Wrap the Ray backend's `execute`: while the cluster still runs (workers included), note
+    ray.nodes() and the listening sockets of `seen["procs"]()` (set by the test)."""
+    real = ray_backend.execute
+    seen: dict = {}
+
+    def execute(*args, **kwargs):
+        outcome = real(*args, **kwargs)
+        seen["nodes"] = [n["NodeManagerAddress"] for n in ray.nodes()]
+        procs = seen["procs"]()
+        seen["started"] = procs
+        seen["sockets"] = listening(procs)
+        return outcome
+
+    monkeypatch.setattr(ray_backend, "execute", execute)
+    return seen
+
+
+def assert_loopback_only(seen: dict, *servers: str) -> None:
+    assert seen["nodes"] and all(ip == "127.0.0.1" for ip in seen["nodes"]), seen["nodes"]
+    names = {name for name, _, _ in seen["sockets"]}
+    assert all(s in names for s in servers), seen["sockets"]  # the check saw the servers
+    exposed = [s for s in seen["sockets"] if not ray_backend.is_loopback(s[1])]
+    assert not exposed, f"Ray listens beyond loopback: {exposed}"
+
+
 @pytest.fixture(scope="module")
-def ray_address(tmp_path_factory):
+def ray_head(tmp_path_factory):
+    """A `ray start --head` on loopback: (address, its processes' command-line marker)."""
+    import ray._private.ray_constants as ray_constants
+
     port = free_port()
     tmp = tmp_path_factory.mktemp("ray")
     saved = {k: os.environ.get(k) for k in RAY_ENV}
     os.environ.update(RAY_ENV)  # for the in-process driver that `relubench sweep` starts
+    # ... which reads the switch at `import ray`: if that came first, set what it read.
+    saved_flag, ray_constants.ENABLE_RAY_CLUSTER = ray_constants.ENABLE_RAY_CLUSTER, False
     env = dict(os.environ)
     cmd = [
         "ray",
@@ -60,11 +154,15 @@ def ray_address(tmp_path_factory):
         f"--temp-dir={tmp}",
         "--disable-usage-stats",
     ]
-    subprocess.run(cmd, check=True, capture_output=True, env=env, timeout=180)
     try:
-        yield f"127.0.0.1:{port}"
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=180)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "Local node IP: 127.0.0.1" in r.stdout + r.stderr, r.stdout + r.stderr
+        yield f"127.0.0.1:{port}", str(tmp)
     finally:
-        subprocess.run(["ray", "stop", "--force"], capture_output=True, env=env, timeout=120)
+        stop(started_by(str(tmp)), str(tmp))
+        assert not started_by(str(tmp))
+        ray_constants.ENABLE_RAY_CLUSTER = saved_flag
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -81,7 +179,9 @@ def metrics(folder: Path) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_ray_sweep_matches_the_local_executor(tmp_path, ray_address):
+def test_ray_sweep_matches_the_local_executor(tmp_path, ray_head, seen):
+    ray_address, marker = ray_head
+    seen["procs"] = lambda: [psutil.Process(), *started_by(marker)]  # the driver and the cluster
     spec = {"base": {**TINY, "epochs": 2, "threads": 1}, "grid": {"act": ["relu", "prelu"]}}
     f = tmp_path / "sweep.yaml"
     f.write_text(yaml.safe_dump(spec))
@@ -90,6 +190,10 @@ def test_ray_sweep_matches_the_local_executor(tmp_path, ray_address):
         app, ["sweep", str(f), "--backend", "ray", "--address", ray_address, "--out", str(ray_out)]
     )
     assert r.exit_code == 0, r.output
+    assert_loopback_only(seen, "gcs_server", "raylet")
+    assert ("gcs_server", "127.0.0.1", int(ray_address.rpartition(":")[2])) in {
+        (n, ip.removeprefix("::ffff:"), port) for n, ip, port in seen["sockets"]
+    }
     r = runner.invoke(app, ["sweep", str(f), "--out", str(local_out)])
     assert r.exit_code == 0, r.output
     runs = sorted(p.name for p in ray_out.iterdir() if p.is_dir() and p.name[0] != ".")
@@ -117,3 +221,26 @@ def test_unreachable_cluster_is_one_clear_line(tmp_path, monkeypatch):
         app, ["sweep", str(f), "--backend", "ray", "--address", f"127.0.0.1:{free_port()}"]
     )
     assert r.exit_code == 2 and "cannot reach a Ray cluster" in r.stderr
+
+
+@pytest.mark.slow
+def test_local_ray_is_loopback_only(tmp_path, monkeypatch, seen):
+    """No --address: run_ray starts a Ray itself, and it too stays on 127.0.0.1."""
+    for k, v in RAY_ENV.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv(ray_backend.LOOPBACK_SWITCH)  # run_ray must set it itself
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    me = psutil.Process()
+    seen["procs"] = lambda: [me, *me.children(recursive=True)]  # ray.init's Ray is ours
+    f = tmp_path / "sweep.yaml"
+    f.write_text(yaml.safe_dump({"base": {**TINY, "epochs": 1, "out": str(tmp_path / "r")}}))
+    try:
+        r = runner.invoke(app, ["sweep", str(f), "--backend", "ray", "--cpus-per-run", "1"])
+        assert r.exit_code == 0, r.output
+        assert_loopback_only(seen, "gcs_server", "raylet")
+        assert ray_backend.LOOPBACK_SWITCH not in os.environ  # not left in this process
+        assert len(list((tmp_path / "r").glob("*/summary.json"))) == 1
+    finally:  # run_ray's ray.shutdown() stops them; make sure
+        alive = [p for p in seen.get("started", ()) if p.pid != me.pid and running(p)]
+        stop(alive)
+    assert not alive, alive

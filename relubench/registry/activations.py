@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from relubench.errors import ConfigError
+from relubench.registry import lookup
 
 Params = Mapping[str, Any]  # the activation's own RunConfig keys -> values
 
@@ -111,6 +111,21 @@ def _rrelu_check(p: Params) -> str | None:
     return None
 
 
+def _prelu(name: str, what: str, per_channel: bool) -> ActSpec:
+    """PReLU, one learned slope per channel or one per layer: they differ only in how many."""
+    return ActSpec(
+        name,
+        f"x if x>0 else a·x ({what})",
+        lambda x, p: _leaky(p["prelu_init"])(x),  # at init; plots draw the learned slopes
+        "relubench.nn.fast_prelu:FastPReLU",
+        args=lambda c, p: {"num_parameters": c if per_channel else 1, "init": p["prelu_init"]},
+        params=("prelu_init",),
+        negative_slope=lambda p: p["prelu_init"],
+        slope="weight",
+        reference="He et al. 2015",
+    )
+
+
 ACTS: dict[str, ActSpec] = {
     s.name: s
     for s in [
@@ -127,28 +142,8 @@ ACTS: dict[str, ActSpec] = {
             negative_slope=lambda p: p["leaky_slope"],
             reference="Maas et al. 2013",
         ),
-        ActSpec(
-            "prelu",
-            "x if x>0 else a_c·x (a_c learned per channel)",
-            lambda x, p: _leaky(p["prelu_init"])(x),  # at init; plots draw the learned slopes
-            "relubench.nn.fast_prelu:FastPReLU",
-            args=lambda c, p: {"num_parameters": c, "init": p["prelu_init"]},
-            params=("prelu_init",),
-            negative_slope=lambda p: p["prelu_init"],
-            slope="weight",
-            reference="He et al. 2015",
-        ),
-        ActSpec(
-            "prelu-shared",
-            "x if x>0 else a·x (a learned per layer)",
-            lambda x, p: _leaky(p["prelu_init"])(x),
-            "relubench.nn.fast_prelu:FastPReLU",
-            args=lambda c, p: {"num_parameters": 1, "init": p["prelu_init"]},
-            params=("prelu_init",),
-            negative_slope=lambda p: p["prelu_init"],
-            slope="weight",
-            reference="He et al. 2015",
-        ),
+        _prelu("prelu", "a_c learned per channel", per_channel=True),
+        _prelu("prelu-shared", "a learned per layer", per_channel=False),
         ActSpec(
             "elu",
             "x if x>0 else α(eˣ−1)",
@@ -228,10 +223,7 @@ def act_names() -> list[str]:
 
 def get_act(name: str) -> ActSpec:
     """Look an activation up by name (case-insensitive); a miss lists the valid names."""
-    spec = ACTS.get(str(name).lower())
-    if spec is None:
-        raise ConfigError(f"unknown activation {name!r}; choose one of: {', '.join(ACTS)}")
-    return spec
+    return lookup(ACTS, "activation", name)
 
 
 def param_values(name: str, cfg: Any) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from relubench.errors import DataError
+from relubench.registry import lookup
 
 # The four files of the IDX (MNIST) format, train then test, images then labels.
 IDX_FILES = tuple(
@@ -167,7 +168,4 @@ def dataset_names() -> list[str]:
 
 
 def get_spec(name: str) -> DatasetSpec:
-    spec = DATASETS.get(name.lower())
-    if spec is None:
-        raise DataError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
-    return spec
+    return lookup(DATASETS, "dataset", name, DataError)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from relubench.errors import ConfigError
+from relubench.registry import lookup
 
 
 @dataclass(frozen=True)
@@ -69,10 +69,7 @@ def model_names() -> list[str]:
 
 
 def get_model(name: str) -> ModelSpec:
-    spec = MODELS.get(str(name).lower())
-    if spec is None:
-        raise ConfigError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
-    return spec
+    return lookup(MODELS, "model", name)
 
 
 def width_help() -> str:

@@ -7,17 +7,16 @@ A sweep file:
     runs: [{act: elu, lr: 0.05}]                # optional: extra runs, each base + overrides
 
 Resume: a run whose folder says `complete` is skipped; anything else is redone from scratch.
-Two sweeps on one results folder never run the same run at once: a run is claimed by creating
-`<out>/.locks/<run-id>.lock` exclusively, and its status is checked again after the claim.
+Two sweeps on one results folder never run the same run at once: the process that trains a run
+holds its claim (`relubench.runner.claim`), and workers die with the sweep that started them.
 This module does not import torch until a run actually has to be trained.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import os
-import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -28,6 +27,7 @@ from typing import Any
 from relubench.config import FIELD_TYPES, RunConfig, load_yaml, merge
 from relubench.errors import ConfigError
 from relubench.runfolder import read_summary, run_status
+from relubench.runner.claim import Claim, RunBusy, held
 from relubench.runner.events import SweepReporter
 
 SWEEP_KEYS = ("base", "grid", "runs")
@@ -90,8 +90,8 @@ def expand(path: str | Path, overrides: dict[str, Any] | None = None) -> Plan:
             cfg = merge(base, point, overrides or {})
         except ConfigError as e:
             raise ConfigError(f"{path}: {e} (run {point})") from None
-        same = configs.setdefault(cfg.run_id, cfg)
-        if same != cfg:  # equal ids, different configs: they differ only in runtime keys
+        same = configs.setdefault(cfg.config_hash, cfg)
+        if same != cfg:  # one experiment, two configs: they differ only in runtime keys
             earlier = same.to_dict()
             diff = sorted(k for k, v in cfg.to_dict().items() if v != earlier[k])
             raise ConfigError(
@@ -121,71 +121,37 @@ def require_data(plan: Plan) -> None:
         store.require(get_spec(name), data_dir, download_ok, hint)
 
 
-# --- claiming runs -------------------------------------------------------------------------
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class Lock:
-    """An exclusive claim on one run id, shared by every sweep using the same results folder."""
-
-    def __init__(self, cfg: RunConfig) -> None:
-        self.path = Path(cfg.out) / ".locks" / f"{cfg.run_id}.lock"
-
-    def acquire(self) -> bool:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                if not self._stale():
-                    return False
-                self.path.unlink(missing_ok=True)  # its owner died: take the run over
-                continue
-            with os.fdopen(fd, "w") as f:
-                json.dump({"pid": os.getpid(), "host": socket.gethostname()}, f)
-            return True
-        return False
-
-    def _stale(self) -> bool:
-        try:
-            owner = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            # being written right now, or garbage: stale only if old
-            try:
-                return time.time() - self.path.stat().st_mtime > 60
-            except OSError:
-                return True
-        return owner.get("host") == socket.gethostname() and not _alive(int(owner.get("pid", 0)))
-
-    def release(self) -> None:
-        self.path.unlink(missing_ok=True)
-
-
 # --- executing runs ------------------------------------------------------------------------
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, parent: int | None = None) -> None:
+    """A worker process: its torch threads, and it dies with the sweep (`parent`), however the
+    sweep ends: a worker must never train on, unseen, a run the next sweep would redo."""
     import torch
 
     torch.set_num_threads(threads)
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    while os.getppid() == parent:  # reparented once the parent is gone
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def run_one(cfg_dict: dict[str, Any]) -> dict[str, Any]:
-    """Train one run in this process; never raises for a failing run (the sweep goes on)."""
+    """Train one run in this process; never raises for a failing run (the sweep goes on).
+
+    A run another process is writing comes back as status `busy` (the sweep skips it)."""
+    from relubench.runner.claim import RunBusy
     from relubench.runner.train import run
 
     cfg = merge(cfg_dict)
     try:
         return run(cfg)
+    except RunBusy as e:
+        return {"status": "busy", "error": str(e)}
     except Exception as e:  # recorded as `failed` in the folder by run(); the sweep continues
         return read_summary(cfg.run_dir) or {
             "status": "failed",
@@ -207,17 +173,22 @@ def threads_per_run(jobs: int, cores: int | None = None) -> int:
 Submit = Callable[[RunConfig], Future]
 
 
+BUSY = "running in another process"
+
+
 def execute(
     plan: Plan,
     submit: Submit,
     jobs: int,
     reporter: SweepReporter,
     finish: Callable[[RunConfig, Any], dict[str, Any]] | None = None,
+    claim_here: bool = False,
 ) -> Outcome:
-    """Claim and run every run still to do, at most `jobs` at once, through `submit`.
+    """Run every run still to do, at most `jobs` at once, through `submit`.
 
-    `finish(cfg, result)` turns what a future returns into the run's summary (the Ray backend
-    writes the run folder there, on this machine); by default the result is the summary.
+    The process that writes a run folder claims it: the worker (`run` does), or this process
+    with `claim_here` (the Ray backend, whose `finish(cfg, result)` writes the folder here from
+    what the task returned); by default a future's result is the run's summary.
     """
     outcome = Outcome()
     for cfg in plan.configs:
@@ -225,51 +196,62 @@ def execute(
             outcome.skipped[cfg.run_id] = "complete"
     reporter.start(plan, len(plan.todo))
     queue: Iterator[RunConfig] = iter(plan.todo)
-    running: dict[Future, tuple[RunConfig, Lock]] = {}
+    running: dict[Future, tuple[RunConfig, Claim | None]] = {}
+
+    def skip(cfg: RunConfig, why: str) -> None:
+        outcome.skipped[cfg.run_id] = why
+        reporter.skipped(cfg, why)
 
     def fill() -> None:
         while len(running) < jobs:
             cfg = next(queue, None)
             if cfg is None:
                 return
-            lock = Lock(cfg)
-            if not lock.acquire():
-                outcome.skipped[cfg.run_id] = "running in another sweep"
-                reporter.skipped(cfg, "running in another sweep")
+            claim = None
+            if claim_here:  # the driver writes the folder (Ray): it holds the claim
+                claim = Claim(cfg)
+                try:
+                    claim.acquire()
+                except RunBusy:
+                    skip(cfg, BUSY)
+                    continue
+            elif held(cfg.run_dir):  # the worker claims; a live claim elsewhere: skip now
+                skip(cfg, BUSY)
                 continue
             if run_status(cfg.run_dir) == "complete":  # finished by another sweep meanwhile
-                lock.release()
-                outcome.skipped[cfg.run_id] = "complete"
-                reporter.skipped(cfg, "complete")
+                if claim:
+                    claim.release()
+                skip(cfg, "complete")
                 continue
             reporter.started(cfg)
-            running[submit(cfg)] = (cfg, lock)
+            running[submit(cfg)] = (cfg, claim)
 
     try:
         fill()
         while running:
             done, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
             for fut in done:
-                cfg, lock = running.pop(fut)
+                cfg, claim = running.pop(fut)
                 try:
                     summary = finish(cfg, fut.result()) if finish else fut.result()
                 except Exception as e:  # the worker itself died (killed, out of memory, ...)
                     summary = {"status": "failed", "error": f"{type(e).__name__}: {e}"}
+                finally:
+                    if claim:
+                        claim.release()
                 status = summary.get("status", "failed")
+                if status == "busy":  # another process claimed it first
+                    skip(cfg, BUSY)
+                    continue
                 outcome.ran[cfg.run_id] = status
-                lock.release()
                 reporter.finished(cfg, status, summary)
             reporter.poll({c.run_id: _epochs_done(c) for c, _ in running.values()})
             fill()
     finally:
-        for fut, (_, lock) in running.items():  # Ctrl-C: release what we claimed
+        for fut, (_, claim) in running.items():  # Ctrl-C: release what we claimed
             fut.cancel()
-            lock.release()
-        for folder in {Path(c.out) / ".locks" for c in plan.configs}:
-            try:
-                folder.rmdir()  # only if empty: another sweep may still hold claims
-            except OSError:
-                pass
+            if claim:
+                claim.release()
     return outcome
 
 
@@ -304,7 +286,7 @@ def run_local(plan: Plan, jobs: int, reporter: SweepReporter) -> Outcome:
         return execute(plan, lambda c: pool.submit(c), jobs, reporter)
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
-        jobs, mp_context=ctx, initializer=_init_worker, initargs=(threads,)
+        jobs, mp_context=ctx, initializer=_init_worker, initargs=(threads, os.getpid())
     ) as pool:
         try:
             return execute(plan, lambda c: pool.submit(run_one, c.to_dict()), jobs, reporter)

@@ -10,6 +10,7 @@ import io
 import platform
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -24,6 +25,7 @@ from relubench.nn.models import build_model
 from relubench.nn.probe import slopes
 from relubench.registry.models import get_model
 from relubench.runfolder import RunWriter, layer_rows, summarize
+from relubench.runner.claim import Claim
 from relubench.runner.events import QuietReporter, Reporter
 from relubench.runner.loop import (
     Diverged,
@@ -115,16 +117,19 @@ def build_loop(cfg: RunConfig, data: Data, device: torch.device, reporter: Repor
 class RunLog:
     """Evaluates after each epoch and keeps the run folder's files up to date."""
 
-    def __init__(self, cfg: RunConfig, loop: Loop, data: Data, device: torch.device) -> None:
-        self.cfg, self.loop, self.data = cfg, loop, data
+    def __init__(
+        self, cfg: RunConfig, loop: Loop, data: Data, device: torch.device, folder: Path
+    ) -> None:
+        self.cfg, self.loop, self.data, self.folder = cfg, loop, data, folder
         self.params = sum(p.numel() for p in loop.model.parameters())
-        self.writer = RunWriter(cfg.run_dir, has_alphas=bool(slopes(loop.model)))
+        self.writer = RunWriter(folder, has_alphas=bool(slopes(loop.model)))
         self.env, self.started = environment(device, loop.precision.dtype), time.time()
 
     def summary(self, status: str, error: str | None = None) -> dict[str, Any]:
         w = self.writer
         return summarize(
-            self.cfg.run_id,
+            self.folder.name,
+            self.cfg.config_hash,
             self.cfg.written(),
             status,
             w.metrics,
@@ -165,16 +170,21 @@ def run(cfg: RunConfig, reporter: Reporter | None = None) -> dict[str, Any]:
     """Train one config end to end, writing its run folder as it goes; returns the summary.
 
     Divergence ends the run with status `diverged`; Ctrl-C with `interrupted` (re-raised);
-    any other exception with `failed` (re-raised). Completed epochs are always kept.
+    any other exception with `failed` (re-raised). Completed epochs are always kept. The run
+    folder is claimed first (RunBusy if a live process is writing it).
     """
-    reporter = reporter or QuietReporter()
+    with Claim(cfg) as folder:
+        return _run(cfg, folder, reporter or QuietReporter())
+
+
+def _run(cfg: RunConfig, folder: Path, reporter: Reporter) -> dict[str, Any]:
     device = resolve_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     data = load_data(cfg, device)
     loop = build_loop(cfg, data, device, reporter)
-    rec = RunLog(cfg, loop, data, device)
+    rec = RunLog(cfg, loop, data, device, folder)
     rec.writer.start(to_yaml(cfg), rec.summary("running"))
     reporter.start(cfg, len(data.y_train) // cfg.batch_size)
     try:
@@ -196,7 +206,7 @@ def run(cfg: RunConfig, reporter: Reporter | None = None) -> dict[str, Any]:
     if cfg.save_model:
         buf = io.BytesIO()
         torch.save(loop.model.state_dict(), buf)
-        atomic_write(cfg.run_dir / "model.pt", buf.getvalue())
+        atomic_write(folder / "model.pt", buf.getvalue())
     result = rec.summary("complete")
     rec.writer.summary(result)
     reporter.end(result)

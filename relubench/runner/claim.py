@@ -1,0 +1,122 @@
+"""One writer per run folder: an exclusive claim, taken before anything is written.
+
+A claim is an exclusive `flock` on `<run folder>/.lock`, held by the process that trains the
+run (`relubench train`, a sweep's worker). The kernel drops it when that process ends, however
+it ends (kill -9 included), so a dead writer's claim is free at once, a live one's is always
+respected, and no pid is ever guessed at. The lock file says who holds it (pid, host, config
+hash) for the message another process prints.
+
+Claiming also settles which folder a config takes: the first of its run ids (`RunConfig.
+run_ids`) whose folder is free or holds the same config, decided under the claim, so two
+configs whose 8-digit hashes collide never share a folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+from relubench.config import RunConfig, folder_hash
+from relubench.errors import RelubenchError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no flock; exclusive creation instead
+    fcntl = None  # type: ignore[assignment]
+
+
+class RunBusy(RelubenchError):
+    """Another live process is writing this config's run folder."""
+
+
+class Claim:
+    """An exclusive claim on the run folder of `cfg`; `folder` is where the run goes."""
+
+    def __init__(self, cfg: RunConfig) -> None:
+        self.cfg = cfg
+        self.folder: Path | None = None
+        self._fd: int | None = None
+
+    def acquire(self) -> Path:
+        """Claim the config's folder and return it; RunBusy if a live process holds it."""
+        full = self.cfg.config_hash
+        for rid in self.cfg.run_ids():
+            folder = Path(self.cfg.out) / rid
+            if folder_hash(folder) not in (None, full):
+                continue  # another config's folder (an id collision): the next, longer id
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o666)
+            except OSError as e:
+                raise RelubenchError(
+                    f"cannot write the run folder {folder}: {e.strerror or e}; give another --out"
+                ) from None
+            if not _lock(fd):
+                os.close(fd)
+                owner = _owner(folder / ".lock")
+                if owner.get("config_hash") not in (None, full):
+                    continue  # a colliding config is just starting there
+                who = f"pid {owner['pid']}" if "pid" in owner else "another process"
+                raise RunBusy(
+                    f"{folder} is being written by {who} on {owner.get('host', 'this machine')}"
+                    f"; wait for it to finish, or train into another --out"
+                )
+            if folder_hash(folder) not in (None, full):  # taken between the check and the lock
+                os.close(fd)
+                continue
+            os.ftruncate(fd, 0)
+            owner = {"pid": os.getpid(), "host": socket.gethostname(), "config_hash": full}
+            os.write(fd, json.dumps(owner).encode())
+            self.folder, self._fd = folder, fd
+            return folder
+        raise AssertionError("the full hash is this config's own")  # pragma: no cover
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # drops the flock; the file stays (removing it would race)
+            self._fd = None
+
+    def __enter__(self) -> Path:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def held(folder: Path) -> bool:
+    """Whether a live process holds the claim on `folder` right now."""
+    try:
+        fd = os.open(folder / ".lock", os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        free = _lock(fd)
+    finally:
+        os.close(fd)  # closing drops the lock we may just have taken
+    return not free
+
+
+def _lock(fd: int) -> bool:
+    if fcntl is None:  # pragma: no cover
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _owner(path: Path, wait: float = 1.0) -> dict:
+    """What the lock file says of its holder; a holder writes it right after locking."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            owner = json.loads(path.read_text() or "null")
+        except (OSError, ValueError):
+            owner = None
+        if isinstance(owner, dict) or time.monotonic() > deadline:
+            return owner if isinstance(owner, dict) else {}
+        time.sleep(0.05)
