@@ -38,8 +38,12 @@ def _warn_skipped(skipped: list[tuple[str, str]]) -> None:
         err.print(views.skipped_warning(skipped))
 
 
+UsageError = typer.BadParameter.__bases__[0]  # click's, as the Typer in use vendors it
+
+
 class _Commands(TyperGroup):
-    """Every command's user errors end here: one line, exit 2."""
+    """Every command's user errors end here: one line, exit 2. That includes what the parser
+    refuses (an unknown flag, a missing value), which Click would print as a usage block."""
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:
@@ -48,6 +52,9 @@ class _Commands(TyperGroup):
             if isinstance(e, CompareError):
                 _warn_skipped(e.skipped)
             fail(str(e))
+        except UsageError as e:
+            where = e.ctx.command_path if e.ctx else "relubench"
+            fail(f"{e.format_message()} (see {where} --help)")
 
 
 app = typer.Typer(

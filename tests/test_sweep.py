@@ -117,10 +117,11 @@ def test_a_claim_is_exclusive_and_dies_with_its_process(tmp_path):
     with pytest.raises(RunBusy, match=f"being written by pid {os.getpid()}"):
         Claim(cfg).acquire()
     a.release()
-    assert not held(folder)
+    assert not held(folder) and not folder.exists()  # nothing was written: nothing is left
     # junk in the lock file (or a pid of some unrelated live process) means nothing: only a
     # live holder of the lock counts
     for junk in ('{"pid": "abc"}', "[1, 2]", '{"pid": 1}', "\x00garbage"):
+        folder.mkdir(exist_ok=True)
         (folder / ".lock").write_text(junk)
         with Claim(cfg) as again:
             assert again == folder

@@ -134,8 +134,7 @@ def assert_loopback_only(seen: dict, *servers: str) -> None:
 @pytest.fixture(scope="module")
 def ray_head(tmp_path_factory):
     """A `ray start --head` on loopback: (address, its processes' command-line marker)."""
-    import ray._private.ray_constants as ray_constants
-
+    ray_constants = ray._private.ray_constants
     port = free_port()
     tmp = tmp_path_factory.mktemp("ray")
     saved = {k: os.environ.get(k) for k in RAY_ENV}
@@ -161,13 +160,13 @@ def ray_head(tmp_path_factory):
         yield f"127.0.0.1:{port}", str(tmp)
     finally:
         stop(started_by(str(tmp)), str(tmp))
-        assert not started_by(str(tmp))
         ray_constants.ENABLE_RAY_CLUSTER = saved_flag
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+    assert not started_by(str(tmp)), "a Ray process of the test cluster survived"
 
 
 def metrics(folder: Path) -> list[dict]:
@@ -229,6 +228,8 @@ def test_local_ray_is_loopback_only(tmp_path, monkeypatch, seen):
     for k, v in RAY_ENV.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv(ray_backend.LOOPBACK_SWITCH)  # run_ray must set it itself
+    constants = ray._private.ray_constants  # and what `import ray` read from it: as on Linux
+    monkeypatch.setattr(constants, "ENABLE_RAY_CLUSTER", True)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     me = psutil.Process()
     seen["procs"] = lambda: [me, *me.children(recursive=True)]  # ray.init's Ray is ours
@@ -239,6 +240,7 @@ def test_local_ray_is_loopback_only(tmp_path, monkeypatch, seen):
         assert r.exit_code == 0, r.output
         assert_loopback_only(seen, "gcs_server", "raylet")
         assert ray_backend.LOOPBACK_SWITCH not in os.environ  # not left in this process
+        assert constants.ENABLE_RAY_CLUSTER is True
         assert len(list((tmp_path / "r").glob("*/summary.json"))) == 1
     finally:  # run_ray's ray.shutdown() stops them; make sure
         alive = [p for p in seen.get("started", ()) if p.pid != me.pid and running(p)]

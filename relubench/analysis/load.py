@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import glob
 import json
+import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from relubench.config import RunConfig
+from relubench.config import RunConfig, short
 from relubench.runfolder import STATUSES
 
 if TYPE_CHECKING:
     import pandas as pd
 
+SCALARS = (str, int, float, bool, type(None))  # what a config value can be
 RUN_FILES = ("summary.json", "config.yaml")  # a folder holding either is a run folder
 DEFAULTS = RunConfig().to_dict()  # a key an old run lacks was added later: its neutral value
 CONFIG_ORDER = list(DEFAULTS)  # config columns in the dataclass's field order
@@ -62,19 +64,32 @@ def _has_glob(text: str) -> bool:
     return any(c in text for c in "*?[")
 
 
-def _walk(folder: str, found: list[str]) -> None:
-    """Depth-first, sorted; a run folder is not searched further (its files are not runs)."""
+def _walk(
+    folder: str, found: list[str], problems: list[tuple[str, str]], seen: set[tuple[int, int]]
+) -> None:
+    """Depth-first, sorted; a run folder is not searched further (its files are not runs).
+    A folder reached twice through symlinks (a loop) is searched once; one that cannot be
+    read is named in `problems`."""
     try:
+        st = os.stat(folder)
+        if (st.st_dev, st.st_ino) in seen:
+            return
+        seen.add((st.st_dev, st.st_ino))
         entries = list(os.scandir(folder))
-    except OSError:
+    except OSError as e:
+        problems.append((folder, f"cannot be read ({e.strerror or e})"))
         return
     names = {e.name for e in entries}
     if any(f in names for f in RUN_FILES):
         found.append(folder)
         return
     for e in sorted(entries, key=lambda e: e.name):
-        if e.is_dir() and not e.name.startswith("."):  # .ipynb_checkpoints, .git, temp folders
-            _walk(e.path, found)
+        try:
+            is_dir = e.is_dir()
+        except OSError:  # a dangling or looping symlink
+            continue
+        if is_dir and not e.name.startswith("."):  # .ipynb_checkpoints, .git, temp folders
+            _walk(e.path, found, problems, seen)
 
 
 def find_runs(paths: list[str | Path]) -> tuple[list[Path], list[tuple[str, str]]]:
@@ -84,6 +99,7 @@ def find_runs(paths: list[str | Path]) -> tuple[list[Path], list[tuple[str, str]
     """
     found: list[str] = []
     problems: list[tuple[str, str]] = []
+    seen: set[tuple[int, int]] = set()
     for raw in paths:
         text = str(raw)
         if _has_glob(text) and not os.path.exists(text):  # a quoted glob: expand it ourselves
@@ -95,7 +111,7 @@ def find_runs(paths: list[str | Path]) -> tuple[list[Path], list[tuple[str, str]
         for m in matches:
             if os.path.isdir(m):
                 before = len(found)
-                _walk(m, found)
+                _walk(m, found, problems, seen)
                 if len(found) == before and m == text:
                     problems.append((text, "holds no run folders"))
             elif os.path.basename(m) in RUN_FILES:  # `results/*/summary.json` works too
@@ -120,7 +136,9 @@ def _number(summary: dict[str, Any], key: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise Malformed(f"summary.json: {key} is {value!r}, not a number")
+        raise Malformed(f"summary.json: {key} is {short(value)}, not a number")
+    if not math.isfinite(value):
+        raise Malformed(f"summary.json: {key} is {value}, not a finite number")
     return float(value)
 
 
@@ -159,9 +177,12 @@ def load_run(folder: str | Path) -> dict[str, Any]:
         raise Malformed("summary.json is not a JSON object")
     status = summary.get("status")
     if status not in STATUSES:
-        raise Malformed(f"summary.json: unknown status {status!r}")
+        raise Malformed(f"summary.json: unknown status {short(status)}")
     # a key the run's config lacks was added to relubench after the run: it ran with the default
     config = _read_config(folder, summary)
+    odd = next((k for k, v in config.items() if not isinstance(v, SCALARS)), None)
+    if odd is not None:
+        raise Malformed(f"config: {odd} is {short(config[odd])}, not a single value")
     row: dict[str, Any] = {**{k: v for k, v in DEFAULTS.items() if k not in config}, **config}
     row.update({k: _number(summary, k) for k in NUMBERS})
     for key in ("final_test_acc", "best_test_acc"):
@@ -176,10 +197,10 @@ def load_run(folder: str | Path) -> dict[str, Any]:
         if isinstance(layer, dict) and isinstance(layer.get("alpha_mean"), (int, float))
     ]
     row.update(
-        run_id=summary.get("run_id") or folder.name,
+        run_id=summary["run_id"] if isinstance(summary.get("run_id"), str) else folder.name,
         path=str(folder),
         status=status,
-        error=summary.get("error"),
+        error=None if summary.get("error") is None else str(summary["error"])[:500],
         epochs_planned=_number(summary, "epochs"),
         alpha_first=float(slopes[0]) if slopes else None,  # layers are in forward order
         alpha_last=float(slopes[-1]) if slopes else None,

@@ -17,6 +17,7 @@ import io
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ import pandas as pd
 from relubench.analysis.curves import Curves, load_curves
 from relubench.analysis.stats import Comparison
 from relubench.config import RunConfig
+from relubench.files import atomic_write
 from relubench.registry.activations import ACTS
 
 DPI = 150  # PNG pixels = inches x DPI
@@ -43,6 +45,7 @@ STYLE = {
     "axes.grid": True,
     "grid.alpha": 0.3,
     "svg.hashsalt": "relubench",  # stable SVG ids, so re-plotting the same runs diffs clean
+    "text.parse_math": False,  # labels come from paths and config values: `$` is no TeX
 }
 
 
@@ -367,7 +370,11 @@ def png_bytes(fig: Any) -> bytes:
 def save_figures(
     comp: Comparison, out_dir: str | Path, formats: tuple[str, ...] = FORMATS
 ) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Write every figure as PNG and SVG into out_dir; returns (files, runs skipped with why)."""
+    """Write every figure as PNG and SVG into out_dir; returns (files, runs skipped with why).
+
+    Each file is written atomically; a figure an earlier plot left there that these runs do
+    not have (slopes, without PReLU runs) is removed, so the folder shows these runs only.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     curves = load_curves(comp)
@@ -377,6 +384,11 @@ def save_figures(
             path = out_dir / f"{spec.name}.{fmt}"
             # No timestamps in the files: the same runs give the same bytes.
             meta = {"Date": None} if fmt == "svg" else {"Software": None}
-            fig.savefig(path, format=fmt, dpi=DPI, metadata=meta)
+            atomic_write(path, partial(fig.savefig, format=fmt, dpi=DPI, metadata=meta))
             written.append(path)
+    for spec in FIGURES:
+        for fmt in formats:
+            stale = out_dir / f"{spec.name}.{fmt}"
+            if stale not in written:
+                stale.unlink(missing_ok=True)
     return written, curves.skipped

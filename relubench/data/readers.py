@@ -147,10 +147,14 @@ def _cifar_file(path: Path, label_key: str, size: int, classes: int) -> tuple[np
         raise ReadError(f"{path}: 'data' is not a 2-d uint8 array")
     if data.shape[1] != pixels:
         raise ReadError(f"{path}: 'data' rows have {data.shape[1]} values, expected {pixels}")
-    try:
-        labels = np.asarray(labels, dtype=np.int64)
-    except (TypeError, ValueError):
-        raise ReadError(f"{path}: {label_key!r} is not a list of integers") from None
+    # checked before numpy sees it: a crafted pickle can nest shared lists whose expansion
+    # would take minutes and all the memory there is
+    if isinstance(labels, list):
+        if len(labels) != len(data) or not all(type(v) is int for v in labels):
+            raise ReadError(f"{path}: {label_key!r} is not a list of {len(data)} integers")
+    elif not (isinstance(labels, np.ndarray) and labels.ndim == 1 and labels.dtype.kind in "iu"):
+        raise ReadError(f"{path}: {label_key!r} is not a list of integers")
+    labels = np.asarray(labels, dtype=np.int64)
     if labels.shape != (len(data),):
         raise ReadError(f"{path}: {labels.size} labels for {len(data)} images")
     _check_labels(path, labels, classes)

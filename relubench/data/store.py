@@ -53,25 +53,35 @@ def download_command(name: str, data_dir: str | Path | None = None, force: bool 
 
 
 def missing_files(spec: DatasetSpec, root: Path) -> list[str]:
-    """The dataset's files not present under `root` (an IDX file may also be there gzipped)."""
+    """The dataset's files not present under `root` (an IDX file may also be there gzipped);
+    DataError if the data dir cannot be read at all."""
     folder = root / spec.folder
-    return [
-        f
-        for f in spec.files
-        if not (folder / f).is_file()
-        and not (spec.reader == "idx" and (folder / f"{f}.gz").is_file())
-    ]
+    try:
+        return [
+            f
+            for f in spec.files
+            if not (folder / f).is_file()
+            and not (spec.reader == "idx" and (folder / f"{f}.gz").is_file())
+        ]
+    except OSError as e:  # no permission on a folder on the way, a file where a folder is ...
+        raise DataError(
+            f"cannot read the data dir {root}: {e.strerror or e}; give another with --data-dir"
+        ) from None
 
 
 def status(spec: DatasetSpec, root: Path) -> tuple[str, int]:
-    """(present | missing | incomplete | embedded | generated, bytes on disk) - files only, fast."""
+    """(present | missing | incomplete | unreadable | embedded | generated, bytes on disk):
+    files only, fast."""
     if spec.kind != "download":
         folder = ASSETS / spec.name
         size = sum(p.stat().st_size for p in folder.iterdir()) if folder.is_dir() else 0
         return spec.kind, size
-    missing = missing_files(spec, root)
-    folder = root / spec.folder
-    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
+    try:
+        missing = missing_files(spec, root)
+        folder = root / spec.folder
+        size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    except (DataError, OSError):
+        return "unreadable", 0
     if not missing:
         return "present", size
     return ("missing" if len(missing) == len(spec.files) else "incomplete"), size

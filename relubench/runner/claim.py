@@ -75,9 +75,15 @@ class Claim:
         raise AssertionError("the full hash is this config's own")  # pragma: no cover
 
     def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # drops the flock; the file stays (removing it would race)
-            self._fd = None
+        """Drop the claim; a folder the run never wrote to (it stopped before its first file)
+        is removed again, so a refused or failed start leaves nothing behind."""
+        if self._fd is None:
+            return
+        if self.folder is not None and [p.name for p in self.folder.iterdir()] == [".lock"]:
+            (self.folder / ".lock").unlink()
+            self.folder.rmdir()
+        os.close(self._fd)  # drops the flock (the file stays: removing it would race)
+        self._fd = None
 
     def __enter__(self) -> Path:
         return self.acquire()

@@ -64,6 +64,7 @@ def _with_out(summary_bytes: bytes, cfg: RunConfig) -> bytes:
 
     summary = json.loads(summary_bytes)
     summary.setdefault("config", {})["out"] = cfg.out
+    summary["run_id"] = cfg.run_dir.name  # the folder claimed here (a collision may lengthen it)
     return (json.dumps(summary, indent=2) + "\n").encode()
 
 
@@ -185,8 +186,8 @@ def run_ray(
         task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(train_remote)
         threads = max(1, int(cpus))
         # Each cfg's own `device` stays as configured: with GPUs per run, `auto` picks CUDA.
-        return execute(
-            plan, lambda c: task.remote(c.to_dict(), threads).future(), jobs, reporter, finish=land
-        )
+        submit = lambda c: task.remote(c.to_dict(), threads).future()  # noqa: E731
+        # the run folders are written here (land), so this process holds their claims
+        return execute(plan, submit, jobs, reporter, finish=land, claim_here=True)
     finally:
         ray.shutdown()

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from relubench.config import FIELD_TYPES, RunConfig, load_yaml, merge
+from relubench.config import FIELD_TYPES, RunConfig, load_yaml, merge, short
 from relubench.errors import ConfigError
 from relubench.runfolder import read_summary, run_status
 from relubench.runner.claim import Claim, RunBusy, held
@@ -75,6 +75,9 @@ def expand(path: str | Path, overrides: dict[str, Any] | None = None) -> Plan:
         raise ConfigError(f"{path}: grid must be a mapping of config keys to lists")
     _check_keys(grid, f"{path} (grid)")
     grid = {k: v if isinstance(v, list) else [v] for k, v in grid.items()}
+    empty = [k for k, v in grid.items() if not v]
+    if empty:
+        raise ConfigError(f"{path}: grid key {empty[0]} has an empty list: give it a value")
     extra = spec.get("runs") or []
     if not isinstance(extra, list) or not all(isinstance(r, dict) for r in extra):
         raise ConfigError(f"{path}: runs must be a list of mappings of config keys")
@@ -84,13 +87,15 @@ def expand(path: str | Path, overrides: dict[str, Any] | None = None) -> Plan:
     points = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
     if not grid and not extra:
         points = [{}]
-    configs: dict[str, RunConfig] = {}
+    configs: dict[tuple[str, str], RunConfig] = {}
     for point in points + extra:
         try:
             cfg = merge(base, point, overrides or {})
         except ConfigError as e:
-            raise ConfigError(f"{path}: {e} (run {point})") from None
-        same = configs.setdefault(cfg.config_hash, cfg)
+            raise ConfigError(f"{path}: {e} (run {short(point, 200)})") from None
+        # one folder per experiment and output folder: a grid over `out` is fine, a grid over
+        # `threads` alone would train one experiment twice into one folder
+        same = configs.setdefault((cfg.config_hash, cfg.out), cfg)
         if same != cfg:  # one experiment, two configs: they differ only in runtime keys
             earlier = same.to_dict()
             diff = sorted(k for k, v in cfg.to_dict().items() if v != earlier[k])

@@ -6,10 +6,14 @@ accuracy, then the probe (dead units, slopes) on the fixed probe set, then the f
 
 from __future__ import annotations
 
+import contextlib
 import io
 import platform
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +29,7 @@ from relubench.nn.models import build_model
 from relubench.nn.probe import slopes
 from relubench.registry.models import get_model
 from relubench.runfolder import RunWriter, layer_rows, summarize
+from relubench.runner.budget import check_memory
 from relubench.runner.claim import Claim
 from relubench.runner.events import QuietReporter, Reporter
 from relubench.runner.loop import (
@@ -173,12 +178,47 @@ def run(cfg: RunConfig, reporter: Reporter | None = None) -> dict[str, Any]:
     any other exception with `failed` (re-raised). Completed epochs are always kept. The run
     folder is claimed first (RunBusy if a live process is writing it).
     """
-    with Claim(cfg) as folder:
-        return _run(cfg, folder, reporter or QuietReporter())
-
-
-def _run(cfg: RunConfig, folder: Path, reporter: Reporter) -> dict[str, Any]:
     device = resolve_device(cfg.device)
+    check_memory(cfg)
+    with Claim(cfg) as folder, _sigterm_interrupts():
+        return _run(cfg, device, folder, reporter or QuietReporter())
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (what schedulers and `docker stop` send) stops a run as Ctrl-C does: status
+    `interrupted`, completed epochs kept. Signals reach the main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+@contextlib.contextmanager
+def _deferred_signals() -> Iterator[None]:
+    """While a run's last summary is written, a second Ctrl-C or SIGTERM waits for it (and is
+    then dropped: the run is stopping anyway), so the folder never stays `running`."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    sigs = (signal.SIGINT, signal.SIGTERM)
+    old = {sig: signal.signal(sig, signal.SIG_IGN) for sig in sigs}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def _run(cfg: RunConfig, device: torch.device, folder: Path, reporter: Reporter) -> dict[str, Any]:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -198,10 +238,12 @@ def _run(cfg: RunConfig, folder: Path, reporter: Reporter) -> dict[str, Any]:
         reporter.end(result)
         return result
     except KeyboardInterrupt:
-        rec.writer.summary(rec.summary("interrupted", "stopped by Ctrl-C"))
+        with _deferred_signals():
+            rec.writer.summary(rec.summary("interrupted", "stopped by Ctrl-C or SIGTERM"))
         raise
     except BaseException as e:
-        rec.writer.summary(rec.summary("failed", f"{type(e).__name__}: {e}"))
+        with _deferred_signals():
+            rec.writer.summary(rec.summary("failed", f"{type(e).__name__}: {e}"))
         raise
     if cfg.save_model:
         buf = io.BytesIO()
