@@ -1,12 +1,14 @@
 """What a CIFAR-10 training step costs per activation: samples/s, and the ratio to ReLU.
 
 Each activation trains the same model (resnet20 by default) on synthetic data of CIFAR-10's
-shape (3 x 32 x 32, 10 classes) through the real loop, `train.train_one_epoch`, with the
+shape (3 x 32 x 32, 10 classes) through the real loop, `relubench.runner.loop.train_one_epoch`
+(a `Loop` as `relubench.runner.train.build_loop` makes it), with the
 optimizer, schedule, memory format and augmentation a `relubench train` run would use. The
 activations take turns, one short epoch each per round (interleaved, so drifts in machine load
 hit all alike); the report is the median over rounds of the time per step, as samples/s and as
 a ratio to ReLU's. It also reports process CPU time per step: on a machine shared with other
-work that is the steadier measure (with 1 thread it is the step's own compute).
+work that is the steadier measure (with 1 thread it is the step's own compute). The table goes
+into benchmarks/RESULTS.md (benchmarks/record.py).
 
     python benchmarks/cifar_step.py                      # resnet20, batch 128, 5 rounds
     python benchmarks/cifar_step.py --model vgg --no-augment
@@ -17,16 +19,28 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-from relubench import train
-from relubench.activations import act_names
-from relubench.augment import CropFlip
 from relubench.config import merge
-from relubench.data import DATASETS
-from relubench.models import build_model
+from relubench.data.augment import CropFlip
+from relubench.nn.models import build_model
+from relubench.registry.activations import FAMILY, act_names
+from relubench.registry.datasets import DATASETS
+from relubench.registry.models import get_model
+from relubench.runner.loop import (
+    Loop,
+    MixedPrecision,
+    make_optimizer,
+    make_schedule,
+    train_one_epoch,
+)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from record import record, table  # noqa: E402  (sibling benchmark helper)
 
 
 def main() -> None:
@@ -41,7 +55,10 @@ def main() -> None:
         "--memory-format", choices=("auto", "channels_last", "contiguous"), default="auto",
         help="auto: what `relubench train` uses for the model (default)",
     )  # fmt: skip
-    parser.add_argument("--acts", default=",".join(act_names()), help="comma-separated")
+    parser.add_argument(
+        "--acts", default=",".join(FAMILY),
+        help=f"comma-separated, of {','.join(act_names())} (default: the six of the family)",
+    )  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="tiny: a check that it runs")
     args = parser.parse_args()
     width, steps, rounds, batch = 0, args.steps, args.rounds, args.batch_size
@@ -52,7 +69,7 @@ def main() -> None:
     spec = DATASETS["cifar10"]
     acts = args.acts.split(",")
     channels_last = (
-        args.model in train.CHANNELS_LAST
+        get_model(args.model).channels_last
         if args.memory_format == "auto"
         else args.memory_format == "channels_last"
     )
@@ -66,7 +83,8 @@ def main() -> None:
     x = ((u8.float() / 255 - torch.tensor(spec.mean).view(1, 3, 1, 1))
          / torch.tensor(spec.std).view(1, 3, 1, 1)).contiguous(memory_format=fmt)  # fmt: skip
 
-    runs = {}
+    cpu_device = torch.device("cpu")
+    runs: dict[str, Loop] = {}
     for act in acts:
         cfg = merge(
             {"dataset": "cifar10", "model": args.model, "act": act, "width": width,
@@ -74,22 +92,27 @@ def main() -> None:
         )  # fmt: skip
         torch.manual_seed(0)
         model = build_model(cfg, 3, 32, 10).to(memory_format=fmt)
-        opt = train.make_optimizer(cfg, model)
-        sched = train.make_schedule(cfg, opt, 10**6)
+        opt = make_optimizer(cfg, model)
         aug = None
         if cfg.augment:
             gen = torch.Generator().manual_seed(1)
             aug = CropFlip(u8, spec.mean, spec.std, gen)
-        runs[act] = (cfg, model, opt, sched, aug)
+        runs[act] = Loop(
+            model=model,
+            opt=opt,
+            sched=make_schedule(cfg, opt, 10**6),
+            batch_size=batch,
+            generator=torch.Generator(),
+            precision=MixedPrecision(False, cpu_device),
+            augment=aug,
+        )
 
     def turn(act: str) -> tuple[float, float]:
         """Wall and CPU seconds per step of one short epoch."""
-        cfg, model, opt, sched, aug = runs[act]
+        loop = runs[act]
+        loop.generator = torch.Generator().manual_seed(2)  # the same batches every turn
         t0, c0 = time.perf_counter(), time.process_time()
-        train.train_one_epoch(
-            model, opt, sched, x, y, cfg, torch.Generator().manual_seed(2), 1, train.Reporter(),
-            augment=aug,
-        )  # fmt: skip
+        train_one_epoch(loop, x, y, 1)
         return (time.perf_counter() - t0) / steps, (time.process_time() - c0) / steps
 
     for act in acts:  # warm-up: first calls allocate and pick kernels
@@ -103,29 +126,39 @@ def main() -> None:
             cpu[act].append(c)
         print(f"round {r + 1}: " + ", ".join(f"{a} {1e3 * times[a][-1]:.0f}" for a in acts) + " ms")
 
-    params = sum(p.numel() for p in runs[acts[0]][1].parameters())
-    print(
-        f"\n{args.model} ({params / 1e6:.2f}M parameters with {acts[0]}), batch {batch}, "
+    params = sum(p.numel() for p in runs[acts[0]].model.parameters())
+    title = (
+        f"{args.model} ({params / 1e6:.2f}M parameters with {acts[0]}), batch {batch}, "
         f"{'channels_last' if channels_last else 'contiguous'}, augment "
         f"{'off' if args.no_augment else 'on'}, {torch.get_num_threads()} threads, "
         f"median of {rounds} rounds x {steps} steps"
     )
+    print("\n" + title)
     ref = "relu" if "relu" in acts else acts[0]
     wall = {a: statistics.median(times[a]) for a in acts}
     used = {a: statistics.median(cpu[a]) for a in acts}
     print(
         f"{'act':14} {'ms/step':>8} {'samples/s':>10} {'x ' + ref:>8} {'cpu ms':>8} {'x ' + ref:>8}"
     )
+    rows = []
     for a in acts:
         print(
             f"{a:14} {1e3 * wall[a]:8.1f} {batch / wall[a]:10.0f} {wall[a] / wall[ref]:8.2f} "
             f"{1e3 * used[a]:8.1f} {used[a] / used[ref]:8.2f}"
         )
+        rows.append(
+            (a, f"{1e3 * wall[a]:.1f}", f"{batch / wall[a]:.0f}", f"{wall[a] / wall[ref]:.2f}",
+             f"{1e3 * used[a]:.1f}", f"{used[a] / used[ref]:.2f}")
+        )  # fmt: skip
     slow, slow_cpu = max(acts, key=wall.get), max(acts, key=used.get)
-    print(
+    verdict = (
         f"slowest: {slow}, {wall[slow] / wall[ref]:.2f}x {ref}'s step time "
         f"(by CPU time: {slow_cpu}, {used[slow_cpu] / used[ref]:.2f}x)"
     )
+    print(verdict)
+    header = ("act", "ms/step", "samples/s", f"x {ref}", "cpu ms/step", f"cpu x {ref}")
+    lines = [title + ":", "", *table(header, rows), "", verdict[0].upper() + verdict[1:] + "."]
+    record(__file__, lines, quick=args.quick)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """How fast `relubench compare` reads many runs, and what the CLI costs to start.
 
 Writes N run folders of E epochs each (default 1,000 x 30, the issue's bar) in a temporary
-folder, in the exact format `relubench train` writes: config.yaml, metrics.csv, layers.csv,
-alphas.csv for the PReLU runs (default cnn width 32: 352 slopes per epoch), summary.json. Six
-activations, seeds 0.. for each. Then times, each as a fresh subprocess so that interpreter and
+folder, in the exact format `relubench train` writes (benchmarks/fake_runs.py, built from
+relubench.runfolder's contract): config.yaml, metrics.csv, layers.csv, alphas.csv for the PReLU
+runs (default cnn width 32: 352 slopes per epoch), summary.json. Six activations, seeds 0.. for
+each. Then times, each as a fresh subprocess so that interpreter and
 import start-up count, the median over repeats of:
 
   relubench compare --help            start-up alone
@@ -11,7 +12,8 @@ import start-up count, the median over repeats of:
   relubench compare DIR --format json
   relubench plot DIR --out ...        (with --plot; reads every CSV, so it is slower)
 
-and reports whether any of them imported torch (they must not).
+and reports whether any of them imported torch (they must not). The table goes into
+benchmarks/RESULTS.md (benchmarks/record.py).
 
     python benchmarks/compare_bench.py             # 1,000 runs x 30 epochs, 5 repeats
     python benchmarks/compare_bench.py --plot      # ... and time `relubench plot` too
@@ -28,11 +30,10 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from runfolders import make_run  # noqa: E402  (the test suite's writer of run folders)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fake_runs import make_runs  # noqa: E402  (sibling benchmark helpers)
+from record import record, table  # noqa: E402
 
-ACTS = ("relu", "leaky", "prelu", "prelu-shared", "elu", "selu")
-UNITS_W32 = (32, 64, 128, 128)  # the cnn's activation layers at its default width 32
 BAR_SECONDS = 2.0
 
 # Runs the CLI as `relubench ...` would, then says on stderr whether torch got imported.
@@ -49,26 +50,7 @@ PROBE = (
 def generate(root: Path, runs: int, epochs: int) -> float:
     """Write `runs` run folders under root; returns seconds taken."""
     t0 = time.perf_counter()
-    for i in range(runs):
-        act, seed = ACTS[i % len(ACTS)], i // len(ACTS)
-        # Deterministic, plausible spread: accuracy 95-99%, dead fraction 2-30%.
-        jitter = ((seed * 7919 + i) % 100) / 100
-        make_run(
-            root,
-            act,
-            seed,
-            final_acc=0.95 + 0.04 * jitter,
-            best_acc=min(0.999, 0.955 + 0.04 * jitter),
-            epochs=epochs,
-            init_dead=0.02 + 0.05 * jitter,
-            final_dead=0.02 + 0.28 * jitter * (act == "relu"),
-            seconds=3.0 + jitter,
-            alpha_first=0.4 + 0.2 * jitter,
-            alpha_last=0.05 + 0.1 * jitter,
-            width=32,
-            units=UNITS_W32,
-            dataset="mnist-mini",
-        )
+    make_runs(root, runs, epochs, width=32)  # the cnn at its default width
     return time.perf_counter() - t0
 
 
@@ -86,8 +68,12 @@ def timed(args: list[str], repeats: int) -> tuple[float, bool, int]:
     return statistics.median(times), torch, code
 
 
-def bench(runs: int, epochs: int, repeats: int, plot: bool = False) -> tuple[float, bool]:
-    """Time compare (and plot) on `runs` generated folders; returns (table seconds, all ok)."""
+def bench(
+    runs: int, epochs: int, repeats: int, plot: bool = False
+) -> tuple[float, bool, list[str]]:
+    """Time compare (and plot) on `runs` generated folders.
+
+    Returns the table's seconds, whether all ran without importing torch, and markdown lines."""
     with tempfile.TemporaryDirectory(prefix="relubench-bench-") as tmp:
         root = Path(tmp) / "results"
         gen_s = generate(root, runs, epochs)
@@ -102,7 +88,7 @@ def bench(runs: int, epochs: int, repeats: int, plot: bool = False) -> tuple[flo
         if plot:
             figs = str(Path(tmp) / "figures")
             rows.append((f"relubench plot <{runs} runs>", ["plot", str(root), "--out", figs]))
-        ok, table_s = True, 0.0
+        ok, table_s, md_rows = True, 0.0, []
         for name, cli_args in rows:
             seconds, torch, code = timed(cli_args, repeats)
             if cli_args == ["compare", str(root)]:
@@ -110,10 +96,20 @@ def bench(runs: int, epochs: int, repeats: int, plot: bool = False) -> tuple[flo
             status = "ok" if code == 0 else f"EXIT {code}"
             imported = "YES" if torch else "no"
             print(f"  {name:<45} {seconds:6.2f} s   torch imported: {imported}   {status}")
+            md_rows.append((f"`{name}`", f"{seconds:.2f}", imported, status))
             ok &= not torch and code == 0
     verdict = "meets" if table_s <= BAR_SECONDS else "MISSES"
-    print(f"compare over {runs} runs: {table_s:.2f} s, {verdict} the {BAR_SECONDS:.0f} s bar")
-    return table_s, ok
+    summary = f"compare over {runs} runs: {table_s:.2f} s, {verdict} the {BAR_SECONDS:.0f} s bar"
+    print(summary)
+    lines = [
+        f"{runs} generated run folders x {epochs} epochs ({size_mb:.0f} MB, written in "
+        f"{gen_s:.1f} s); median of {repeats} fresh processes per command:",
+        "",
+        *table(("command", "seconds", "torch imported", "exit"), md_rows, "lrll"),
+        "",
+        summary + ".",
+    ]
+    return table_s, ok, lines
 
 
 def main() -> int:
@@ -126,7 +122,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.quick:
         args.runs, args.repeats = 20, 1
-    _, ok = bench(args.runs, args.epochs, args.repeats, args.plot)
+    _, ok, lines = bench(args.runs, args.epochs, args.repeats, args.plot)
+    record(__file__, lines, quick=args.quick)
     return 0 if ok else 1
 
 

@@ -11,6 +11,8 @@ rounds; each is the step `relubench train` takes (forward, cross-entropy, backwa
   1 thread         torch.set_num_threads(1) for its turns
   batch N          samples/s at other batch sizes (the ratio is per sample, not per step)
 
+The table goes into benchmarks/RESULTS.md (benchmarks/record.py).
+
     python benchmarks/cpu_levers.py                       # cnn (MNIST shapes), all variants
     python benchmarks/cpu_levers.py --model resnet20      # CIFAR shapes
     python benchmarks/cpu_levers.py --no-compile          # skip torch.compile (it takes ~20 s)
@@ -30,10 +32,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from step_cost import MODEL_DATA, make_row  # noqa: E402  (a sibling benchmark script)
+from relubench.registry.datasets import DATASETS
 
-from relubench.data import DATASETS  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from record import record, table  # noqa: E402  (sibling benchmark helpers)
+from step_cost import MODEL_DATA, make_row  # noqa: E402
 
 
 def make_step(
@@ -115,12 +118,14 @@ def main() -> None:
     base = "default (channels_last, fp32)"
     per_sample = {n: [s / variants[n][2] for s in secs] for n, secs in seconds.items()}
     width = args.width or "default"
-    print(
+    title = (
         f"{args.model} ({args.act}, width {width}), {MODEL_DATA[args.model]} shapes, torch "
         f"{torch.__version__}, {torch.get_num_threads()} threads; median of {args.rounds} rounds "
         f"x {args.steps} steps; 'x default' is time per sample against the default's, per round"
     )
+    print(title)
     print(f"  {'variant':32} {'ms/step':>8} {'samples/s':>10} {'x default':>10}")
+    rows = []
     for name in variants:
         med = statistics.median(seconds[name])
         ratio = statistics.median(
@@ -128,6 +133,12 @@ def main() -> None:
         )
         extra = f"   (first step {setup[name]:.1f} s)" if name == "torch.compile" else ""
         print(f"  {name:32} {1e3 * med:8.1f} {variants[name][2] / med:10.0f} {ratio:10.2f}x{extra}")
+        rows.append(
+            (name + extra.replace("   ", " "), f"{1e3 * med:.1f}",
+             f"{variants[name][2] / med:.0f}", f"{ratio:.2f}x")
+        )  # fmt: skip
+    lines = [title + ":", "", *table(("variant", "ms/step", "samples/s", "x default"), rows)]
+    record(__file__, lines, quick=args.quick)
 
 
 if __name__ == "__main__":

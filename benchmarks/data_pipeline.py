@@ -4,14 +4,15 @@ Both produce the same thing: shuffled batches of 128 normalised float images, ea
 cropped from a 4-pixel zero padding and flipped with probability 1/2, from the same synthetic
 uint8 data of CIFAR-10's size (50,000 x 3 x 32 x 32).
 
-- relubench: `augment.CropFlip.batches`, exactly what `relubench train --augment` runs;
+- relubench: `relubench.data.augment.CropFlip.batches`, what `relubench train --augment` runs;
 - torchvision: the usual recipe, a Dataset that makes a PIL image per sample (as
   torchvision.datasets.CIFAR10 does) with RandomCrop(32, padding=4), RandomHorizontalFlip,
   ToTensor, Normalize, batched by a DataLoader (num_workers 0, and with --workers N also N).
 
 They take turns (interleaved rounds, medians), so drifts in machine load hit both alike. Both
 run on one thread by default: the DataLoader's per-sample work is single-threaded anyway, and
-on a machine shared with other work a second torch thread waits for a busy core.
+on a machine shared with other work a second torch thread waits for a busy core. The table
+goes into benchmarks/RESULTS.md (benchmarks/record.py).
 
     python benchmarks/data_pipeline.py                # 3 rounds, full size
     python benchmarks/data_pipeline.py --workers 2    # also a DataLoader with 2 workers
@@ -22,15 +23,20 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from relubench import data
-from relubench.augment import CropFlip
+from relubench.data.augment import CropFlip
+from relubench.registry.datasets import get_spec
 
-SPEC = data.DATASETS["cifar10"]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from record import record, table  # noqa: E402  (sibling benchmark helper)
+
+SPEC = get_spec("cifar10")
 
 
 class PilCifar(torch.utils.data.Dataset):
@@ -115,15 +121,29 @@ def main() -> None:
         print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.3f} s" for k, v in times.items()))
 
     ours = statistics.median(times["relubench CropFlip"])
-    print(
-        f"\none epoch of {n:,} CIFAR-shaped images, batch {args.batch_size}, crop+flip+normalise, "
+    title = (
+        f"one epoch of {n:,} CIFAR-shaped images, batch {args.batch_size}, crop+flip+normalise, "
         f"{torch.get_num_threads()} torch threads, median of {rounds} rounds"
     )
+    print("\n" + title)
     print(f"{'pipeline':26} {'s/epoch':>9} {'images/s':>11} {'x slower':>9}")
+    rows = []
     for name, ts in times.items():
         m = statistics.median(ts)
         print(f"{name:26} {m:9.3f} {n / m:11,.0f} {m / ours:9.1f}")
-    print(f"(relubench's once-per-run set-up, the mirror copy: {statistics.median(setup):.3f} s)")
+        rows.append((name, f"{m:.3f}", f"{n / m:,.0f}", f"{m / ours:.1f}"))
+    setup_line = (
+        f"relubench's once-per-run set-up, the mirror copy: {statistics.median(setup):.3f} s"
+    )
+    print(f"({setup_line})")
+    lines = [
+        title[0].upper() + title[1:] + ":",
+        "",
+        *table(("pipeline", "s/epoch", "images/s", "x slower"), rows),
+        "",
+        setup_line + ".",
+    ]
+    record(__file__, lines, quick=args.quick)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ Three figures, each against its bar (issue: probe <= 3% of epoch time, `relubenc
   compare    `relubench compare` on 1,000 generated run folders of 30 epochs
              (benchmarks/compare_bench.py)
 
+The summary goes into benchmarks/RESULTS.md (benchmarks/record.py).
+
     python benchmarks/overhead.py           # all three at full size (about 3 minutes)
     python benchmarks/overhead.py --quick   # tiny, to check the script runs
 """
@@ -23,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import compare_bench  # noqa: E402  (sibling benchmark scripts)
 import probe_overhead  # noqa: E402
+from record import record, table  # noqa: E402
 
 PROBE_BAR, STARTUP_BAR = 0.03, 0.5
 
@@ -42,37 +45,58 @@ def main() -> int:
     overrides = {"act": "prelu", "epochs": 2, "device": "cpu"}
     if args.quick:
         overrides.update(probe_overhead.QUICK)
-    off, on = probe_overhead.measure(overrides, 1 if args.quick else args.rounds)
+    off, on, _ = probe_overhead.measure(overrides, 1 if args.quick else args.rounds)
     probe_cost = (on - off) / off
 
     print("== start-up")
     repeats = 1 if args.quick else args.repeats
-    ok = True
+    ok, imported = True, False
     startup = {}
     for cli_args in (["--help"], ["--version"]):
         seconds, torch, code = compare_bench.timed(cli_args, repeats)
         startup[cli_args[0]] = seconds
         print(f"  relubench {cli_args[0]:<10} {seconds:5.2f} s   torch imported: {torch}")
         ok &= not torch and code == 0
+        imported |= torch
 
     print("== compare")
     runs, epochs = (20, 3) if args.quick else (1000, 30)
-    table_s, compare_ok = compare_bench.bench(runs, epochs, 1 if args.quick else 5)
+    table_s, compare_ok, _ = compare_bench.bench(runs, epochs, 1 if args.quick else 5)
     ok &= compare_ok
 
+    bar_s = compare_bench.BAR_SECONDS
+    rows = [
+        (
+            "probe",
+            f"{probe_cost:+.1%} of epoch time ({off:.2f} s off, {on:.2f} s on)",
+            f"<= {PROBE_BAR:.0%}",
+            verdict(probe_cost <= PROBE_BAR),
+        ),
+        (
+            "`relubench --help`",
+            f"{startup['--help']:.2f} s",
+            f"<= {STARTUP_BAR} s",
+            verdict(startup["--help"] <= STARTUP_BAR),
+        ),
+        ("`relubench --version`", f"{startup['--version']:.2f} s", "", ""),
+        (
+            f"`relubench compare`, {runs} runs x {epochs} epochs",
+            f"{table_s:.2f} s",
+            f"<= {bar_s:.0f} s",
+            verdict(table_s <= bar_s),
+        ),
+    ]
     print("\nsummary")
-    print(
-        f"  probe      {probe_cost:+.1%} of epoch time ({off:.2f} s off, {on:.2f} s on), "
-        f"{verdict(probe_cost <= PROBE_BAR)} the {PROBE_BAR:.0%} bar"
-    )
-    print(
-        f"  --help     {startup['--help']:.2f} s, "
-        f"{verdict(startup['--help'] <= STARTUP_BAR)} the {STARTUP_BAR} s bar"
-    )
-    print(
-        f"  compare    {table_s:.2f} s over {runs} runs, "
-        f"{verdict(table_s <= compare_bench.BAR_SECONDS)} the {compare_bench.BAR_SECONDS:.0f} s bar"
-    )
+    for name, figure, bar, v in rows:
+        print(f"  {name.replace('`', ''):40} {figure}{f', {v} the bar ({bar})' if bar else ''}")
+    lines = [
+        f"Probe: {overrides}, median of {1 if args.quick else args.rounds} on/off pairs; "
+        f"start-up: median of {repeats} fresh processes, torch imported by them: "
+        f"{'YES' if imported else 'no'}; all exited 0 and torch-free: {ok}.",
+        "",
+        *table(("what", "figure", "bar", "verdict"), rows, "llll"),
+    ]
+    record(__file__, lines, quick=args.quick)
     return 0 if ok else 1
 
 

@@ -3,7 +3,8 @@
 The probe records, during the evaluation's forward pass over the first `probe_size` test
 images, the per-unit maximum of every activation's input. "Off" swaps the recorder for one that
 attaches nothing; everything else (training, evaluation, files) is identical. Reports the
-median over rounds of the time per epoch (train + evaluation) and the ratio on/off.
+median over rounds of the time per epoch (train + evaluation) and the ratio on/off; the table
+goes into benchmarks/RESULTS.md (benchmarks/record.py).
 
     python benchmarks/probe_overhead.py            # default run: prelu cnn on mnist-mini, 2 epochs
     python benchmarks/probe_overhead.py --quick    # tiny, to check the script runs
@@ -13,15 +14,21 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
+from pathlib import Path
 
-import relubench.train as train
+import relubench.runner.loop as loop
 from relubench.config import merge
-from relubench.probe import Probe
+from relubench.nn.probe import Probe
+from relubench.runner.train import run
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from record import record, table  # noqa: E402  (sibling benchmark helper)
 
 
 class NoRecorder:
-    """Stands in for probe.Recorder: attaches no hooks, measures nothing."""
+    """Stands in for relubench.nn.probe.Recorder: attaches no hooks, measures nothing."""
 
     def __init__(self, model) -> None:
         pass
@@ -38,13 +45,13 @@ class NoRecorder:
 
 def epoch_seconds(overrides: dict, probe_on: bool) -> float:
     """Mean seconds per trained epoch (train + evaluation) of one run."""
-    real = train.Recorder
-    train.Recorder = real if probe_on else NoRecorder
+    real = loop.Recorder  # what relubench.runner.loop.evaluate probes with
+    loop.Recorder = real if probe_on else NoRecorder
     try:
         with tempfile.TemporaryDirectory() as out:
-            summary = train.run(merge({**overrides, "out": out}))
+            summary = run(merge({**overrides, "out": out}))
     finally:
-        train.Recorder = real
+        loop.Recorder = real
     return summary["seconds_per_epoch"]
 
 
@@ -59,19 +66,30 @@ QUICK = {
 }
 
 
-def measure(overrides: dict, rounds: int) -> tuple[float, float]:
-    """Median seconds per epoch with the probe off and on, over interleaved rounds."""
+def measure(overrides: dict, rounds: int) -> tuple[float, float, list[str]]:
+    """Median seconds per epoch with the probe off and on, over interleaved rounds, and the
+    rounds as markdown lines."""
     on, off = [], []
     for r in range(rounds):  # interleaved, so drifts in machine load hit both alike
         off.append(epoch_seconds(overrides, probe_on=False))
         on.append(epoch_seconds(overrides, probe_on=True))
         print(f"round {r + 1}: epoch {off[-1]:.3f} s probe off, {on[-1]:.3f} s probe on")
     m_on, m_off = statistics.median(on), statistics.median(off)
-    print(
+    summary = (
         f"median epoch: {m_off:.3f} s off, {m_on:.3f} s on; probe cost "
         f"{100 * (m_on - m_off) / m_off:+.1f}% of the epoch ({rounds} rounds, {overrides})"
     )
-    return m_off, m_on
+    print(summary)
+    rows = [
+        (f"{r + 1}", f"{a:.3f}", f"{b:.3f}") for r, (a, b) in enumerate(zip(off, on, strict=True))
+    ]
+    rows.append(("median", f"{m_off:.3f}", f"{m_on:.3f}"))
+    lines = [
+        *table(("round", "epoch s, probe off", "epoch s, probe on"), rows),
+        "",
+        summary[0].upper() + summary[1:] + ".",
+    ]
+    return m_off, m_on, lines
 
 
 def main() -> None:
@@ -79,12 +97,14 @@ def main() -> None:
     parser.add_argument("--act", default="prelu", help="activation (default: prelu)")
     parser.add_argument("--epochs", type=int, default=2, help="epochs per run (default: 2)")
     parser.add_argument("--rounds", type=int, default=3, help="on/off pairs (default: 3)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--quick", action="store_true", help="tiny runs, 1 round: a check only")
     args = parser.parse_args()
-    overrides = {"act": args.act, "epochs": args.epochs, "device": "cpu"}
+    overrides = {"act": args.act, "epochs": args.epochs, "device": "cpu", "threads": args.threads}
     if args.quick:
         overrides.update(QUICK)
-    measure(overrides, 1 if args.quick else args.rounds)
+    _, _, lines = measure(overrides, 1 if args.quick else args.rounds)
+    record(__file__, lines, quick=args.quick)
 
 
 if __name__ == "__main__":

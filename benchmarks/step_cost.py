@@ -10,7 +10,8 @@ median over rounds, and its ratio to ReLU the median of the per-round ratios (ea
 ReLU turn of the same round). The peak is the faster of two fp32 dense kernels, a large
 `torch.mm` (MKL) and a compute-bound 3x3 convolution (oneDNN), each the best of 3 calls at the
 start of every round; FLOPs per step are what `FlopCounterMode` counts in one step
-(convolutions and matmuls, forward and backward).
+(convolutions and matmuls, forward and backward). The tables go into benchmarks/RESULTS.md
+(benchmarks/record.py).
 
     python benchmarks/step_cost.py                               # cnn, resnet20; 7 rounds x 5 steps
     python benchmarks/step_cost.py --models cnn --rounds 11
@@ -23,21 +24,27 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from relubench import train
-from relubench.activations import act_names
 from relubench.config import merge
-from relubench.data import DATASETS, DatasetSpec
-from relubench.fast_prelu import FastPReLU
-from relubench.models import build_model
+from relubench.nn.fast_prelu import FastPReLU
+from relubench.nn.models import build_model
+from relubench.registry.activations import FAMILY, act_names
+from relubench.registry.datasets import DATASETS, DatasetSpec
+from relubench.registry.models import get_model
+from relubench.runner.loop import make_optimizer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from record import record, table  # noqa: E402  (sibling benchmark helper)
 
 # The dataset whose input shape (and classes) each model is timed with: MNIST's 1x28x28 for the
 # MNIST nets, CIFAR's 3x32x32 for the CIFAR nets.
@@ -120,14 +127,14 @@ def make_row(
     if impl:
         model = use_prelu(model, PRELU_IMPLS[impl.rstrip("]")])
     model = model.to(memory_format=fmt)
-    return Row(name, model, train.make_optimizer(cfg, model))
+    return Row(name, model, make_optimizer(cfg, model))
 
 
 def stepper(row: Row, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
     model, opt = row.model, row.opt
     model.train()
 
-    def step() -> None:  # as in train.train_one_epoch
+    def step() -> None:  # as in relubench.runner.loop.train_one_epoch
         loss = F.cross_entropy(model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -148,19 +155,20 @@ def step_flops(row: Row, x: torch.Tensor, y: torch.Tensor) -> int:
 # ---------------------------------------------------------------- the benchmark
 
 
-def bench_model(model_name: str, rows: list[str], args: argparse.Namespace) -> None:
+def bench_model(model_name: str, rows: list[str], args: argparse.Namespace) -> list[str]:
+    """Time one model's rows; print them and return them as markdown lines."""
     spec = DATASETS[MODEL_DATA.get(model_name, "cifar10")]
-    channels_last = (
-        model_name in train.CHANNELS_LAST
-        if args.memory_format == "auto"
-        else args.memory_format == "channels_last"
-    )
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
     try:
+        channels_last = (
+            get_model(model_name).channels_last
+            if args.memory_format == "auto"
+            else args.memory_format == "channels_last"
+        )
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
         built = [make_row(r, model_name, spec, args.batch_size, fmt) for r in rows]
     except ValueError as e:  # ConfigError too: a model this checkout does not have (yet)
         print(f"skipped model {model_name}: {e}\n")
-        return
+        return [f"Skipped model {model_name}: {e}", ""]
     g = torch.Generator().manual_seed(0)
     x = torch.randn(args.batch_size, spec.channels, spec.size, spec.size, generator=g)
     x = x.contiguous(memory_format=fmt)
@@ -188,12 +196,14 @@ def bench_model(model_name: str, rows: list[str], args: argparse.Namespace) -> N
     peak = max(kernels.values())
     base = next((r for r in built if r.name == "relu"), built[0])
     params = sum(p.numel() for p in base.model.parameters())
-    print(
+    title = (
         f"{model_name} ({params / 1e6:.2f}M parameters), input {spec.channels}x{spec.size}x"
         f"{spec.size} ({spec.name}), batch {args.batch_size}, "
         f"{'channels_last' if channels_last else 'contiguous'}; {flops / 1e9:.2f} GFLOP/step; "
         f"median of {args.rounds} rounds x {args.steps} steps"
     )
+    print(title)
+    md_rows = []
     print(
         f"  {'activation':22} {'ms/step':>8} {'spread':>7} {'samples/s':>10} "
         f"{'x ' + base.name:>7} {'GFLOP/s':>8} {'of peak':>8}"
@@ -207,6 +217,11 @@ def bench_model(model_name: str, rows: list[str], args: argparse.Namespace) -> N
             f"  {r.name:22} {1e3 * med:8.1f} {100 * spread:6.1f}% {args.batch_size / med:10.0f} "
             f"{ratio:7.3f} {gflops:8.1f} {100 * gflops / peak:7.1f}%"
         )
+        md_rows.append(
+            (r.name, f"{1e3 * med:.1f}", f"{100 * spread:.1f}%", f"{args.batch_size / med:.0f}",
+             f"{ratio:.3f}", f"{gflops:.1f}", f"{100 * gflops / peak:.1f}%")
+        )  # fmt: skip
+    notes = []
     plain = [r for r in built if "[" not in r.name]  # the registry's own activations
     if plain and base.name == "relu":
 
@@ -215,21 +230,36 @@ def bench_model(model_name: str, rows: list[str], args: argparse.Namespace) -> N
 
         slowest = max(plain, key=ratio_of)
         verdict = "meets" if ratio_of(slowest) <= BAR else "misses"
-        print(
-            f"  slowest: {slowest.name}, {ratio_of(slowest):.3f}x relu's step "
+        notes.append(
+            f"slowest: {slowest.name}, {ratio_of(slowest):.3f}x relu's step "
             f"({verdict} the bar of {BAR}x)"
         )
-    print(
-        "  fp32 peak in this model's rounds (median of rounds, best of 3 calls each): "
+    notes.append(
+        "fp32 peak in this model's rounds (median of rounds, best of 3 calls each): "
         + ", ".join(f"{k} {v:.1f}" for k, v in kernels.items())
-        + f" GFLOP/s; 'of peak' is against {peak:.1f}\n"
+        + f" GFLOP/s; 'of peak' is against {peak:.1f}"
     )
+    for note in notes:
+        print("  " + note)
+    print()
+    header = ("activation", "ms/step", "spread", "samples/s", f"x {base.name}", "GFLOP/s")
+    return [
+        f"**{title}**",
+        "",
+        *table((*header, "of peak"), md_rows),
+        "",
+        *(f"- {n}" for n in notes),
+        "",
+    ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="cnn,resnet20", help="comma-separated (cnn,resnet20)")
-    parser.add_argument("--acts", default=",".join(act_names()), help="comma-separated (all)")
+    parser.add_argument(
+        "--acts", default=",".join(FAMILY),
+        help=f"comma-separated, of {','.join(act_names())} (default: the six of the family)",
+    )  # fmt: skip
     parser.add_argument(
         "--prelu-impls", default="",
         help=f"also time prelu and prelu-shared with each of: {','.join(PRELU_IMPLS)} (none)",
@@ -265,13 +295,16 @@ def main() -> None:
         rows += [f"prelu[{impl}]", f"prelu-shared[{impl}]"]
 
     load = os.getloadavg()[0]
-    print(
+    head = (
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-        f"{os.cpu_count()} CPUs, load average {load:.2f} at start\n"
+        f"{os.cpu_count()} CPUs, load average {load:.2f} at start"
     )
+    print(head + "\n")
+    lines = [head + ".", ""]
     for model_name in args.models.split(","):
-        bench_model(model_name, rows, args)
+        lines += bench_model(model_name, rows, args)
     print(f"load average {os.getloadavg()[0]:.2f} at the end (1 min)")
+    record(__file__, lines, quick=args.quick)
 
 
 if __name__ == "__main__":

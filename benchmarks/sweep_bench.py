@@ -6,6 +6,8 @@
 2. Resume overhead: a 100-run sweep whose runs are all complete, run again: wall time of the
    command that skips everything (start-up included).
 
+The figures go into benchmarks/RESULTS.md (benchmarks/record.py).
+
     python benchmarks/sweep_bench.py            # the full measurement (a few minutes)
     python benchmarks/sweep_bench.py --quick    # tiny, to check the script runs
 """
@@ -23,8 +25,11 @@ from pathlib import Path
 import yaml
 
 from relubench.config import to_yaml
-from relubench.runs import RunWriter
-from relubench.sweep import expand
+from relubench.runfolder import RunWriter
+from relubench.runner.sweep import expand
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from record import record, table  # noqa: E402  (sibling benchmark helper)
 
 ACTS = ["relu", "leaky", "prelu", "prelu-shared", "elu", "selu"]
 
@@ -50,7 +55,7 @@ def metrics(out: Path) -> dict[str, list[dict]]:
     return found
 
 
-def throughput(tmp: Path, quick: bool, threads: int) -> None:
+def throughput(tmp: Path, quick: bool, threads: int) -> tuple[str, str, str, str, str, str]:
     """threads = 0: the sweep's default split (jobs 1: all cores, jobs 2: half each)."""
     # lr 0.02: at 0.05-0.1 a shared PReLU slope can blow up (diverged) in so short a schedule
     base = {"epochs": 3, "train_size": 3000, "test_size": 500, "probe_size": 256, "width": 16,
@@ -82,9 +87,17 @@ def throughput(tmp: Path, quick: bool, threads: int) -> None:
         f"--jobs 2 {times[2]:.1f} s, speed-up {times[1] / times[2]:.2f}x, "
         f"identical metrics: {same}"
     )
+    return (
+        f"{len(ACTS) * len(seeds)}-run sweep",
+        how,
+        f"{times[1]:.1f}",
+        f"{times[2]:.1f}",
+        f"{times[1] / times[2]:.2f}x",
+        "yes" if same else "NO",
+    )
 
 
-def resume_overhead(tmp: Path, quick: bool) -> None:
+def resume_overhead(tmp: Path, quick: bool) -> str:
     n_seeds = 2 if quick else 17  # 6 activations x 17 seeds = 102 runs
     out = tmp / "done"
     spec = {"base": {"out": str(out)}, "grid": {"act": ACTS, "seed": list(range(n_seeds))}}
@@ -93,12 +106,15 @@ def resume_overhead(tmp: Path, quick: bool) -> None:
     plan = expand(f)
     for cfg in plan.configs:  # finished runs as train leaves them: config, rows, a complete summary
         w = RunWriter(cfg.run_dir, has_alphas=False)
-        w.start(to_yaml(cfg), {"run_id": cfg.run_id, "status": "complete", "config": cfg.to_dict()})
+        summary = {"run_id": cfg.run_id, "status": "complete", "config_hash": cfg.config_hash}
+        w.start(to_yaml(cfg), {**summary, "config": cfg.written()})
     times = sorted(sweep(f) for _ in range(3))
-    print(
+    line = (
         f"re-running a finished {len(plan.configs)}-run sweep: median {times[1]:.2f} s "
         f"(min {times[0]:.2f}, max {times[2]:.2f}) over 3 runs"
     )
+    print(line)
+    return line
 
 
 def main() -> None:
@@ -106,9 +122,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny runs: a check only")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="relubench-sweep-bench-") as tmp:
-        throughput(Path(tmp), args.quick, threads=0)
-        throughput(Path(tmp), args.quick, threads=1)
-        resume_overhead(Path(tmp), args.quick)
+        rows = [throughput(Path(tmp), args.quick, threads=t) for t in (0, 1)]
+        resumed = resume_overhead(Path(tmp), args.quick)
+    header = ("sweep", "threads", "--jobs 1 s", "--jobs 2 s", "speed-up", "identical metrics")
+    lines = [
+        "Wall time of `python -m relubench sweep`, start-up included:",
+        "",
+        *table(header, rows, "llrrrl"),
+        "",
+        resumed[0].upper() + resumed[1:] + ".",
+    ]
+    record(__file__, lines, quick=args.quick)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ dataset through a DataLoader with ToTensor + Normalize((0.1307,), (0.3081,)), ba
 every epoch. Shuffled, as on its accelerator path; no loader workers, as on its CPU path.
 It stops once it has reached the highest threshold (it would only go on to 14 epochs).
 
-relubench runs `configs/mnist-fast.yaml` through `relubench.train.run`, the code path of
+relubench runs `configs/mnist-fast.yaml` through `relubench.runner.train.run`, the code path of
 `relubench train`: probe, run folder and all. Its one-cycle schedule spans its epochs, so it
 always runs its whole recipe.
 
@@ -15,7 +15,8 @@ The two alternate (reference, relubench, reference, relubench, ...) on the same 
 process with the same torch thread count. For each, the clock starts before the data is
 loaded; test evaluation counts. Reported per threshold: the median over rounds of the wall
 time at the end of the first epoch whose test accuracy reached it, the epochs that took, and
-the ratio reference / relubench.
+the ratio reference / relubench. The table goes into benchmarks/RESULTS.md
+(benchmarks/record.py).
 
     python scripts/build_mnist_mini.py --full ~/data             # full MNIST, offline
     python benchmarks/time_to_accuracy.py --data-dir ~/data      # side by side, 2 rounds
@@ -43,9 +44,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from relubench import data as datasets
 from relubench.config import load_yaml, merge
-from relubench.train import Reporter, run
+from relubench.data.store import ASSETS, data_root, missing_files
+from relubench.registry.datasets import get_spec
+from relubench.runner.events import QuietReporter
+from relubench.runner.train import run
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from record import record, table  # noqa: E402  (sibling benchmark helper)
 
 ROOT = Path(__file__).resolve().parents[1]
 FULL_THRESHOLDS = (0.98, 0.99, 0.992)
@@ -119,7 +125,7 @@ def reference(root: Path, max_epochs: int, stop_at: float, limit: int = 0) -> Ti
     return timeline
 
 
-class Clock(Reporter):
+class Clock(QuietReporter):
     """Records (seconds since start, epoch, test accuracy) after every trained epoch."""
 
     def __init__(self, t0: float) -> None:
@@ -154,36 +160,39 @@ def mnist_mini_as_torchvision(folder: Path) -> None:
     """Write the embedded subset as uncompressed IDX files where torchvision's MNIST looks."""
     raw = folder / "MNIST" / "raw"
     raw.mkdir(parents=True)
-    for gz in sorted((datasets.ASSETS / "mnist-mini").glob("*-ubyte.gz")):
+    for gz in sorted((ASSETS / "mnist-mini").glob("*-ubyte.gz")):
         (raw / gz.name[: -len(".gz")]).write_bytes(gzip.decompress(gz.read_bytes()))
 
 
 def has_full_mnist(data_dir: str | None) -> bool:
     if not data_dir:
         return False
-    spec = datasets.get_spec("mnist")
-    return not datasets.missing_files(spec, datasets.data_root(data_dir))
+    return not missing_files(get_spec("mnist"), data_root(data_dir))
 
 
 def report(
     name: str, runs: list[Timeline], thresholds: tuple[float, ...]
-) -> dict[float, float | None]:
-    """Print a line per threshold; return the median seconds to each (None: not every run)."""
+) -> tuple[dict[float, float | None], dict[float, str], str]:
+    """Print a line per threshold. Returns the median seconds to each (None: not every run),
+    a table cell for each, and the final accuracies."""
     medians: dict[float, float | None] = {}
+    cells: dict[float, str] = {}
     for th in thresholds:
         hits = [first_reach(tl, th) for tl in runs]
         if all(hits):
             secs = statistics.median(h[0] for h in hits)
             epochs = statistics.median(h[1] for h in hits)
             medians[th] = secs
+            cells[th] = f"{secs:.1f} s ({epochs:g} epoch{'s' if epochs != 1 else ''})"
             print(f"  {name:<10} {th:.1%}: {secs:7.1f} s  epochs {epochs:g}")
         else:
             medians[th] = None
             missed = sum(not h for h in hits)
-            print(f"  {name:<10} {th:.1%}: not reached in {missed} of {len(runs)} runs")
+            cells[th] = f"not reached in {missed} of {len(runs)} runs"
+            print(f"  {name:<10} {th:.1%}: {cells[th]}")
     finals = ", ".join(f"{tl[-1][2]:.2%} after {tl[-1][1]} epochs" for tl in runs)
     print(f"  {name:<10} final: {finals}")
-    return medians
+    return medians, cells, finals
 
 
 def main() -> None:
@@ -199,19 +208,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         overrides: dict[str, Any] = {"device": "cpu"}
         if has_full_mnist(args.data_dir):
-            root, thresholds = Path(datasets.data_root(args.data_dir)), FULL_THRESHOLDS
+            root, thresholds = Path(data_root(args.data_dir)), FULL_THRESHOLDS
             overrides.update(dataset="mnist", data_dir=str(root))
-            print(f"data: full MNIST (60k train, 10k test) from {root}")
+            data_line = "data: full MNIST (60k train, 10k test)"
+            print(f"{data_line} from {root}")
         else:
             if args.data_dir:
                 print(f"no full MNIST under {args.data_dir}; falling back to mnist-mini")
             root, thresholds = Path(tmp), MINI_THRESHOLDS
             mnist_mini_as_torchvision(root)
             overrides.update(dataset="mnist-mini")
-            print(
-                "data: mnist-mini (10k train, 2k test); thresholds scaled to "
-                + "/".join(f"{t:.1%}" for t in thresholds)
+            data_line = "data: mnist-mini (10k train, 2k test); thresholds scaled to " + "/".join(
+                f"{t:.1%}" for t in thresholds
             )
+            print(data_line)
         limit, rounds, ref_epochs = 0, args.rounds, args.ref_epochs
         if args.quick:
             limit, rounds, ref_epochs = 1000, 1, 1
@@ -229,11 +239,27 @@ def main() -> None:
                 runs[name].append(recipe())
 
     print("\ntime to test accuracy (median over rounds; evaluation and data loading count)")
-    med = {name: report(name, tls, thresholds) for name, tls in runs.items()}
+    reports = {name: report(name, tls, thresholds) for name, tls in runs.items()}
+    med = {name: r[0] for name, r in reports.items()}
+    rows = []
     for th in thresholds:
         ref, ours = med["reference"][th], med["relubench"][th]
+        speedup = "-"
         if ref and ours:
-            print(f"  speed-up to {th:.1%}: {ref / ours:.1f}x ({ref:.1f} s / {ours:.1f} s)")
+            speedup = f"{ref / ours:.1f}x"
+            print(f"  speed-up to {th:.1%}: {speedup} ({ref:.1f} s / {ours:.1f} s)")
+        rows.append(
+            (f"{th:.1%}", reports["reference"][1][th], reports["relubench"][1][th], speedup)
+        )
+    lines = [
+        f"{data_line}; torch {torch.get_num_threads()} threads; median of {rounds} rounds; "
+        "evaluation and data loading count:",
+        "",
+        *table(("test accuracy", "reference", "relubench", "speed-up"), rows),
+        "",
+        *(f"- {name} final: {r[2]}" for name, r in reports.items()),
+    ]
+    record(__file__, lines, quick=args.quick)
 
 
 if __name__ == "__main__":

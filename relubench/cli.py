@@ -19,7 +19,7 @@ from relubench import views
 from relubench.config import FIELD_TYPES, OPTIMIZERS, SCHEDULES, RunConfig, resolve
 from relubench.errors import CompareError, RelubenchError
 from relubench.registry.activations import FAMILY, act_names
-from relubench.registry.datasets import DATASETS, get_spec
+from relubench.registry.datasets import DATASETS
 from relubench.registry.models import model_names, width_help
 
 console = Console()
@@ -236,12 +236,9 @@ def sweep(
 ) -> None:
     """Run every config of a grid, skipping finished runs; locally or on a Ray cluster."""
     from relubench.config import parse_set
-    from relubench.runner.sweep import expand
+    from relubench.runner.sweep import check_backend, expand
 
-    if jobs is not None and jobs < 1:
-        fail(f"--jobs must be >= 1, got {jobs}")
-    if backend not in ("local", "ray"):
-        fail(f"unknown backend {backend!r}; choose local or ray")
+    check_backend(backend, jobs)
     overrides = {**parse_set(set_ or []), **({"out": out} if out else {})}
     plan = expand(file, overrides)
     if dry_run:
@@ -311,11 +308,17 @@ def _compare(paths: list[str], by: str | None, baseline: str | None, incomplete:
     return comp
 
 
-def _out_file(out: Path) -> Path:
+def _write(out: Path, text: str) -> None:
+    """Write a file the user named, atomically; a path that cannot be written is one line."""
+    from relubench.files import atomic_write
+
     if out.is_dir():
         fail(f"--out {out} is a folder; give a file name")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return out
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(out, text)
+    except OSError as e:
+        fail(f"cannot write {out}: {e.strerror or e}; give another --out")
 
 
 @app.command("compare")
@@ -336,12 +339,11 @@ def compare_cmd(
 ) -> None:
     """Final and best accuracy, dead units, slopes per group: mean ± std over seeds, p vs relu."""
     from relubench.analysis.formats import pick_format, render
-    from relubench.files import atomic_write
 
     fmt = pick_format(fmt, out)
     comp = _compare(paths, by, baseline, include_incomplete)
     if out is not None:
-        atomic_write(_out_file(out), render(comp, fmt))
+        _write(out, render(comp, fmt))
         console.print(f"wrote {fmt} table of {len(comp.groups)} groups to [bold]{out}[/]")
         if len(comp.apart) and fmt in ("csv", "latex"):
             err.print(f"note: {len(comp.apart)} runs not complete, not in the table")
@@ -373,8 +375,11 @@ def plot_cmd(
     comp = _compare(paths, by, None, include_incomplete)
     if not comp.included:
         fail("no complete runs to plot; pass --include-incomplete to plot the others")
-    with console.status(f"drawing figures of {len(comp.included)} runs"):
-        written, skipped = save_figures(comp, out)
+    try:
+        with console.status(f"drawing figures of {len(comp.included)} runs"):
+            written, skipped = save_figures(comp, out)
+    except OSError as e:
+        fail(f"cannot write figures into {out}: {e.strerror or e}; give another --out")
     _warn_skipped(skipped)
     if not written:
         fail("no run could be plotted: see the warning")
@@ -394,14 +399,13 @@ def report_cmd(
 ) -> None:
     """One self-contained HTML page: the table, every figure, each group's config, environment."""
     from relubench.analysis.report import build_report
-    from relubench.files import atomic_write
 
     comp = _compare(paths, by, baseline, include_incomplete)
     for note in comp.notes:
         err.print(f"note: {note}")
     with console.status(f"writing the report of {len(comp.runs)} runs"):
         page = build_report(comp, paths, title)
-        atomic_write(_out_file(out), page)
+        _write(out, page)
     console.print(f"wrote [bold]{out}[/] ({len(page) / 1e6:.1f} MB), open it in a browser")
 
 
@@ -432,21 +436,13 @@ def data_download(
     ] = False,
 ) -> None:
     """Fetch a dataset through torchvision (checksums verified) and check that it loads."""
-    from relubench.data.store import data_root, download, missing_files
+    from relubench.data.load import fetch
 
-    spec = get_spec(name)
-    was_here = spec.kind == "download" and not missing_files(spec, data_root(data_dir))
-    folder = download(spec.name, data_dir, force=force)
-    with console.status(f"checking {spec.name} loads"):
-        from relubench.data.load import load
-
-        # augment (where defined) keeps the training images uint8: checking that they load
-        # needs no float copy of them
-        data = load(spec.name, data_dir, augment=spec.augment)
-    note = "already here" if was_here and not force else "downloaded"
+    with console.status(f"fetching {name} and checking it loads"):
+        data, folder, fetched = fetch(name, data_dir, force)
     console.print(
-        f"{spec.name} {note}: {len(data.y_train):,} train + {len(data.y_test):,} test images "
-        f"in [bold]{folder}[/]"
+        f"{data.spec.name} {'downloaded' if fetched else 'already here'}: "
+        f"{len(data.y_train):,} train + {len(data.y_test):,} test images in [bold]{folder}[/]"
     )
 
 

@@ -310,7 +310,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise ConfigError(f"config file {path} is not text (UTF-8): not a YAML file") from None
     except OSError as e:
-        raise ConfigError(f"cannot read config file {path}: {e.strerror or e}") from None
+        raise ConfigError(f"config file {path} cannot be read: {e.strerror or e}") from None
     except ConfigError as e:
         if str(e).startswith("config file"):
             raise
@@ -318,7 +318,10 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
-        raise ConfigError(f"config file {path} is not valid YAML{where}: {e.problem}") from None
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(
+            f"config file {path} is not valid YAML{where}: {short(problem, 120)}"
+        ) from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -219,10 +219,14 @@ def compare(
     if by is not None:
         by = [k.strip() for k in by if k.strip()]
     if not runs:
-        where = ", ".join(str(p) for p in paths)
-        why = f" ({len(skipped)} skipped: see the warning)" if skipped else ""
+        given = {str(p) for p in paths}
+        if all(path in given for path, _ in skipped):  # said in the line itself, no warning
+            where = ", ".join(f"{path} ({why})" for path, why in skipped) or ", ".join(given)
+            skipped = []
+        else:
+            where = f"{', '.join(given)} ({len(skipped)} skipped: see the warning)"
         raise CompareError(
-            f"no runs to compare under {where}{why}; a run folder holds summary.json "
+            f"no runs to compare under {where}; a run folder holds summary.json "
             f"(`relubench train --out DIR` writes them)",
             skipped,
         )

@@ -21,7 +21,14 @@ from typing import Any
 
 import torch
 
-from relubench.data.store import ASSETS, data_root, download_command, require
+from relubench.data.store import (
+    ASSETS,
+    data_root,
+    download,
+    download_command,
+    missing_files,
+    require,
+)
 from relubench.errors import DataError
 from relubench.registry.datasets import DATASETS, IDX_FILES, DatasetSpec, get_spec
 
@@ -160,6 +167,17 @@ def load(
     if augment:
         return Data(spec, None, ytr, normalize(xte, spec), yte, xtr.contiguous())
     return Data(spec, normalize(xtr, spec), ytr, normalize(xte, spec), yte)
+
+
+def fetch(name: str, data_dir: str | Path | None, force: bool = False) -> tuple[Data, Path, bool]:
+    """`relubench data download`: fetch a dataset if missing (or `force`), then load it to
+    check it; returns (the data, its folder, whether anything was fetched)."""
+    spec = get_spec(name)
+    fetched = force or bool(missing_files(spec, data_root(data_dir)))
+    folder = download(spec.name, data_dir, force=force)
+    # augment (where defined) keeps the training images uint8: checking that they load needs
+    # no float copy of them
+    return load(spec.name, data_dir, augment=spec.augment), folder, fetched
 
 
 def normalize(x: torch.Tensor, spec: DatasetSpec) -> torch.Tensor:

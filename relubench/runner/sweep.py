@@ -300,6 +300,14 @@ def run_local(plan: Plan, jobs: int, reporter: SweepReporter) -> Outcome:
             raise
 
 
+def check_backend(backend: str, jobs: int | None) -> None:
+    """ConfigError for a backend or a job count `run_plan` cannot use."""
+    if jobs is not None and jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {jobs}")
+    if backend not in ("local", "ray"):
+        raise ConfigError(f"unknown backend {short(backend)}; choose local or ray")
+
+
 def run_plan(
     plan: Plan,
     backend: str,
