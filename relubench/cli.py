@@ -169,10 +169,7 @@ def _train(cfg: RunConfig) -> None:
             fail("interrupted before the run started; nothing was written", code=130)
         fail(f"interrupted; completed epochs are kept in {cfg.run_dir}", code=130)
     if summary["status"] == "diverged":
-        fail(
-            f"run diverged ({summary['error']}); files kept in {cfg.run_dir}. Try a lower --lr.",
-            code=1,
-        )
+        fail(f"run diverged: {summary['error']}; files kept in {cfg.run_dir}", code=1)
 
 
 @app.command()

@@ -31,6 +31,7 @@ from relubench.registry.activations import ACTS, act_names
 from relubench.registry.datasets import DATASETS, dataset_names
 from relubench.registry.models import MODELS, model_names
 
+SLOPE_LR = 0.1  # chosen by measurement: benchmarks/stability.py, README "Stability"
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("onecycle", "cosine", "none")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -42,10 +43,13 @@ def runtime(default: Any) -> Any:
     return field(default=default, metadata={"runtime": True})
 
 
-def added(default: Any, neutral: Any = None) -> Any:
+def added(default: Any, neutral: Any = None, slopes_only: bool = False) -> Any:
     """An experiment key added after runs existed; at `neutral` (default: its default) it is
-    left out of the hash and the written config, so earlier run ids stay what they were."""
-    return field(default=default, metadata={"neutral": default if neutral is None else neutral})
+    left out of the hash and the written config, so earlier run ids stay what they were.
+    `slopes_only`: it acts on learned slopes alone, so for an activation without them it is
+    left out too (a relu run is the same experiment whatever its value)."""
+    neutral = default if neutral is None else neutral
+    return field(default=default, metadata={"neutral": neutral, "slopes_only": slopes_only})
 
 
 @dataclass
@@ -64,6 +68,9 @@ class RunConfig:
     celu_alpha: float = added(1.0)  # celu: saturation value, also the scale of x (Barron 2017)
     rrelu_lower: float = added(1 / 8)  # rrelu: negative slopes drawn from U(lower, upper)
     rrelu_upper: float = added(1 / 3)  # in training; (lower + upper) / 2 in eval (Xu et al.)
+    # learned slopes (prelu, prelu-shared): their learning rate is lr x slope_lr. A slope's
+    # gradient sums over every unit and position it serves; see README "Stability"
+    slope_lr: float = added(SLOPE_LR, neutral=1.0, slopes_only=True)
     # optimisation
     epochs: int = 5  # passes over the training set
     batch_size: int = 128  # images per step
@@ -93,8 +100,10 @@ class RunConfig:
 
     def written(self) -> dict[str, Any]:
         """The keys written to config.yaml and summary.json: added keys at their neutral value
-        are left out (see the module docstring), in field order."""
-        return {k: v for k, v in self.to_dict().items() if not _neutral(k, v)}
+        (or that do not apply) are left out (see the module docstring), in field order."""
+        config = self.to_dict()
+        out = _left_out(config)
+        return {k: v for k, v in config.items() if k not in out}
 
     @property
     def config_hash(self) -> str:
@@ -130,17 +139,29 @@ NEUTRAL = {f.name: f.metadata["neutral"] for f in fields(RunConfig) if "neutral"
 ID_DIGITS = (8, 16, 32, 64)  # hex digits of the hash in a run id: 8 unless taken
 
 
-def _neutral(key: str, value: Any) -> bool:
-    return key in NEUTRAL and value == NEUTRAL[key]
+SLOPES_ONLY = {f.name for f in fields(RunConfig) if f.metadata.get("slopes_only")}
+
+
+def _left_out(config: dict[str, Any]) -> set[str]:
+    """Added keys that leave the experiment as it was: at their neutral value, or acting on
+    learned slopes in a run of an activation that has none."""
+    act = ACTS.get(str(config.get("act", "")))
+    no_slopes = act is not None and act.slope is None
+    return {
+        k
+        for k, v in config.items()
+        if k in NEUTRAL and (v == NEUTRAL[k] or (no_slopes and k in SLOPES_ONLY))
+    }
 
 
 def config_hash(config: dict[str, Any]) -> str:
     """The experiment's hash from a config dict (a RunConfig's, or one read from an old run
     folder, which lacks later keys: they are at their neutral value, left out here too)."""
+    out = _left_out(config)
     ident = {
         k: v
         for k, v in sorted(config.items())
-        if k not in RUNTIME_KEYS and k in FIELD_TYPES and not _neutral(k, v)
+        if k not in RUNTIME_KEYS and k in FIELD_TYPES and k not in out
     }
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
 
@@ -203,7 +224,14 @@ def _choice(key: str, value: str, choices: tuple[str, ...] | list[str]) -> str:
 
 
 # Bounds no experiment needs to cross; past them torch overflows or a run cannot fit anywhere.
-LIMITS = {"lr": 1e3, "weight_decay": 1e3, "seed": 2**62, "epochs": 10**6, "batch_size": 2**20}
+LIMITS = {
+    "lr": 1e3,
+    "weight_decay": 1e3,
+    "slope_lr": 1e3,
+    "seed": 2**62,
+    "epochs": 10**6,
+    "batch_size": 2**20,
+}
 
 
 def validate(cfg: RunConfig) -> RunConfig:
@@ -218,7 +246,9 @@ def validate(cfg: RunConfig) -> RunConfig:
     cfg.width = cfg.width or model.width
     cfg.depth = cfg.depth or model.depth
     positive = ("epochs", "batch_size", "lr", "probe_size")
-    non_negative = ("width", "depth", "train_size", "test_size", "threads", "weight_decay")
+    non_negative = (
+        "width", "depth", "train_size", "test_size", "threads", "weight_decay", "slope_lr"
+    )  # fmt: skip
     for key in positive:
         if getattr(cfg, key) <= 0:
             raise ConfigError(f"{key} must be > 0, got {getattr(cfg, key)}")

@@ -184,7 +184,7 @@ def test_divergence_stops_the_run_with_status_diverged(tmp_path):
         *MINI,
     )
     assert r.exit_code == 1
-    assert "diverged" in r.stderr and "lower --lr" in r.stderr
+    assert "diverged" in r.stderr and "ran away first" in r.stderr and "try --lr 100" in r.stderr
     folder = only_run(tmp_path)
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["status"] == "diverged" and "nan" in summary["error"].lower()

@@ -274,6 +274,7 @@ def test_csv_parses_back_with_stable_columns(results):
         "s_per_epoch",
         "p_welch",
         "vs",
+        "flags",
     ]
     assert list(table["act"]) == ["prelu", "elu", "relu"]
     assert list(table["n"]) == [3, 1, 3]
@@ -415,3 +416,25 @@ def test_compare_and_plot_never_import_torch(tmp_path):
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "f" / "slopes.png").is_file()  # plot really ran
     assert "TORCH False" in r.stderr, r.stderr
+
+
+def test_unstable_groups_are_flagged_not_read_as_verdicts(tmp_path):
+    # selu: seeds far apart (std 6 vs ~0.5 for the others); prelu-shared: one run diverged
+    for act, accs in {
+        "relu": (0.95, 0.96, 0.955),
+        "elu": (0.95, 0.955, 0.96),
+        "selu": (0.75, 0.82, 0.87),
+        "prelu-shared": (0.96, 0.965),
+    }.items():
+        for seed, acc in enumerate(accs):
+            make_run(tmp_path, act, seed, final_acc=acc)
+    make_run(tmp_path, "prelu-shared", 2, status="diverged", epochs_done=1, error="nan")
+    comp = compare([tmp_path])
+    flags = {g["act"]: g["flags"] for g in comp.groups}
+    assert flags == {"relu": [], "elu": [], "selu": ["spread"], "prelu-shared": ["diverged"]}
+    records = {r["act"]: r["flags"] for r in json.loads(render(comp, "json"))["groups"]}
+    assert records["selu"] == "spread" and records["relu"] is None
+    md = render(comp, "markdown")
+    assert "† not a verdict: " in md and "selu: seeds disagree" in md
+    selu_row = next(line for line in md.splitlines() if line.startswith("| selu"))
+    assert "±" in selu_row and "†" in selu_row

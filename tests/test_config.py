@@ -114,7 +114,15 @@ def test_added_keys_at_their_neutral_value_keep_old_run_ids():
     # DESIGN's config-evolution rule: the ids below were made before celu_alpha, rrelu_lower
     # and rrelu_upper existed (the README's study and every finished sweep use them)
     assert merge({}).run_id == "mnist-mini-cnn-relu-s0-ead83933"
-    assert merge({"act": "prelu"}).run_id == "mnist-mini-cnn-prelu-s0-c0a070ae"
+    # PReLU's slopes train at lr x slope_lr (0.1) now: a new experiment, a new id; at the
+    # neutral value 1.0 it is the old experiment, with its old id
+    assert merge({"act": "prelu", "slope_lr": 1.0}).run_id == "mnist-mini-cnn-prelu-s0-c0a070ae"
+    assert merge({"act": "prelu"}).run_id != "mnist-mini-cnn-prelu-s0-c0a070ae"
+    # a key for learned slopes leaves runs without them alone, whatever its value
+    assert merge({"slope_lr": 0.5}).run_id == merge({}).run_id
+    assert "slope_lr" not in to_yaml(merge({})) and "slope_lr: 0.1" in to_yaml(
+        merge({"act": "prelu"})
+    )
     assert "celu_alpha" not in to_yaml(merge({})) and "celu_alpha" not in merge({}).written()
     # off its neutral value an added key is part of the experiment: a new id, and written
     moved = merge({"act": "celu", "celu_alpha": 0.5})
@@ -123,7 +131,9 @@ def test_added_keys_at_their_neutral_value_keep_old_run_ids():
     # runtime keys never enter the id; added keys declare a neutral value
     assert set(RUNTIME_KEYS) == {"device", "threads", "amp", "out", "data_dir", "download",
                                  "save_model"}  # fmt: skip
-    assert NEUTRAL == {"celu_alpha": 1.0, "rrelu_lower": 1 / 8, "rrelu_upper": 1 / 3}
+    assert NEUTRAL == {
+        "celu_alpha": 1.0, "rrelu_lower": 1 / 8, "rrelu_upper": 1 / 3, "slope_lr": 1.0
+    }  # fmt: skip
 
 
 def test_zero_width_resolves_to_the_model_default():

@@ -176,9 +176,10 @@ def test_is_a_prelu_with_the_same_parameter():
 
 def test_slopes_get_no_weight_decay():
     model = nn.Sequential(nn.Conv2d(3, 4, 3), FastPReLU(4), nn.Flatten(), nn.Linear(4, 2))
-    decay, no_decay = param_groups(model, 5e-4)
-    assert any(p is model[1].weight for p in no_decay["params"])
-    assert not any(p is model[1].weight for p in decay["params"])
+    decay, no_decay, slopes = param_groups(model, 5e-4, slope_lr=0.1)
+    assert [p is model[1].weight for p in slopes["params"]] == [True]
+    assert slopes["weight_decay"] == 0 and slopes["lr_scale"] == 0.1
+    assert not any(p is model[1].weight for p in decay["params"] + no_decay["params"])
 
 
 def test_without_autograd_and_small_inputs():

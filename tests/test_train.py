@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 import torch
 
 from relubench.config import merge
+from relubench.nn.models import build_model
 from relubench.runner.events import QuietReporter
 from relubench.runner.loop import MixedPrecision
 from relubench.runner.smoke import smoke_runs
@@ -109,3 +111,34 @@ def test_amp_is_a_cuda_only_runtime_switch(tiny, tmp_path):
     assert metrics(on) == metrics(off)
     assert summary["amp_dtype"] is None  # what autocast ran in: none on the CPU
     assert MixedPrecision(True, torch.device("cpu")).dtype is None
+
+
+def test_slopes_train_at_their_own_rate_and_nothing_else_changes(tiny):
+    # the optimizer's groups: weights, norms and biases, then PReLU's slopes at lr x slope_lr
+    from relubench.runner.loop import make_optimizer
+
+    model = build_model(merge({**tiny, "act": "prelu"}), 1, 28, 10)
+    groups = make_optimizer(merge({**tiny, "act": "prelu", "lr": 0.2}), model).param_groups
+    assert [g["lr"] for g in groups] == pytest.approx([0.2, 0.2, 0.02])
+    assert groups[2]["weight_decay"] == 0 and all(p.dim() == 1 for p in groups[2]["params"])
+    # a run without learned slopes is the same run, bit for bit, whatever slope_lr says
+    a = run(merge({**tiny, "act": "elu", "slope_lr": 1.0, "out": tiny["out"] + "/a"}))
+    b = run(merge({**tiny, "act": "elu", "slope_lr": 0.01, "out": tiny["out"] + "/b"}))
+    assert a["run_id"] == b["run_id"]
+    files = [Path(tiny["out"]) / x / a["run_id"] / "metrics.csv" for x in ("a", "b")]
+    strip = lambda f: [r.rsplit(",", 2)[0] for r in f.read_text().splitlines()]  # noqa: E731
+    assert strip(files[0]) == strip(files[1])  # all but the timing columns
+
+
+def test_a_diverged_run_says_what_ran_away(tiny):
+    s = run(merge({**tiny, "act": "prelu-shared", "lr": 50.0, "epochs": 2}))
+    assert s["status"] == "diverged"
+    d = s["diverged"]
+    assert d["epoch"] in (1, 2) and d["step"] >= 1 and d["lr"] > 0 and d["loss"] in ("nan", "inf")
+    assert d["parameter"] and set(d["grad_norm"]) <= {"weights", "norms and biases", "slopes"}
+    assert f"{d['parameter']} ran away first" in s["error"] and "try --lr 5" in s["error"]
+    # the files hold every epoch before it, the last finite one included
+    folder = Path(tiny["out"]) / s["run_id"]
+    rows = (folder / "metrics.csv").read_text().splitlines()[1:]
+    assert [int(r.split(",")[0]) for r in rows] == list(range(d["epoch"]))
+    assert json.loads((folder / "summary.json").read_text())["diverged"] == d

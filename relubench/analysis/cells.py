@@ -25,7 +25,13 @@ GROUP_COLUMNS = [
     ("s_per_epoch", 3),
     ("p_welch", None),  # 4 significant digits
     ("vs", None),
+    ("flags", None),  # diverged, spread: see FLAG_NOTES
 ]
+FLAG_MARK = "†"
+FLAG_NOTES = {
+    "diverged": "a run of this group diverged; the mean is over the others",
+    "spread": "seeds disagree: std over 3x the median group std",
+}
 LEGEND = (
     "mean ± std over seeds; 95% CI: t-interval of the mean final accuracy (clipped to [0, 100]); "
     "dead: units never positive on the probe set, at init and at the end; α: final mean PReLU "
@@ -66,6 +72,15 @@ def display_header(comp: Comparison) -> list[str]:
     ]
 
 
+def flag_legend(comp: Comparison) -> str:
+    """The footnote of the flag mark, when a group carries one: which groups, and why."""
+    flagged = [(g["group"], f) for g in comp.groups for f in g["flags"]]
+    if not flagged:
+        return ""
+    parts = [f"{group}: {FLAG_NOTES[f]}" for group, f in flagged]
+    return f"{FLAG_MARK} not a verdict: " + "; ".join(parts)
+
+
 def display_rows(comp: Comparison) -> list[list[str]]:
     """The table for people: the same cells in the terminal, markdown, LaTeX and HTML."""
     rows = []
@@ -80,7 +95,8 @@ def display_rows(comp: Comparison) -> list[list[str]]:
             [
                 *(text(r[k]) for k in comp.keys),
                 str(r["n"]),
-                f"{_pct(r['final_acc'])} ± {_pct(r['final_acc_std'])}",
+                f"{_pct(r['final_acc'])} ± {_pct(r['final_acc_std'])}"
+                + (FLAG_MARK if r["flags"] else ""),
                 ci,
                 f"{_pct(r['best_acc'])} ± {_pct(r['best_acc_std'])}",
                 _pct(r["dead_init"], 1),
@@ -118,7 +134,9 @@ def machine_records(comp: Comparison) -> list[dict[str, Any]]:
         for col, digits in GROUP_COLUMNS:
             source = col.removesuffix("_pct")
             value = r[source]
-            if missing(value):
+            if col == "flags":
+                value = ",".join(value) or None
+            elif missing(value):
                 value = None
             elif col == "p_welch":
                 value = float(f"{value:.4g}")

@@ -14,6 +14,7 @@ from relubench.analysis.cells import (
     apart_rows,
     display_header,
     display_rows,
+    flag_legend,
     machine_records,
 )
 from relubench.analysis.stats import Comparison, missing
@@ -37,6 +38,7 @@ def to_markdown(comp: Comparison) -> str:
         *(_md_row(r) for r in display_rows(comp)),
         "",
         f"_{LEGEND}._",
+        *(["", f"_{flag_legend(comp)}._"] if flag_legend(comp) else []),
     ]
     rows = apart_rows(comp)
     if rows:
@@ -76,6 +78,7 @@ def to_latex(comp: Comparison) -> str:
     align = "l" * len(comp.keys) + "r" * (len(header) - len(comp.keys))
     lines = [
         f"% relubench compare: {LEGEND}",
+        *([f"% {flag_legend(comp)}"] if flag_legend(comp) else []),
         f"\\begin{{tabular}}{{{align}}}",
         "\\toprule",
         " & ".join(_latex(h) for h in header) + " \\\\",

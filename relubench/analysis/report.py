@@ -18,6 +18,7 @@ from relubench.analysis.cells import (
     apart_rows,
     display_header,
     display_rows,
+    flag_legend,
 )
 from relubench.analysis.curves import Curves, load_curves
 from relubench.analysis.plots import draw_all, png_bytes
@@ -154,6 +155,8 @@ def build_report(comp: Comparison, sources: list[str], title: str = "relubench r
         best = {"0": "best"} if len(comp.groups) > 1 else {}
         body.append(_table(display_header(comp), display_rows(comp), left=len(comp.keys), **best))
         body.append(f'<p class="legend">{_e(LEGEND)}.</p>')
+        if flag_legend(comp):
+            body.append(f'<p class="legend">{_e(flag_legend(comp))}.</p>')
     for note in comp.notes:
         body.append(f'<p class="warn">{_e(note)}</p>')
     if n_apart:

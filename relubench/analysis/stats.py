@@ -204,6 +204,24 @@ def group_stats(
     return rows, (base_value if idx is not None else None)
 
 
+SPREAD = 3.0  # a group's std past this many times the median group std is flagged
+
+
+def flag_unstable(groups: list[Row], runs: list[Row]) -> None:
+    """Mark groups whose numbers are no verdict: `diverged` (a run of the group diverged: its
+    mean is over the survivors) and `spread` (seeds disagree: std > SPREAD x the median std
+    of the groups), so 81.5 ± 6.2 is never read as a verdict without a word."""
+    diverged = {r["group"] for r in runs if r["status"] == "diverged"}
+    stds = sorted(g["final_acc_std"] for g in groups if g["final_acc_std"] is not None)
+    median = stds[len(stds) // 2] if len(stds) >= 3 else None
+    for g in groups:
+        flags = ["diverged"] if g["group"] in diverged else []
+        std = g["final_acc_std"]
+        if median and std is not None and std > SPREAD * median:
+            flags.append("spread")
+        g["flags"] = flags
+
+
 def compare(
     paths: list[str | Path],
     by: list[str] | None = None,
@@ -242,6 +260,7 @@ def compare(
     for r in runs:
         r["group"] = label([r.get(k) for k in keys])
     groups, base_value = group_stats(runs, keys, baseline)
+    flag_unstable(groups, runs)
     notes = []
     if baseline and base_value is None and groups:
         notes.append(f"baseline {baseline!r} matches no group; p-values left out")

@@ -7,7 +7,14 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from relubench.analysis.cells import APART_HEADER, LEGEND, apart_rows, display_header, display_rows
+from relubench.analysis.cells import (
+    APART_HEADER,
+    LEGEND,
+    apart_rows,
+    display_header,
+    display_rows,
+    flag_legend,
+)
 from relubench.analysis.stats import Comparison
 
 # Columns a narrow terminal leaves out first (keys, n, final acc and p always stay).
@@ -44,7 +51,7 @@ def rich_tables(comp: Comparison, width: int = 200) -> list[Any]:
         header, rows = display_header(comp), display_rows(comp)
         cols = _fit(header, rows, width)
         dropped = [header[i] for i in range(len(header)) if i not in cols]
-        caption = LEGEND
+        caption = LEGEND + (f". {flag_legend(comp)}" if flag_legend(comp) else "")
         if dropped:
             caption += (
                 f". Left out for this terminal's width: {', '.join(dropped)} "

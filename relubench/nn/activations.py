@@ -91,16 +91,25 @@ def init_weights(model: nn.Module, name: str, cfg: Any) -> None:
                 m.bias.zero_()
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Two optimizer groups: decay for conv/linear weights; none for slopes, norms and biases."""
-    decay, no_decay = [], []
+def param_groups(
+    model: nn.Module, weight_decay: float, slope_lr: float = 1.0
+) -> list[dict[str, Any]]:
+    """Optimizer groups: decay for conv/linear weights; none for norms and biases; learned
+    slopes in a group of their own, without decay and at `slope_lr` times the learning rate
+    (`lr_scale`, applied by the runner). The slope group exists only when there are slopes."""
+    slope_ids = {id(slope_of(m)) for m in model.modules() if slope_of(m) is not None}
+    decay, no_decay, slopes = [], [], []
     for module in model.modules():
         for pname, param in module.named_parameters(recurse=False):
             if not param.requires_grad:
                 continue
             is_weight = isinstance(module, (nn.Conv2d, nn.Linear)) and pname == "weight"
-            (decay if is_weight else no_decay).append(param)
-    return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
+            group = slopes if id(param) in slope_ids else decay if is_weight else no_decay
+            group.append(param)
+    groups = [
+        {"params": decay, "weight_decay": weight_decay, "lr_scale": 1.0},
+        {"params": no_decay, "weight_decay": 0.0, "lr_scale": 1.0},
     ]
+    if slopes:
+        groups.append({"params": slopes, "weight_decay": 0.0, "lr_scale": slope_lr})
+    return groups

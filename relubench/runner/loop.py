@@ -60,7 +60,11 @@ class MixedPrecision:
 
 
 def make_optimizer(cfg: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
-    groups = param_groups(model, cfg.weight_decay)
+    """The optimizer over `param_groups`; a group's lr is cfg.lr times its `lr_scale` (learned
+    slopes: slope_lr), and the schedule multiplies every group's alike."""
+    groups = param_groups(model, cfg.weight_decay, cfg.slope_lr)
+    for g in groups:
+        g["lr"] = cfg.lr * g.pop("lr_scale")
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
     if cfg.optimizer == "adam":
@@ -140,6 +144,9 @@ def train_one_epoch(
     mean_loss = loss_sum.item() / max(seen, 1)
     if not math.isfinite(mean_loss):
         raise Diverged(f"training loss became {mean_loss} at epoch {epoch}")
+    # the last steps' updates may have broken the weights after their loss was computed
+    if not torch.stack([p.isfinite().all() for p in model.parameters()]).all():
+        raise Diverged(f"parameters became non-finite at the end of epoch {epoch}")
     return {
         "train_loss": mean_loss,
         "train_acc": correct.item() / max(seen, 1),

@@ -28,9 +28,10 @@ from relubench.files import atomic_write
 from relubench.nn.models import build_model
 from relubench.nn.probe import slopes
 from relubench.registry.models import get_model
-from relubench.runfolder import RunWriter, layer_rows, summarize
+from relubench.runfolder import RunWriter, layer_rows, summarize, tidy
 from relubench.runner.budget import check_memory
 from relubench.runner.claim import Claim
+from relubench.runner.diagnose import message, replay, snapshot
 from relubench.runner.events import QuietReporter, Reporter
 from relubench.runner.loop import (
     Diverged,
@@ -230,10 +231,14 @@ def _run(cfg: RunConfig, device: torch.device, folder: Path, reporter: Reporter)
     try:
         rec.epoch(0, None)
         for epoch in range(1, cfg.epochs + 1):
+            snap = snapshot(loop)  # to replay this epoch if it diverges
             rec.epoch(epoch, train_one_epoch(loop, data.x_train, data.y_train, epoch))
             rec.writer.summary(rec.summary("running"))
-    except Diverged as e:
-        result = rec.summary("diverged", str(e))
+    except Diverged:
+        diagnosis = replay(loop, snap, data.x_train, data.y_train, epoch)
+        slopes = len(loop.opt.param_groups) > 2
+        result = rec.summary("diverged", message(diagnosis, cfg.lr, slopes))
+        result["diverged"] = tidy(diagnosis)
         rec.writer.summary(result)
         reporter.end(result)
         return result
