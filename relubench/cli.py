@@ -260,7 +260,7 @@ def _sweep(plan: Any, backend: str, jobs: int | None, **ray: Any) -> None:
     except KeyboardInterrupt:
         fail("interrupted; finished runs are kept, rerun the same command to resume", code=130)
     console.print(views.outcome_table(outcome, time.perf_counter() - t0))
-    console.print(f"compare: relubench compare {' '.join(sorted({c.out for c in plan.configs}))}")
+    console.print(f"compare: relubench compare {' '.join(plan.outs)}")
     bad = sum(s != "complete" for s in outcome.ran.values())
     if bad:
         fail(f"{bad} of {len(outcome.ran)} runs did not complete; see their summary.json", code=1)

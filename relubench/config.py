@@ -13,7 +13,6 @@ This module must not import torch: the CLI reads it to start fast.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import hashlib
 import json
@@ -95,8 +94,9 @@ class RunConfig:
     save_model: bool = runtime(False)  # also write model.pt with the final weights
 
     def to_dict(self) -> dict[str, Any]:
-        """Every key, for code; `written()` is what goes into files."""
-        return dataclasses.asdict(self)
+        """Every key, for code; `written()` is what goes into files. (Values are scalars: no
+        deep copy, which made dataclasses.asdict the cost of resolving a sweep.)"""
+        return {k: getattr(self, k) for k in FIELD_TYPES}
 
     def written(self) -> dict[str, Any]:
         """The keys written to config.yaml and summary.json: added keys at their neutral value
@@ -275,8 +275,9 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"dropout must be in [0, 1), got {cfg.dropout}")
     if not 0.0 <= cfg.momentum < 1.0:
         raise ConfigError(f"momentum must be in [0, 1), got {cfg.momentum}")
+    values = cfg.to_dict()
     for spec in ACTS.values():  # every activation's own parameters, whichever trains
-        why = spec.check(cfg.to_dict())
+        why = spec.check(values)
         if why:
             raise ConfigError(why)
     if cfg.augment and not DATASETS[cfg.dataset].augment:

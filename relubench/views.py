@@ -48,12 +48,14 @@ def smoke_table(results: list[dict[str, Any]]) -> Table:
     return table
 
 
-def plan_table(file: Path, plan: Plan) -> Table:
-    """`sweep --dry-run`: every run id and whether it is complete."""
-    table = Table(title=f"{file}: {len(plan.configs)} runs, {len(plan.todo)} to run")
+def plan_table(file: Path, plan: Plan, limit: int = 1000) -> Table:
+    """`sweep --dry-run`: the run ids (the first `limit`) and whether each is complete."""
+    n, done = plan.count, len(plan.complete)
+    first = f", the first {limit}:" if n > limit else ""
+    table = Table(title=f"{file}: {n:,} runs, {done:,} complete, {n - done:,} to run{first}")
     table.add_column("run id", no_wrap=True)
     table.add_column("status", no_wrap=True)
-    for c in plan.configs:
+    for c in plan.head(limit):
         status = "[green]complete[/]" if c.run_id in plan.complete else "to run"
         table.add_row(c.run_id, status)
     return table

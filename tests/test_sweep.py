@@ -44,7 +44,7 @@ def test_grid_times_base_plus_runs(tmp_path):
         },
     )
     plan = expand(f)
-    assert len(plan.configs) == 7 and len(plan.todo) == 7
+    assert len(plan.configs) == 7 and len(list(plan.todo)) == 7
     assert [c.act for c in plan.configs[:4]] == ["relu", "relu", "prelu", "prelu"]
     assert {c.epochs for c in plan.configs} == {1}
     assert plan.configs[-1].model == "mlp"

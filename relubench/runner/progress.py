@@ -150,10 +150,10 @@ class RichSweepReporter(SweepReporter):
         return f"done {c['done']} skipped {c['skipped']} failed {c['failed']}  {now}"
 
     def start(self, plan: Plan, todo: int) -> None:
-        done = len(plan.configs) - todo
+        done = plan.count - todo
         self.counts["skipped"] = done
         self.console.print(
-            f"{plan.source}: {len(plan.configs)} runs, {done} already complete, {todo} to run"
+            f"{plan.source}: {plan.count} runs, {done} already complete, {todo} to run"
         )
         self.task = self.progress.add_task("runs", total=todo, info=self._info())
 

@@ -15,16 +15,19 @@ This module does not import torch until a run actually has to be trained.
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
+from functools import cached_property
+from itertools import product
 from pathlib import Path
 from typing import Any
 
-from relubench.config import FIELD_TYPES, RunConfig, load_yaml, merge, short
+from relubench.config import FIELD_TYPES, RunConfig, config_hash, load_yaml, merge, short
 from relubench.errors import ConfigError
 from relubench.runfolder import read_summary, run_status
 from relubench.runner.claim import Claim, RunBusy, held
@@ -33,17 +36,99 @@ from relubench.runner.events import SweepReporter
 SWEEP_KEYS = ("base", "grid", "runs")
 
 
+EAGER = 20_000  # plans up to this many runs are resolved (and checked) whole, up front
+
+
 @dataclass
 class Plan:
-    """The expanded sweep: every run config, in order, and which are already complete."""
+    """The expanded sweep: its runs in order (resolved lazily: a grid of a million runs is a
+    few lists until it is iterated), and which are already complete."""
 
     source: str
-    configs: list[RunConfig]
-    complete: set[str] = field(default_factory=set)
+    base: dict[str, Any]
+    grid: dict[str, list[Any]]
+    extra: list[dict[str, Any]]
+    overrides: dict[str, Any]
+    size: int  # runs before removing duplicates
+    values: dict[str, set[Any]] = field(default_factory=dict)  # grid values, as resolved
+
+    def __iter__(self) -> Iterator[RunConfig]:
+        """Every run config, duplicates removed, each validated as it comes."""
+        seen: dict[tuple[str, str], RunConfig] = {}
+        points = (dict(zip(self.grid, v, strict=True)) for v in product(*self.grid.values()))
+        for point in itertools.chain(points, self.extra):
+            cfg = self.resolve(point)
+            # one folder per experiment and output folder: a grid over `out` is fine, a grid
+            # over `threads` alone would train one experiment twice into one folder
+            same = seen.setdefault((cfg.config_hash, cfg.out), cfg)
+            if same is cfg:
+                yield cfg
+            elif same != cfg:  # one experiment, two configs: they differ in runtime keys only
+                earlier = same.to_dict()
+                diff = sorted(k for k, v in cfg.to_dict().items() if v != earlier[k])
+                raise ConfigError(
+                    f"{self.source}: runs {short(point, 200)} and an earlier one differ only in "
+                    f"{', '.join(diff)}, which say how or where a run trains, not what it is: "
+                    f"they would share one run id and one folder. Set {diff[0]} in base, or "
+                    f"sweep it with separate --out dirs"
+                )
+
+    def resolve(self, point: dict[str, Any]) -> RunConfig:
+        try:
+            return merge(self.base, point, self.overrides)
+        except ConfigError as e:
+            raise ConfigError(f"{self.source}: {e} (run {short(point, 200)})") from None
+
+    @cached_property
+    def configs(self) -> list[RunConfig]:
+        return list(self)
 
     @property
-    def todo(self) -> list[RunConfig]:
-        return [c for c in self.configs if c.run_id not in self.complete]
+    def count(self) -> int:
+        """How many runs: exact once resolved (always for plans up to EAGER runs)."""
+        return len(self.configs) if "configs" in self.__dict__ else self.size
+
+    @cached_property
+    def outs(self) -> list[str]:
+        """The output folders the runs go to."""
+        outs = {str(self.resolve({}).out)} | set(map(str, self.values.get("out", ())))
+        return sorted(outs | {str(self.resolve(e).out) for e in self.extra})
+
+    @cached_property
+    def complete(self) -> set[str]:
+        """Run ids of the complete runs of this plan, from one listing of each output folder."""
+        done = set()
+        for out in self.outs:
+            try:
+                names = os.listdir(out)
+            except OSError:
+                continue
+            for name in names:
+                summary = read_summary(Path(out) / name) if name[0] != "." else None
+                if summary and summary.get("status") == "complete" and self._holds(summary):
+                    done.add(name)
+        return done
+
+    def _holds(self, summary: dict[str, Any]) -> bool:
+        """Whether a complete run's config is one of this plan's runs."""
+        config = summary.get("config")
+        if not isinstance(config, dict):
+            return False
+        point = {k: config.get(k) for k in self.grid}
+        if not all(config.get(k) in self.values[k] for k in self.grid):
+            return False
+        try:
+            cfg = self.resolve(point)
+        except ConfigError:
+            return False
+        return cfg.config_hash == summary.get("config_hash", config_hash(config))
+
+    @property
+    def todo(self) -> Iterator[RunConfig]:
+        return (c for c in self if c.run_id not in self.complete)
+
+    def head(self, n: int) -> list[RunConfig]:
+        return list(itertools.islice(self, n))
 
 
 def _check_keys(mapping: dict[str, Any], where: str) -> None:
@@ -84,28 +169,17 @@ def expand(path: str | Path, overrides: dict[str, Any] | None = None) -> Plan:
     for i, r in enumerate(extra):
         _check_keys(r, f"{path} (runs[{i}])")
 
-    points = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
-    if not grid and not extra:
-        points = [{}]
-    configs: dict[tuple[str, str], RunConfig] = {}
-    for point in points + extra:
-        try:
-            cfg = merge(base, point, overrides or {})
-        except ConfigError as e:
-            raise ConfigError(f"{path}: {e} (run {short(point, 200)})") from None
-        # one folder per experiment and output folder: a grid over `out` is fine, a grid over
-        # `threads` alone would train one experiment twice into one folder
-        same = configs.setdefault((cfg.config_hash, cfg.out), cfg)
-        if same != cfg:  # one experiment, two configs: they differ only in runtime keys
-            earlier = same.to_dict()
-            diff = sorted(k for k, v in cfg.to_dict().items() if v != earlier[k])
-            raise ConfigError(
-                f"{path}: runs {point} and an earlier one differ only in {', '.join(diff)}, "
-                f"which say how or where a run trains, not what it is: they would share one run "
-                f"id and one folder. Set {diff[0]} in base, or sweep it with separate --out dirs"
-            )
-    plan = Plan(str(path), list(configs.values()))
-    plan.complete = {c.run_id for c in plan.configs if run_status(c.run_dir) == "complete"}
+    overrides = overrides or {}
+    # each value checked once (with the base), not each run: a grid of a million runs is
+    # checked in the time its lists take; combinations are checked as the runs are resolved
+    plan = Plan(str(path), base, grid, extra, overrides, math.prod(map(len, grid.values())))
+    plan.size = plan.size + len(extra) if grid else len(extra) or 1
+    for key, values in grid.items():
+        plan.values[key] = {getattr(plan.resolve({key: v}), key) for v in values}
+    for r in extra:
+        plan.resolve(r)
+    if plan.size <= EAGER:
+        plan.configs  # noqa: B018 - resolves and checks every run before anything starts
     return plan
 
 
@@ -196,11 +270,11 @@ def execute(
     what the task returned); by default a future's result is the run's summary.
     """
     outcome = Outcome()
-    for cfg in plan.configs:
+    for cfg in plan:
         if cfg.run_id in plan.complete:
             outcome.skipped[cfg.run_id] = "complete"
-    reporter.start(plan, len(plan.todo))
-    queue: Iterator[RunConfig] = iter(plan.todo)
+    reporter.start(plan, plan.count - len(outcome.skipped))
+    queue: Iterator[RunConfig] = plan.todo
     running: dict[Future, tuple[RunConfig, Claim | None]] = {}
 
     def skip(cfg: RunConfig, why: str) -> None:
