@@ -11,7 +11,6 @@ import sys
 
 import pandas as pd
 import pytest
-from runfolders import make_run
 from scipy import stats
 from typer.testing import CliRunner
 
@@ -19,6 +18,7 @@ from relubench.analysis.formats import render
 from relubench.analysis.stats import compare, group_keys, welch_p
 from relubench.cli import app
 from relubench.errors import CompareError
+from relubench.testing import make_run
 
 runner = CliRunner()
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from runfolders import make_run
 from typer.testing import CliRunner
 
 from relubench.cli import app
+from relubench.testing import make_run
 
 runner = CliRunner()
 # a run that takes a second: synthetic data, a narrow net, one thread

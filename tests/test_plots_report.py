@@ -10,12 +10,12 @@ import struct
 import xml.etree.ElementTree as ET
 
 import pytest
-from runfolders import make_run
 from typer.testing import CliRunner
 
 from relubench.analysis.plots import draw_all, load_curves, save_figures
 from relubench.analysis.stats import compare
 from relubench.cli import app
+from relubench.testing import make_run
 
 runner = CliRunner()
 FIGURES = ["accuracy", "dead_units", "dead_layers", "slopes", "activations"]

@@ -1,8 +1,9 @@
 """Hand-made run folders with known numbers, in the exact format `relubench train` writes.
 
-Used by the compare/plot/report tests. No torch: the files
-are built from the contract (config.yaml via config.to_yaml, CSVs via runfolder.csv_text, the
-summary by runfolder.summarize, as `train` builds it), so a run folder costs a few file writes.
+For tests and benchmarks of anything that reads run folders (relubench's own analysis, or a
+user's scripts): `make_run(root, "prelu", seed=1, final_acc=0.97)`. Torch-free: the files are
+built from the contract (config.yaml via config.to_yaml, the CSVs via runfolder.csv_text,
+summary.json by runfolder.summarize, as `train` builds it), so a folder costs a few writes.
 """
 
 from __future__ import annotations
@@ -33,8 +34,12 @@ ENV = {
     "python": "3.11.7",
     "platform": "Linux-test",
 }  # activations with slopes, hence alphas.csv
-UNITS = (8, 16, 32, 32)  # the cnn's activation layers at width 8
 LAYERS = ("block1.act", "block2.act", "block3.act", "dense.act")
+
+
+def cnn_units(width: int) -> tuple[int, ...]:
+    """Units of the cnn's activation layers at `width`: w, 2w, 4w channels, then 4w dense."""
+    return (width, 2 * width, 4 * width, 4 * width)
 
 
 def _lerp(a: float, b: float, t: float) -> float:
@@ -57,7 +62,7 @@ def make_run(
     alpha_first: float = 0.5,
     alpha_last: float = 0.1,
     error: str | None = None,
-    units: tuple[int, ...] = UNITS,
+    units: tuple[int, ...] | None = None,
     layers: tuple[str, ...] = LAYERS,
     **config: Any,
 ) -> Path:
@@ -82,6 +87,7 @@ def make_run(
     )
     folder = cfg.run_dir
     folder.mkdir(parents=True, exist_ok=True)
+    units = units or cnn_units(cfg.width)
     done = epochs if epochs_done is None else epochs_done
     learned = act in LEARNED
     weights = [(k + 1) for k in range(len(units))]
