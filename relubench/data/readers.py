@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from relubench.data.idx import IdxError, read_idx
-from relubench.registry.datasets import CIFAR_LAYOUTS
+from relubench.registry.datasets import CIFAR_LAYOUTS, IDX_FILES
 
 __all__ = ["DataUnpickler", "ReadError", "read_cifar", "read_idx_dataset"]
 
@@ -54,9 +54,10 @@ def _idx(folder: Path, name: str) -> tuple[Path, np.ndarray]:
 def read_idx_dataset(folder: Path, channels: int, size: int, classes: int) -> Arrays:
     """MNIST-layout IDX files -> train images (N, 1, H, W), labels (N,), test images, labels."""
     out: list[np.ndarray] = []
-    for split in ("train", "t10k"):
-        ipath, images = _idx(folder, f"{split}-images-idx3-ubyte")
-        lpath, labels = _idx(folder, f"{split}-labels-idx1-ubyte")
+    names = iter(IDX_FILES)  # train images, train labels, test images, test labels
+    for image_file, label_file in zip(names, names, strict=True):
+        ipath, images = _idx(folder, image_file)
+        lpath, labels = _idx(folder, label_file)
         if images.dtype != np.uint8 or images.shape[1:] != (size, size):
             raise ReadError(
                 f"{ipath}: holds {images.dtype} of shape {images.shape}, expected uint8 images "
