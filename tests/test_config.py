@@ -114,13 +114,13 @@ def test_added_keys_at_their_neutral_value_keep_old_run_ids():
     # DESIGN's config-evolution rule: the ids below were made before celu_alpha, rrelu_lower
     # and rrelu_upper existed (the README's study and every finished sweep use them)
     assert merge({}).run_id == "mnist-mini-cnn-relu-s0-ead83933"
-    # PReLU's slopes train at lr x slope_lr (0.1) now: a new experiment, a new id; at the
+    # PReLU's slopes train at lr x slope_lr (0.01) now: a new experiment, a new id; at the
     # neutral value 1.0 it is the old experiment, with its old id
     assert merge({"act": "prelu", "slope_lr": 1.0}).run_id == "mnist-mini-cnn-prelu-s0-c0a070ae"
     assert merge({"act": "prelu"}).run_id != "mnist-mini-cnn-prelu-s0-c0a070ae"
     # a key for learned slopes leaves runs without them alone, whatever its value
     assert merge({"slope_lr": 0.5}).run_id == merge({}).run_id
-    assert "slope_lr" not in to_yaml(merge({})) and "slope_lr: 0.1" in to_yaml(
+    assert "slope_lr" not in to_yaml(merge({})) and "slope_lr: 0.01" in to_yaml(
         merge({"act": "prelu"})
     )
     assert "celu_alpha" not in to_yaml(merge({})) and "celu_alpha" not in merge({}).written()
