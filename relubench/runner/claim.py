@@ -79,9 +79,12 @@ class Claim:
         is removed again, so a refused or failed start leaves nothing behind."""
         if self._fd is None:
             return
-        if self.folder is not None and [p.name for p in self.folder.iterdir()] == [".lock"]:
-            (self.folder / ".lock").unlink()
-            self.folder.rmdir()
+        try:
+            if self.folder is not None and [p.name for p in self.folder.iterdir()] == [".lock"]:
+                (self.folder / ".lock").unlink()
+                self.folder.rmdir()
+        except OSError:  # removed or changed by hand meanwhile: leave it as it is
+            pass
         os.close(self._fd)  # drops the flock (the file stays: removing it would race)
         self._fd = None
 
