@@ -24,10 +24,10 @@ from pathlib import Path
 
 import yaml
 
+from relubench.registry.activations import FAMILY
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from record import record, table  # noqa: E402  (sibling benchmark helper)
-
-FAMILY = ["relu", "leaky", "prelu", "prelu-shared", "elu", "selu"]
 
 
 def sweeps(args: argparse.Namespace, base: dict) -> list[dict]:
@@ -80,6 +80,8 @@ def main() -> None:
             if r.returncode not in (0, 1):  # 1: some runs did not complete, which we count
                 sys.exit(f"sweep failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
         summaries = [json.loads(p.read_text()) for p in sorted(out.glob("*/*/summary.json"))]
+    # only this matrix's runs, if --out holds others (another --set) too
+    summaries = [s for s in summaries if all(s["config"].get(k) == v for k, v in base.items())]
     rows, total, diverged = [], 0, 0
     for act in args.acts.split(","):
         mine = [s for s in summaries if s["config"]["act"] == act]

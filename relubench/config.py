@@ -99,10 +99,12 @@ class RunConfig:
         return {k: getattr(self, k) for k in FIELD_TYPES}
 
     def written(self) -> dict[str, Any]:
-        """The keys written to config.yaml and summary.json: added keys at their neutral value
-        (or that do not apply) are left out (see the module docstring), in field order."""
+        """The keys written to config.yaml and summary.json, in field order: all but added keys
+        that do not apply, or that sit at a neutral value which is also their default (an
+        added key whose default is not neutral, like slope_lr, is always written where it
+        applies, so a reader never mistakes its neutral value for the default)."""
         config = self.to_dict()
-        out = _left_out(config)
+        out = {k for k in _left_out(config) if not (k in NEUTRAL and config[k] != DEFAULTS[k])}
         return {k: v for k, v in config.items() if k not in out}
 
     @property
@@ -133,6 +135,7 @@ class RunConfig:
 
 FIELD_TYPES = {f.name: f.type for f in fields(RunConfig)}
 RUNTIME_KEYS = tuple(f.name for f in fields(RunConfig) if f.metadata.get("runtime"))
+DEFAULTS = {f.name: f.default for f in fields(RunConfig)}
 NEUTRAL = {f.name: f.metadata["neutral"] for f in fields(RunConfig) if "neutral" in f.metadata}
 
 
@@ -179,7 +182,10 @@ def folder_hash(folder: Path) -> str | None:
             config = yaml.safe_load((folder / "config.yaml").read_text())
         except (OSError, yaml.YAMLError, ValueError):
             return None
-    return config_hash(config) if isinstance(config, dict) else None
+    try:
+        return config_hash(config) if isinstance(config, dict) else None
+    except TypeError:  # hand-edited: a key or value json cannot hold
+        return None
 
 
 def short(value: Any, limit: int = 60) -> str:
@@ -216,6 +222,16 @@ def _coerce(key: str, value: Any) -> Any:
     return value
 
 
+def check_value(key: str, value: Any) -> Any:
+    """One key's value on its own (its type, finiteness and, for names, the choices); what
+    depends on other keys is checked when a whole config is resolved."""
+    if key not in FIELD_TYPES:
+        check_keys({key: value})
+    value = _coerce(key, value)
+    choices = CHOICES.get(key)
+    return _choice(key, value, choices()) if choices else value
+
+
 def _choice(key: str, value: str, choices: tuple[str, ...] | list[str]) -> str:
     value = value.lower()
     if value not in choices:
@@ -234,14 +250,20 @@ LIMITS = {
 }
 
 
+CHOICES = {
+    "act": act_names,
+    "model": model_names,
+    "dataset": dataset_names,
+    "optimizer": lambda: OPTIMIZERS,
+    "schedule": lambda: SCHEDULES,
+    "device": lambda: DEVICES,
+}
+
+
 def validate(cfg: RunConfig) -> RunConfig:
     """Raise ConfigError on the first invalid value; normalise names to lower case."""
-    cfg.act = _choice("act", cfg.act, act_names())
-    cfg.model = _choice("model", cfg.model, model_names())
-    cfg.dataset = _choice("dataset", cfg.dataset, dataset_names())
-    cfg.optimizer = _choice("optimizer", cfg.optimizer, OPTIMIZERS)
-    cfg.schedule = _choice("schedule", cfg.schedule, SCHEDULES)
-    cfg.device = _choice("device", cfg.device, DEVICES)
+    for key, choices in CHOICES.items():
+        setattr(cfg, key, _choice(key, getattr(cfg, key), choices()))
     model = MODELS[cfg.model]  # width/depth 0 = the model's: config.yaml names the real net
     cfg.width = cfg.width or model.width
     cfg.depth = cfg.depth or model.depth
@@ -376,23 +398,38 @@ def parse_set(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def check_keys(layer: dict[str, Any], source: str = "") -> None:
+    """ConfigError naming `source` for a key that is not a config key."""
+    where = f" in {source}" if source else ""
+    for key in layer:
+        if not isinstance(key, str):
+            raise ConfigError(f"config keys are names; {short(key)}{where} is not one")
+        if key not in FIELD_TYPES:
+            near = difflib.get_close_matches(key, list(FIELD_TYPES), n=1)
+            hint = f" (did you mean {near[0]}?)" if near else ""
+            raise ConfigError(f"unknown config key {short(key)}{where}{hint}")
+
+
 def merge(*layers: dict[str, Any], source: str = "") -> RunConfig:
     """Build a validated RunConfig from dicts, later ones winning; unknown keys are errors."""
     values: dict[str, Any] = {}
     for layer in layers:
+        check_keys(layer, source)
         for key, value in layer.items():
-            if not isinstance(key, str):
-                where = f" in {source}" if source else ""
-                raise ConfigError(f"config keys are names; {short(key)}{where} is not one")
-            if key not in FIELD_TYPES:
-                near = difflib.get_close_matches(key, list(FIELD_TYPES), n=1)
-                hint = f" (did you mean {near[0]}?)" if near else ""
-                where = f" in {source}" if source else ""
-                raise ConfigError(f"unknown config key {key!r}{where}{hint}")
-            if value is None:
-                continue
-            values[key] = _coerce(key, value)
+            if value is not None:
+                values[key] = _coerce(key, value)
     return validate(RunConfig(**values))
+
+
+def as_run(config: dict[str, Any]) -> dict[str, Any]:
+    """A config read back from a run folder: a key it lacks was added to relubench after the
+    run, which therefore ran at that key's neutral value (not at today's default); a key that
+    does not apply to the run (slope_lr without learned slopes) is None."""
+    filled = {**{k: v for k, v in NEUTRAL.items() if k not in config}, **config}
+    act = ACTS.get(str(filled.get("act", "")))
+    if act is not None and act.slope is None:
+        filled.update(dict.fromkeys(SLOPES_ONLY))
+    return filled
 
 
 def resolve(
@@ -400,13 +437,30 @@ def resolve(
     sets: list[str] | None = None,
     flags: dict[str, Any] | None = None,
 ) -> RunConfig:
-    """defaults < YAML < --set < flags (flags that are None were not given)."""
+    """defaults < YAML < --set < flags (flags that are None were not given). A run folder's
+    config.yaml (its first line says so) reruns that run: added keys it lacks are neutral."""
     file_values = load_yaml(config_file) if config_file else {}
+    if config_file and _run_header(Path(config_file)):
+        file_values = as_run(file_values)
+    set_values = parse_set(sets or [])
     flag_values = {k: v for k, v in (flags or {}).items() if v is not None}
-    return merge(file_values, parse_set(sets or []), flag_values, source=str(config_file or ""))
+    check_keys(file_values, str(config_file or ""))  # unknown keys named with their source
+    check_keys(set_values, "--set")
+    return merge(file_values, set_values, flag_values)
+
+
+def _run_header(path: Path) -> bool:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.readline().startswith(RUN_HEADER)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+RUN_HEADER = "# relubench run "  # a run folder's config.yaml starts with it
 
 
 def to_yaml(cfg: RunConfig) -> str:
     """The resolved config, in field order, so `relubench train --config` reruns it."""
-    header = f"# relubench run {cfg.run_id}\n# rerun: relubench train --config config.yaml\n"
+    header = f"{RUN_HEADER}{cfg.run_id}\n# rerun: relubench train --config config.yaml\n"
     return header + yaml.safe_dump(cfg.written(), sort_keys=False)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from relubench.config import RunConfig, to_yaml
+from relubench.registry.activations import ACTS
 from relubench.runfolder import (
     ALPHAS_COLUMNS,
     LAYERS_COLUMNS,
@@ -22,7 +23,7 @@ from relubench.runfolder import (
     summarize,
 )
 
-LEARNED = ("prelu", "prelu-shared")
+LEARNED = tuple(n for n, a in ACTS.items() if a.slope)  # activations with slopes: alphas.csv
 # what `train` records of the machine (runner.train.environment), fixed here
 ENV = {
     "device": "cpu",

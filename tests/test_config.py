@@ -143,3 +143,29 @@ def test_zero_width_resolves_to_the_model_default():
 
 def test_smoke_recipe_matches_the_smoke_command():
     assert yaml.safe_load((CONFIGS / "smoke.yaml").read_text()) == SMOKE
+
+
+def test_a_run_folder_reruns_at_the_values_it_ran_with(tmp_path):
+    # a prelu run made before slope_lr existed ran at its neutral value (1.0), not today's
+    # default: its config.yaml reruns as that run, and compare reads it so
+    from relubench.analysis.load import load_run
+
+    old = merge({"act": "prelu", "slope_lr": 1.0, "out": str(tmp_path)})
+    text = to_yaml(old).replace("slope_lr: 1.0\n", "")  # as written before the key existed
+    f = tmp_path / "config.yaml"
+    f.write_text(text)
+    assert resolve(f).slope_lr == 1.0 and resolve(f).run_id == old.run_id
+    plain = tmp_path / "recipe.yaml"  # a recipe (no run header) gets today's default
+    plain.write_text("act: prelu\n")
+    assert resolve(plain).slope_lr == 0.01
+    from relubench.testing import make_run
+
+    folder = make_run(tmp_path / "r", "relu", 0)
+    assert load_run(folder)["slope_lr"] is None  # relu has no slopes: the key does not apply
+
+
+def test_unknown_keys_are_blamed_on_where_they_came_from(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("act: relu\n")
+    with pytest.raises(ConfigError, match="unknown config key 'epoch' in --set"):
+        resolve(f, ["epoch=2"])

@@ -263,3 +263,16 @@ def test_two_sweeps_on_one_folder_run_each_run_exactly_once(tmp_path):
     assert sorted(ran) == sorted(set(ran)) and len(ran) == 6  # every run exactly once
     assert len(completed(out)) == 6
     assert not any(held(f) for f in out.iterdir())  # every claim released
+
+
+def test_runs_only_sweeps_train_the_listed_runs_only(tmp_path):
+    f = write_sweep(tmp_path, {"base": {**TINY, "out": str(tmp_path)}, "runs": [{"act": "elu"}]})
+    assert [c.act for c in expand(f).configs] == ["elu"]
+
+
+def test_grid_values_valid_only_together_are_accepted(tmp_path):
+    # augment is defined for CIFAR only: with the dataset from the grid, every run is valid
+    spec = {"base": {"augment": True, "out": str(tmp_path)}, "grid": {"dataset": ["cifar10"]}}
+    assert [c.dataset for c in expand(write_sweep(tmp_path, spec)).configs] == ["cifar10"]
+    with pytest.raises(ConfigError, match="unknown act 'swish'"):  # a value bad on its own
+        expand(write_sweep(tmp_path, {"grid": {"act": ["relu", "swish"]}}))

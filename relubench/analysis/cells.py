@@ -29,7 +29,7 @@ GROUP_COLUMNS = [
 ]
 FLAG_MARK = "†"
 FLAG_NOTES = {
-    "diverged": "a run of this group diverged; the mean is over the others",
+    "diverged": "a seed of this experiment diverged (see the runs apart)",
     "spread": "seeds disagree: std over 3x the median group std",
 }
 LEGEND = (

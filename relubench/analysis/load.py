@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from relubench.config import RunConfig, short
+from relubench.config import RunConfig, as_run, short
 from relubench.runfolder import STATUSES
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 SCALARS = (str, int, float, bool, type(None))  # what a config value can be
 RUN_FILES = ("summary.json", "config.yaml")  # a folder holding either is a run folder
-DEFAULTS = RunConfig().to_dict()  # a key an old run lacks was added later: its neutral value
+DEFAULTS = RunConfig().to_dict()  # what a written config leaves out (at its default)
 CONFIG_ORDER = list(DEFAULTS)  # config columns in the dataclass's field order
 
 # Result fields read from summary.json: all numbers or missing.
@@ -183,6 +183,7 @@ def load_run(folder: str | Path) -> dict[str, Any]:
     odd = next((k for k, v in config.items() if not isinstance(v, SCALARS)), None)
     if odd is not None:
         raise Malformed(f"config: {odd} is {short(config[odd])}, not a single value")
+    config = as_run(config)  # keys added after the run: their neutral value
     row: dict[str, Any] = {**{k: v for k, v in DEFAULTS.items() if k not in config}, **config}
     row.update({k: _number(summary, k) for k in NUMBERS})
     for key in ("final_test_acc", "best_test_acc"):

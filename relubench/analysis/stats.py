@@ -58,7 +58,8 @@ def group_keys(runs: list[Row], config_keys: list[str], by: list[str] | None) ->
             )
         return list(dict.fromkeys(by))
     identity = [k for k in config_keys if k != "seed" and k not in RUNTIME_KEYS]
-    differing = [k for k in identity if len({text(r.get(k)) for r in runs}) > 1]
+    # a key that does not apply to a run (None: slope_lr of a relu run) differs from nothing
+    differing = [k for k in identity if len({text(r[k]) for r in runs if r.get(k) is not None}) > 1]
     # Nothing differs (one activation over seeds): still label the one group by its activation.
     return differing or [k for k in ("act",) if k in config_keys]
 
@@ -207,15 +208,21 @@ def group_stats(
 SPREAD = 3.0  # a group's std past this many times the median group std is flagged
 
 
-def flag_unstable(groups: list[Row], runs: list[Row]) -> None:
-    """Mark groups whose numbers are no verdict: `diverged` (a run of the group diverged: its
-    mean is over the survivors) and `spread` (seeds disagree: std > SPREAD x the median std
-    of the groups), so 81.5 ± 6.2 is never read as a verdict without a word."""
-    diverged = {r["group"] for r in runs if r["status"] == "diverged"}
+def flag_unstable(groups: list[Row], runs: list[Row], config_keys: list[str]) -> None:
+    """Mark groups whose numbers are no verdict: `diverged` (a run of the same experiment,
+    another seed, diverged) and `spread` (seeds disagree: std > SPREAD x the median std of
+    the groups), so 81.5 ± 6.2 is never read as a verdict without a word."""
+    keys = [k for k in config_keys if k != "seed" and k not in RUNTIME_KEYS]
+
+    def experiment(r: Row) -> tuple:
+        return tuple(text(r.get(k)) for k in keys)
+
+    diverged = {experiment(r) for r in runs if r["status"] == "diverged"}
+    flagged = {r["group"] for r in runs if r["in_means"] and experiment(r) in diverged}
     stds = sorted(g["final_acc_std"] for g in groups if g["final_acc_std"] is not None)
     median = stds[len(stds) // 2] if len(stds) >= 3 else None
     for g in groups:
-        flags = ["diverged"] if g["group"] in diverged else []
+        flags = ["diverged"] if g["group"] in flagged else []
         std = g["final_acc_std"]
         if median and std is not None and std > SPREAD * median:
             flags.append("spread")
@@ -260,7 +267,7 @@ def compare(
     for r in runs:
         r["group"] = label([r.get(k) for k in keys])
     groups, base_value = group_stats(runs, keys, baseline)
-    flag_unstable(groups, runs)
+    flag_unstable(groups, runs, config_keys)
     notes = []
     if baseline and base_value is None and groups:
         notes.append(f"baseline {baseline!r} matches no group; p-values left out")

@@ -24,7 +24,7 @@ from relubench.errors import RelubenchError
 
 try:
     import fcntl
-except ImportError:  # pragma: no cover - Windows: no flock; exclusive creation instead
+except ImportError:  # pragma: no cover - Windows has no flock: there a claim excludes nothing
     fcntl = None  # type: ignore[assignment]
 
 
@@ -47,15 +47,8 @@ class Claim:
             folder = Path(self.cfg.out) / rid
             if folder_hash(folder) not in (None, full):
                 continue  # another config's folder (an id collision): the next, longer id
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-                fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o666)
-            except OSError as e:
-                raise RelubenchError(
-                    f"cannot write the run folder {folder}: {e.strerror or e}; give another --out"
-                ) from None
-            if not _lock(fd):
-                os.close(fd)
+            fd = _open_locked(folder)
+            if fd is None:
                 owner = _owner(folder / ".lock")
                 if owner.get("config_hash") not in (None, full):
                     continue  # a colliding config is just starting there
@@ -108,14 +101,50 @@ def held(folder: Path) -> bool:
     return not free
 
 
-def _lock(fd: int) -> bool:
+def _open_locked(folder: Path) -> int | None:
+    """The folder's lock file, open and exclusively locked by us; None if a live process
+    holds it. (If a release removed the file between our open and our lock, we locked a
+    file no one else will see: open it again.)"""
+    for _ in range(5):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as e:
+            raise RelubenchError(
+                f"cannot write the run folder {folder}: {e.strerror or e}; give another --out"
+            ) from None
+        if not _lock(fd, wait=0.2):
+            os.close(fd)
+            return None
+        if _same_file(fd, folder / ".lock"):
+            return fd
+        os.close(fd)
+    return None
+
+
+def _lock(fd: int, wait: float = 0.0) -> bool:
+    """An exclusive flock on `fd`, trying for up to `wait` seconds (`held` probes take the
+    lock for an instant; a claim should not mistake one for a holder)."""
     if fcntl is None:  # pragma: no cover
         return True
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether the locked `fd` is still the file at `path` (a release may have removed the
+    lock file of an empty folder between our open and our lock)."""
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        return os.fstat(fd).st_ino == os.stat(path).st_ino
+    except OSError:
         return False
-    return True
 
 
 def _owner(path: Path, wait: float = 1.0) -> dict:

@@ -38,7 +38,12 @@ def train_remote(cfg_dict: dict[str, Any], threads: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="relubench-ray-") as tmp:
         cfg = merge({**cfg_dict, "out": tmp})
         summary = run_one(cfg.to_dict())
-        files = {p.name: p.read_bytes() for p in cfg.run_dir.iterdir() if p.is_file()}
+        folder = cfg.run_dir  # gone if the run stopped before its first file (summary says)
+        files = (
+            {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+            if folder.is_dir()
+            else {}
+        )
     return {"summary": summary, "files": files}
 
 

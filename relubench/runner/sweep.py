@@ -27,7 +27,15 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
-from relubench.config import FIELD_TYPES, RunConfig, config_hash, load_yaml, merge, short
+from relubench.config import (
+    FIELD_TYPES,
+    RunConfig,
+    check_value,
+    config_hash,
+    load_yaml,
+    merge,
+    short,
+)
 from relubench.errors import ConfigError
 from relubench.runfolder import read_summary, run_status
 from relubench.runner.claim import Claim, RunBusy, held
@@ -50,12 +58,17 @@ class Plan:
     extra: list[dict[str, Any]]
     overrides: dict[str, Any]
     size: int  # runs before removing duplicates
-    values: dict[str, set[Any]] = field(default_factory=dict)  # grid values, as resolved
 
     def __iter__(self) -> Iterator[RunConfig]:
-        """Every run config, duplicates removed, each validated as it comes."""
+        """Every run config, duplicates removed, each validated as it comes (once resolved,
+        the resolved list)."""
+        if "configs" in self.__dict__:
+            yield from self.configs
+            return
         seen: dict[tuple[str, str], RunConfig] = {}
         points = (dict(zip(self.grid, v, strict=True)) for v in product(*self.grid.values()))
+        if not self.grid:  # no grid: the listed runs, or the base alone when none are listed
+            points = iter([] if self.extra else [{}])
         for point in itertools.chain(points, self.extra):
             cfg = self.resolve(point)
             # one folder per experiment and output folder: a grid over `out` is fine, a grid
@@ -91,12 +104,17 @@ class Plan:
     @cached_property
     def outs(self) -> list[str]:
         """The output folders the runs go to."""
-        outs = {str(self.resolve({}).out)} | set(map(str, self.values.get("out", ())))
-        return sorted(outs | {str(self.resolve(e).out) for e in self.extra})
+        default = self.overrides.get("out") or self.base.get("out") or RunConfig.out
+        given = [*self.grid.get("out", []), *(e["out"] for e in self.extra if "out" in e)]
+        return sorted({str(o) for o in [default, *given]})
 
     @cached_property
     def complete(self) -> set[str]:
-        """Run ids of the complete runs of this plan, from one listing of each output folder."""
+        """Run ids of the plan's complete runs. A resolved plan asks each of its runs; a plan
+        too large to resolve lists each output folder once and matches the complete runs
+        there against the grid (a count for --dry-run)."""
+        if "configs" in self.__dict__:
+            return {c.run_id for c in self.configs if run_status(c.run_dir) == "complete"}
         done = set()
         for out in self.outs:
             try:
@@ -110,18 +128,18 @@ class Plan:
         return done
 
     def _holds(self, summary: dict[str, Any]) -> bool:
-        """Whether a complete run's config is one of this plan's runs."""
+        """Whether a complete run's config is one of this plan's grid runs."""
         config = summary.get("config")
         if not isinstance(config, dict):
             return False
-        point = {k: config.get(k) for k in self.grid}
-        if not all(config.get(k) in self.values[k] for k in self.grid):
-            return False
         try:
+            point = {k: config[k] for k in self.grid}
+            if not all(point[k] in self.grid[k] for k in self.grid):
+                return False
             cfg = self.resolve(point)
-        except ConfigError:
+            return cfg.config_hash == summary.get("config_hash", config_hash(config))
+        except (ConfigError, KeyError, TypeError):  # not a run of this plan, or a broken one
             return False
-        return cfg.config_hash == summary.get("config_hash", config_hash(config))
 
     @property
     def todo(self) -> Iterator[RunConfig]:
@@ -151,7 +169,6 @@ def expand(path: str | Path, overrides: dict[str, Any] | None = None) -> Plan:
     if isinstance(base, str):  # a recipe file, relative to the sweep file or to the cwd
         recipe = path.parent / base if (path.parent / base).is_file() else Path(base)
         base = load_yaml(recipe)
-        _check_keys(base, str(recipe))
     if not isinstance(base, dict):
         raise ConfigError(f"{path}: base must be a mapping of config keys or a recipe path")
     _check_keys(base, f"{path} (base)")
@@ -175,9 +192,11 @@ def expand(path: str | Path, overrides: dict[str, Any] | None = None) -> Plan:
     plan = Plan(str(path), base, grid, extra, overrides, math.prod(map(len, grid.values())))
     plan.size = plan.size + len(extra) if grid else len(extra) or 1
     for key, values in grid.items():
-        plan.values[key] = {getattr(plan.resolve({key: v}), key) for v in values}
-    for r in extra:
-        plan.resolve(r)
+        for v in values:  # the value's type and range; combinations when resolved
+            try:
+                check_value(key, v)
+            except ConfigError as e:
+                raise ConfigError(f"{path}: {e} (grid {key})") from None
     if plan.size <= EAGER:
         plan.configs  # noqa: B018 - resolves and checks every run before anything starts
     return plan
@@ -223,7 +242,6 @@ def run_one(cfg_dict: dict[str, Any]) -> dict[str, Any]:
     """Train one run in this process; never raises for a failing run (the sweep goes on).
 
     A run another process is writing comes back as status `busy` (the sweep skips it)."""
-    from relubench.runner.claim import RunBusy
     from relubench.runner.train import run
 
     cfg = merge(cfg_dict)
@@ -350,9 +368,6 @@ class InlineExecutor:
         fut: Future = Future()
         fut.set_result(run_one(cfg.to_dict()))
         return fut
-
-    def shutdown(self) -> None:
-        pass
 
 
 def run_local(plan: Plan, jobs: int, reporter: SweepReporter) -> Outcome:

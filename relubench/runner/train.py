@@ -234,7 +234,9 @@ def _run(cfg: RunConfig, device: torch.device, folder: Path, reporter: Reporter)
             snap = snapshot(loop)  # to replay this epoch if it diverges
             rec.epoch(epoch, train_one_epoch(loop, data.x_train, data.y_train, epoch))
             rec.writer.summary(rec.summary("running"))
-    except Diverged:
+    except Diverged as e:
+        with _deferred_signals():  # diverged is the status, whatever the replay meets
+            rec.writer.summary(rec.summary("diverged", str(e)))
         diagnosis = replay(loop, snap, data.x_train, data.y_train, epoch)
         slopes = len(loop.opt.param_groups) > 2
         result = rec.summary("diverged", message(diagnosis, cfg.lr, slopes))
