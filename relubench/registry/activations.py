@@ -115,11 +115,11 @@ def _prelu(name: str, what: str, per_channel: bool) -> ActSpec:
     """PReLU, one learned slope per channel or one per layer: they differ only in how many."""
     return ActSpec(
         name,
-        f"x if x>0 else a·x ({what})",
+        f"x if x>0 else {'a_c' if per_channel else 'a'}·x ({what})",
         lambda x, p: _leaky(p["prelu_init"])(x),  # at init; plots draw the learned slopes
         "relubench.nn.fast_prelu:FastPReLU",
         args=lambda c, p: {"num_parameters": c if per_channel else 1, "init": p["prelu_init"]},
-        params=("prelu_init",),
+        params=("prelu_init", "slope_lr"),  # slope_lr: the runner's optimizer reads it
         negative_slope=lambda p: p["prelu_init"],
         slope="weight",
         reference="He et al. 2015",
