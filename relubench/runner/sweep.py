@@ -241,12 +241,13 @@ def _exit_with(parent: int) -> None:
 def run_one(cfg_dict: dict[str, Any]) -> dict[str, Any]:
     """Train one run in this process; never raises for a failing run (the sweep goes on).
 
-    A run another process is writing comes back as status `busy` (the sweep skips it)."""
+    A run another process is writing comes back as status `busy`, one another process
+    finished meanwhile with `already` set (the sweep skips both)."""
     from relubench.runner.train import run
 
     cfg = merge(cfg_dict)
     try:
-        return run(cfg)
+        return run(cfg, redo_complete=False)
     except RunBusy as e:
         return {"status": "busy", "error": str(e)}
     except Exception as e:  # recorded as `failed` in the folder by run(); the sweep continues
@@ -337,8 +338,8 @@ def execute(
                     if claim:
                         claim.release()
                 status = summary.get("status", "failed")
-                if status == "busy":  # another process claimed it first
-                    skip(cfg, BUSY)
+                if status == "busy" or summary.get("already"):  # another process ran it
+                    skip(cfg, BUSY if status == "busy" else "complete")
                     continue
                 outcome.ran[cfg.run_id] = status
                 reporter.finished(cfg, status, summary)

@@ -28,7 +28,7 @@ from relubench.files import atomic_write
 from relubench.nn.models import build_model
 from relubench.nn.probe import slopes
 from relubench.registry.models import get_model
-from relubench.runfolder import RunWriter, layer_rows, summarize, tidy
+from relubench.runfolder import RunWriter, layer_rows, read_summary, summarize, tidy
 from relubench.runner.budget import check_memory
 from relubench.runner.claim import Claim
 from relubench.runner.diagnose import message, replay, snapshot
@@ -172,16 +172,23 @@ class RunLog:
         self.loop.reporter.epoch(row, p)
 
 
-def run(cfg: RunConfig, reporter: Reporter | None = None) -> dict[str, Any]:
+def run(
+    cfg: RunConfig, reporter: Reporter | None = None, redo_complete: bool = True
+) -> dict[str, Any]:
     """Train one config end to end, writing its run folder as it goes; returns the summary.
 
     Divergence ends the run with status `diverged`; Ctrl-C with `interrupted` (re-raised);
     any other exception with `failed` (re-raised). Completed epochs are always kept. The run
-    folder is claimed first (RunBusy if a live process is writing it).
+    folder is claimed first (RunBusy if a live process is writing it); without
+    `redo_complete`, a run found complete under the claim (another sweep finished it since we
+    looked) is not trained again: its summary comes back as it is.
     """
     device = resolve_device(cfg.device)
     check_memory(cfg)
     with Claim(cfg) as folder, _sigterm_interrupts():
+        done = None if redo_complete else read_summary(folder)
+        if done and done.get("status") == "complete":
+            return {**done, "already": True}
         return _run(cfg, device, folder, reporter or QuietReporter())
 
 
