@@ -6,6 +6,9 @@ other module prints or exits. Each subclass names the kind of input that was wro
 
 from __future__ import annotations
 
+import reprlib
+from typing import Any
+
 
 class RelubenchError(ValueError):
     """A user's mistake (a flag, a file, a dataset): the message says what and how to fix it."""
@@ -25,3 +28,12 @@ class CompareError(RelubenchError):
     def __init__(self, message: str, skipped: list[tuple[str, str]] | None = None) -> None:
         super().__init__(message)
         self.skipped = skipped or []  # so the caller can still say which folders were bad
+
+
+def short(value: Any, limit: int = 60) -> str:
+    """A value for an error message: its repr, cut to `limit` characters (a YAML alias bomb
+    is a small file but an enormous repr)."""
+    r = reprlib.Repr()
+    r.maxlevel, r.maxlist, r.maxdict, r.maxstring = 2, 4, 4, limit
+    text = r.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
