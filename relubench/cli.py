@@ -102,6 +102,14 @@ ConfigFile = Annotated[
 Sets = Annotated[
     list[str] | None, _opt("Override any config key: --set key=value (repeatable).", "--set", "-s")
 ]
+Restart = Annotated[
+    bool,
+    _opt(
+        "Start an unfinished run (running, interrupted) over instead of resuming it from its "
+        "checkpoint.",
+        "--restart",
+    ),
+]
 DataDir = Annotated[
     str | None, _opt("Where downloadable datasets live. (default: $RELUBENCH_DATA, else cache)")
 ]
@@ -142,6 +150,7 @@ def train(
         bool,
         _opt("Run again even if the run folder holds a complete run (replaces it).", "--force"),
     ] = False,
+    restart: Restart = False,
 ) -> None:
     """Train one model with one activation; write results/<run-id>/ as it goes."""
     flags = {k: v for k, v in ctx.params.items() if k in FIELD_TYPES}  # every config flag
@@ -153,21 +162,25 @@ def train(
             f"{cfg.run_dir} already holds a complete run of this config; pass --force to replace "
             f"it, or --out DIR to keep both"
         )
-    _train(cfg)
+    _train(cfg, restart)
 
 
-def _train(cfg: RunConfig) -> None:
+def _train(cfg: RunConfig, restart: bool) -> None:
     from relubench.runner.progress import RichReporter
     from relubench.runner.train import run
 
     reporter = RichReporter(console)
     try:
         with reporter:
-            summary = run(cfg, reporter)
+            summary = run(cfg, reporter, restart=restart)
     except KeyboardInterrupt:
         if not (cfg.run_dir / "summary.json").is_file():  # stopped before training began
             fail("interrupted before the run started; nothing was written", code=130)
-        fail(f"interrupted; completed epochs are kept in {cfg.run_dir}", code=130)
+        fail(
+            f"interrupted; completed epochs are kept in {cfg.run_dir}: rerun the same command to "
+            "resume",
+            code=130,
+        )
     if summary["status"] == "diverged":
         fail(f"run diverged: {summary['error']}; files kept in {cfg.run_dir}", code=1)
 
@@ -230,8 +243,10 @@ def sweep(
     set_: Annotated[
         list[str] | None, _opt("Override a key in every run: k=v.", "--set", "-s")
     ] = None,
+    restart: Restart = False,
 ) -> None:
-    """Run every config of a grid, skipping finished runs; locally or on a Ray cluster."""
+    """Run every config of a grid, skipping finished runs and resuming unfinished ones; locally
+    or on a Ray cluster."""
     from relubench.config import parse_set
     from relubench.runner.sweep import check_backend, expand
 
@@ -245,10 +260,12 @@ def sweep(
         from relubench.runner.sweep import require_data
 
         require_data(plan)
-    _sweep(plan, backend, jobs, address=address, cpus=cpus_per_run, gpus=gpus_per_run)
+    _sweep(
+        plan, backend, jobs, address=address, cpus=cpus_per_run, gpus=gpus_per_run, restart=restart
+    )
 
 
-def _sweep(plan: Any, backend: str, jobs: int | None, **ray: Any) -> None:
+def _sweep(plan: Any, backend: str, jobs: int | None, **how: Any) -> None:
     from relubench.runner.progress import RichSweepReporter
     from relubench.runner.sweep import run_plan
 
@@ -256,7 +273,7 @@ def _sweep(plan: Any, backend: str, jobs: int | None, **ray: Any) -> None:
     t0 = time.perf_counter()
     try:
         with reporter:
-            outcome = run_plan(plan, backend, jobs, reporter, **ray)
+            outcome = run_plan(plan, backend, jobs, reporter, **how)
     except KeyboardInterrupt:
         fail("interrupted; finished runs are kept, rerun the same command to resume", code=130)
     console.print(views.outcome_table(outcome, time.perf_counter() - t0))

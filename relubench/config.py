@@ -92,6 +92,7 @@ class RunConfig:
     amp: bool = runtime(True)  # CUDA only: steps in bf16 (fp16 + loss scaling on older GPUs)
     out: str = runtime("results")  # parent folder of the run folder
     save_model: bool = runtime(False)  # also write model.pt with the final weights
+    checkpoint: bool = runtime(True)  # checkpoint.pt after each epoch: a killed run resumes
 
     def to_dict(self) -> dict[str, Any]:
         """Every key, for code; `written()` is what goes into files. (Values are scalars: no

@@ -5,7 +5,9 @@ results/<run-id>/
   metrics.csv    one row per epoch (0 = init)
   layers.csv     one row per epoch x activation layer
   alphas.csv     PReLU only, long form: epoch, layer, channel, alpha
-  summary.json   status (running|complete|diverged|interrupted|failed), results, environment
+  summary.json   status (running|complete|diverged|interrupted|failed), results, resumes,
+                 environment
+  checkpoint.pt  the latest epoch's full training state, while the run is unfinished
   model.pt       final weights (only with save_model)
 
 The one place that knows the files: `train` writes through RunWriter and `summarize`; the
@@ -83,13 +85,25 @@ class RunWriter:
 
     def start(self, config_yaml: str, summary: dict[str, Any]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        for stale in ("metrics.csv", "layers.csv", "alphas.csv", "model.pt"):
+        for stale in ("metrics.csv", "layers.csv", "alphas.csv", "model.pt", "checkpoint.pt"):
             (self.folder / stale).unlink(missing_ok=True)  # a redo never mixes with old rows
         for orphan in self.folder.glob(".*.tmp"):  # left by a process killed mid-write
             orphan.unlink(missing_ok=True)
         atomic_write(self.folder / "config.yaml", config_yaml)
         self.summary(summary)
         self._flush()
+
+    def resume(self, config_yaml: str, rows: dict[str, list[dict[str, Any]]]) -> None:
+        """Continue a run from a checkpoint's rows: the files are rewritten to hold exactly
+        them (an epoch written after the checkpoint is dropped, to be trained again)."""
+        for orphan in self.folder.glob(".*.tmp"):
+            orphan.unlink(missing_ok=True)
+        self.metrics, self.layers, self.alphas = rows["metrics"], rows["layers"], rows["alphas"]
+        atomic_write(self.folder / "config.yaml", config_yaml)
+        self._flush()
+
+    def rows(self) -> dict[str, list[dict[str, Any]]]:
+        return {"metrics": self.metrics, "layers": self.layers, "alphas": self.alphas}
 
     def epoch(
         self, metrics: dict[str, Any], layers: list[dict[str, Any]], alphas: list[dict[str, Any]]
@@ -143,7 +157,7 @@ def layer_rows(epoch: int, layers: Iterable[LayerReading]) -> tuple[list[dict], 
     return rows, alphas
 
 
-def _stamp(t: float) -> str:
+def stamp(t: float) -> str:
     return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds")
 
 
@@ -158,11 +172,16 @@ def summarize(
     started: float,
     params: int,
     error: str | None = None,
+    wall_seconds: float | None = None,
+    resumes: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """summary.json: status, results, final per-layer stats, the config, the environment.
 
     Holds everything `compare` tabulates, so a table over many runs reads one file per run.
-    `metrics` and `layers` are the rows of metrics.csv and layers.csv so far.
+    `metrics` and `layers` are the rows of metrics.csv and layers.csv so far; `started` is
+    when the run first started, `wall_seconds` the time it has trained (default: since
+    `started`; a resumed run leaves out the time it lay stopped), `resumes` one entry per
+    resume: when, from which epoch.
     """
     trained = [r for r in metrics if r["epoch"] > 0]
     best = max(trained or metrics, key=lambda r: r["test_acc"], default=None)
@@ -182,11 +201,12 @@ def summarize(
             "init_dead_frac": metrics[0]["dead_frac"] if metrics else None,
             "final_dead_frac": last["dead_frac"] if last else None,
             "seconds_per_epoch": sum(epoch_s) / len(epoch_s) if epoch_s else None,
-            "wall_seconds": time.time() - started,
+            "wall_seconds": time.time() - started if wall_seconds is None else wall_seconds,
             "parameters": params,
-            "started_at": _stamp(started),
-            "updated_at": _stamp(time.time()),
+            "started_at": stamp(started),
+            "updated_at": stamp(time.time()),
             "error": error,
+            "resumes": resumes or [],
             **env,
             "layers": final_layers(layers),
             "config_hash": config_hash,  # the full hash: whose folder this is (RunConfig)

@@ -130,7 +130,7 @@ def test_added_keys_at_their_neutral_value_keep_old_run_ids():
     assert moved.written()["celu_alpha"] == 0.5 and "celu_alpha: 0.5" in to_yaml(moved)
     # runtime keys never enter the id; added keys declare a neutral value
     assert set(RUNTIME_KEYS) == {"device", "threads", "amp", "out", "data_dir", "download",
-                                 "save_model"}  # fmt: skip
+                                 "save_model", "checkpoint"}  # fmt: skip
     assert NEUTRAL == {
         "celu_alpha": 1.0, "rrelu_lower": 1 / 8, "rrelu_upper": 1 / 3, "slope_lr": 1.0
     }  # fmt: skip

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from conftest import TINY
 from typer.testing import CliRunner
@@ -223,22 +224,35 @@ def completed(out: Path) -> dict[str, str]:
     return found
 
 
+def checkpoints(out: Path) -> dict[str, int]:
+    """Run id -> the epoch of its checkpoint, for the runs that have one."""
+    return {
+        p.parent.name: torch.load(p, weights_only=True)["epoch"]
+        for p in out.glob("*/checkpoint.pt")
+    }
+
+
 @pytest.mark.slow
 def test_resume_after_a_real_kill(tmp_path):
+    """A sweep killed outright: finished runs are not run again, the unfinished one resumes
+    from its last complete epoch (only the epoch in progress is trained again)."""
     out = tmp_path / "r"
     spec = {
-        "base": {**TINY, "out": str(out), "epochs": 3, "train_size": 512},
+        "base": {**TINY, "out": str(out), "epochs": 4, "train_size": 1024},
         "grid": {"act": ["relu", "leaky", "prelu", "elu", "selu"]},
     }
     f = write_sweep(tmp_path, spec)
     proc = sweep_proc(f)
     deadline = time.time() + 120
-    while len(completed(out)) < 2 and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
+    while time.time() < deadline and proc.poll() is None:
+        if len(completed(out)) >= 2 and list(out.glob("*/checkpoint.pt")):
+            break
+        time.sleep(0.01)
     os.killpg(proc.pid, signal.SIGKILL)  # no clean-up at all: as if the machine died
     proc.wait()
-    before = completed(out)
+    before, at_kill = completed(out), checkpoints(out)
     assert 2 <= len(before) < 5, "the sweep should have been killed partway"
+    assert at_kill, "the sweep should have been killed inside a run"
     proc = sweep_proc(f)
     log, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, log
@@ -246,7 +260,13 @@ def test_resume_after_a_real_kill(tmp_path):
     assert len(after) == 5  # the union is complete
     assert all(after[k] == v for k, v in before.items())  # nothing finished was run again
     assert len(ran_by(log)) == 5 - len(before)
+    for run_id, epoch in at_kill.items():
+        resumes = json.loads((out / run_id / "summary.json").read_text())["resumes"]
+        assert [r["from_epoch"] for r in resumes] == [epoch]
+        epochs = [line.split(",")[0] for line in (out / run_id / "metrics.csv").open()][1:]
+        assert epochs == ["0", "1", "2", "3", "4"]
     assert not list(out.rglob(".*.tmp"))  # no half-written file anywhere
+    assert not list(out.glob("*/checkpoint.pt"))  # every run complete: none kept
 
 
 @pytest.mark.slow

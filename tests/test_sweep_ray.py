@@ -10,10 +10,13 @@ which kills every Ray on the machine).
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import socket
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +25,7 @@ from conftest import TINY
 from typer.testing import CliRunner
 
 from relubench.cli import app
+from relubench.config import merge
 from relubench.runner import ray as ray_backend
 
 runner = CliRunner()
@@ -246,3 +250,54 @@ def test_local_ray_is_loopback_only(tmp_path, monkeypatch, seen):
         alive = [p for p in seen.get("started", ()) if p.pid != me.pid and running(p)]
         stop(alive)
     assert not alive, alive
+
+
+def kill_task_when(path: Path, marker: str, deadline: float = 120) -> threading.Thread:
+    """In the background: once `path` exists (an epoch's checkpoint landed on the driver),
+    SIGKILL the Ray worker running the run, as if its node died."""
+
+    def kill() -> None:
+        end = time.time() + deadline
+        while not path.exists() and time.time() < end:
+            time.sleep(0.01)
+        for p in started_by(marker):
+            try:
+                if "train_remote" in " ".join(p.cmdline()):
+                    p.kill()
+            except psutil.NoSuchProcess:
+                pass
+
+    t = threading.Thread(target=kill, daemon=True)
+    t.start()
+    return t
+
+
+@pytest.mark.slow
+def test_a_run_lost_with_its_worker_resumes_from_its_streamed_checkpoint(tmp_path, ray_head):
+    """Each epoch's files and checkpoint reach the driver as they are written: a run whose
+    worker dies keeps them, and the next sweep resumes it on a worker, to the same numbers."""
+    ray_address, marker = ray_head
+    base = {**TINY, "act": "prelu", "epochs": 6, "train_size": 1024, "threads": 1}
+    f = tmp_path / "sweep.yaml"
+    f.write_text(yaml.safe_dump({"base": base}))
+    ray_out, local_out = tmp_path / "ray", tmp_path / "local"
+    run_dir = ray_out / merge(base).run_id
+    sweep = ["sweep", str(f), "--backend", "ray", "--address", ray_address, "--out", str(ray_out)]
+    killer = kill_task_when(run_dir / "checkpoint.pt", marker)
+    r = runner.invoke(app, sweep)
+    killer.join()
+    assert r.exit_code == 1, r.output  # the run failed with its worker
+    lost = json.loads((run_dir / "summary.json").read_text())
+    assert lost["status"] == "running" and lost["epochs_done"] < 6
+    assert (run_dir / "checkpoint.pt").is_file()
+    r = runner.invoke(app, sweep)
+    assert r.exit_code == 0, r.output
+    done = json.loads((run_dir / "summary.json").read_text())
+    assert done["status"] == "complete" and len(done["resumes"]) == 1
+    assert done["resumes"][0]["from_epoch"] >= 1
+    assert not (run_dir / "checkpoint.pt").exists()  # the task's final files replace them
+    r = runner.invoke(app, ["sweep", str(f), "--out", str(local_out)])
+    assert r.exit_code == 0, r.output
+    assert metrics(run_dir) == metrics(local_out / run_dir.name)
+    for name in ("layers.csv", "alphas.csv"):
+        assert (run_dir / name).read_text() == (local_out / run_dir.name / name).read_text()

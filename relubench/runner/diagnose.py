@@ -2,18 +2,16 @@
 
 The training loop checks the loss once every 10 steps (one host sync, for the live bar), so
 when it finds a non-finite loss the damage is up to 10 steps old. Rather than pay a check per
-step in every run, each epoch starts from a snapshot (model, optimizer, schedule, generators:
-a few MB for these models); on divergence the epoch is replayed from it, deterministically,
-with every step checked, which finds the first bad step, the parameter that ran away and the
-gradient norms of the optimizer's groups just before.
+step in every run, each epoch starts from a snapshot (`relubench.runner.checkpoint.capture`:
+model, optimizer, schedule, generators; a few MB for these models); on divergence the epoch is
+replayed from it, deterministically, with every step checked, which finds the first bad step,
+the parameter that ran away and the gradient norms of the optimizer's groups just before.
 """
 
 from __future__ import annotations
 
-import copy
 import itertools
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -21,41 +19,10 @@ import torch.nn.functional as F
 
 from relubench.data.batches import batches
 from relubench.nn.activations import slope_of
+from relubench.runner.checkpoint import restore
 from relubench.runner.loop import Loop
 
 GROUPS = ("weights", "norms and biases", "slopes")  # param_groups' order
-
-
-@dataclass
-class Snapshot:
-    model: dict[str, Any]
-    opt: dict[str, Any]
-    sched: dict[str, Any]
-    order: torch.Tensor  # the shuffling generator's state
-    crops: torch.Tensor | None  # the augmentation generator's state
-    rng: torch.Tensor  # torch's global CPU generator (dropout, rrelu)
-
-
-def snapshot(loop: Loop) -> Snapshot:
-    aug = loop.augment.generator.get_state() if loop.augment else None
-    return Snapshot(
-        copy.deepcopy(loop.model.state_dict()),
-        copy.deepcopy(loop.opt.state_dict()),
-        copy.deepcopy(loop.sched.state_dict()),
-        loop.generator.get_state(),
-        aug,
-        torch.get_rng_state(),
-    )
-
-
-def restore(loop: Loop, snap: Snapshot) -> None:
-    loop.model.load_state_dict(snap.model)
-    loop.opt.load_state_dict(snap.opt)
-    loop.sched.load_state_dict(snap.sched)
-    loop.generator.set_state(snap.order)
-    if loop.augment is not None and snap.crops is not None:
-        loop.augment.generator.set_state(snap.crops)
-    torch.set_rng_state(snap.rng)
 
 
 def _names(loop: Loop) -> dict[int, str]:
@@ -73,7 +40,9 @@ def _value(p: torch.Tensor) -> float:
     return float(t.reshape(-1)[0]) if t.numel() == 1 else float(t.abs().max())
 
 
-def replay(loop: Loop, snap: Snapshot, x: torch.Tensor | None, y: torch.Tensor, epoch: int) -> dict:
+def replay(
+    loop: Loop, snap: dict[str, Any], x: torch.Tensor | None, y: torch.Tensor, epoch: int
+) -> dict:
     """Replay `epoch` from `snap` checking every step; the diagnosis for summary.json."""
     restore(loop, snap)
     names = _names(loop)

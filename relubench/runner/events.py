@@ -17,9 +17,15 @@ if TYPE_CHECKING:
 class Reporter(Protocol):
     def start(self, cfg: RunConfig, steps_per_epoch: int) -> None: ...
 
+    def resumed(self, rows: list[dict[str, Any]]) -> None:
+        """The run continues from a checkpoint; `rows` are metrics.csv's rows so far."""
+
     def step(self, epoch: int, step: int, loss: float, acc: float) -> None: ...
 
     def epoch(self, row: dict[str, Any], probe: Probe) -> None: ...
+
+    def saved(self, epoch: int) -> None:
+        """The run folder is whole at `epoch`: its files and its checkpoint are written."""
 
     def end(self, summary: dict[str, Any]) -> None: ...
 

@@ -47,8 +47,6 @@ class RichReporter(Reporter):
     def __init__(self, console: Console) -> None:
         self.console = console
         self.progress = _bars(console)
-        self.first: Probe | None = None
-        self.last: Probe | None = None
 
     def __enter__(self) -> RichReporter:
         self.progress.__enter__()
@@ -75,31 +73,44 @@ class RichReporter(Reporter):
             info=f"loss {loss:.4f} acc {_pct(acc)}",
         )
 
-    def epoch(self, row: dict[str, Any], probe: Probe) -> None:
-        self.first = self.first or probe
-        self.last = probe
+    def line(self, row: dict[str, Any]) -> str:
+        """An epoch's line: train and test loss and accuracy, dead units, seconds."""
         e = row["epoch"]
         test = f"test loss {row['test_loss']:.3f} acc {_pct(row['test_acc']):>6}"
         dead = f"dead {_pct(row['dead_frac']):>5}"
         if e == 0:
-            self.console.print(f"{'init':<6}{'':22}| {test} | {dead}")
-            return
+            return f"{'init':<6}{'':22}| {test} | {dead}"
         train = f"loss {row['train_loss']:.3f} acc {_pct(row['train_acc']):>6}"
+        seconds = f" | {row['epoch_seconds']:.1f} s" if row["epoch_seconds"] is not None else ""
+        return f"{e:>2}/{self.total:<2} {train:22}| {test} | {dead}{seconds}"
+
+    def resumed(self, rows: list[dict[str, Any]]) -> None:
+        done = rows[-1]["epoch"]
         self.console.print(
-            f"{e:>2}/{self.total:<2} {train:22}| {test} | {dead} | {row['epoch_seconds']:.1f} s"
+            f"[yellow]resuming[/] from the checkpoint of epoch {done} (its files say how the "
+            "epochs so far went):"
         )
-        self.progress.update(self.epochs, completed=e)
-        self.progress.reset(self.batches)
+        for row in rows:
+            self.console.print(f"[dim]{self.line(row)}[/]")
+        self.progress.update(self.epochs, completed=done)
+
+    def epoch(self, row: dict[str, Any], probe: Probe) -> None:
+        self.console.print(self.line(row))
+        if row["epoch"]:
+            self.progress.update(self.epochs, completed=row["epoch"])
+            self.progress.reset(self.batches)
 
     def end(self, summary: dict[str, Any]) -> None:
         """The per-layer table, then (if it completed) the run's results in three lines."""
-        self.print_layers()
+        self.print_layers(summary.get("layers") or [])
         if summary["status"] != "complete":
             return
+        resumed = len(summary.get("resumes") or [])
+        note = f", resumed {resumed}x" if resumed else ""
         self.console.print(
             f"test accuracy [bold]{_pct(summary['final_test_acc'], 2)}[/] (best "
             f"{_pct(summary['best_test_acc'], 2)} at epoch {summary['best_epoch']}) in "
-            f"{summary['wall_seconds']:.1f} s"
+            f"{summary['wall_seconds']:.1f} s{note}"
         )
         self.console.print(
             f"dead units {_pct(summary['init_dead_frac'], 2)} at init -> "
@@ -107,20 +118,21 @@ class RichReporter(Reporter):
         )
         self.console.print(f"run folder: [bold]{self.run_dir}[/]")
 
-    def print_layers(self) -> None:
-        """Per layer: units, dead at init -> dead at end, and the learned slopes at the end."""
-        if not (self.first and self.last):
+    def print_layers(self, layers: list[dict[str, Any]]) -> None:
+        """Per layer: units, dead at init -> dead at end, and the learned slopes at the end
+        (summary.json's `layers`)."""
+        if not layers:
             return
         table = Table(title="activation layers (dead = never positive on the probe set)")
         for col in ("layer", "units", "dead at init", "dead at end", "slope mean", "min", "max"):
             table.add_column(col, justify="left" if col == "layer" else "right")
-        init = {lp.layer: lp for lp in self.first.layers}
-        for lp in self.last.layers:
-            a = lp.alphas
-            stats = [f"{sum(a) / len(a):.3f}", f"{min(a):.3f}", f"{max(a):.3f}"] if a else ["–"] * 3
+        for lp in layers:
+            slope = (lp["alpha_mean"], lp["alpha_min"], lp["alpha_max"])
+            stats = [f"{v:.3f}" for v in slope] if slope[0] is not None else ["–"] * 3
             table.add_row(
-                lp.layer, str(lp.units), _pct(init[lp.layer].dead_frac), _pct(lp.dead_frac), *stats
-            )
+                lp["layer"], str(lp["units"]), _pct(lp["init_dead_frac"]), _pct(lp["dead_frac"]),
+                *stats,
+            )  # fmt: skip
         self.console.print(table)
 
 

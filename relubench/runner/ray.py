@@ -1,9 +1,11 @@
 """The Ray backend of `relubench sweep`: each run is a Ray task, the folder lands on the driver.
 
 `pip install 'relubench[ray]'`. Each task trains in a temporary folder on whatever node Ray
-picks and returns the run folder's files; the driver writes them under `--out` (summary.json
-last, every file atomically), so workers need no shared filesystem, and a worker that dies
-mid-run leaves no `complete` folder: the next invocation simply redoes that run.
+picks; it is a streaming generator that sends the run folder's files after every epoch's
+checkpoint, and the driver writes them under `--out` (summary.json last, every file
+atomically), so workers need no shared filesystem. A run lost with its worker or node keeps
+its last epoch's files and checkpoint on the driver: the next invocation sends them to a
+worker, where the run resumes from that epoch.
 
 Without `--address` the local Ray is held to loopback: on Linux Ray otherwise advertises the
 machine's network address and its GCS, raylet and workers listen on every interface (`ray start
@@ -16,9 +18,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import queue
 import socket
 import tempfile
+import threading
 from collections.abc import Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -26,42 +31,100 @@ from typing import Any
 from relubench.config import RunConfig, merge, to_yaml
 from relubench.errors import ConfigError
 from relubench.files import atomic_write
-from relubench.runner.events import SweepReporter
+from relubench.runfolder import run_status
+from relubench.runner.events import QuietReporter, SweepReporter
 from relubench.runner.sweep import Outcome, Plan, execute, run_one
 
 
-def train_remote(cfg_dict: dict[str, Any], threads: int) -> dict[str, Any]:
-    """Runs on a Ray worker: train into a temp folder, return its files and the summary."""
+def _files(folder: Path) -> dict[str, bytes]:
+    """A run folder's files (not the lock), name -> bytes; {} if there is no folder."""
+    if not folder.is_dir():
+        return {}
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file() and p.name[0] != "."}
+
+
+class _Streamer(QuietReporter):
+    """On a Ray worker: after each epoch's checkpoint, the run folder's files go to a queue."""
+
+    def __init__(self, folder: Path, out: queue.Queue) -> None:
+        self.folder, self.out = folder, out
+
+    def saved(self, epoch: int) -> None:
+        self.out.put({"files": _files(self.folder)})
+
+
+def train_remote(
+    cfg_dict: dict[str, Any], threads: int, restart: bool, files: dict[str, bytes]
+) -> Iterator[dict[str, Any]]:
+    """Runs on a Ray worker, as a streaming generator: trains into a temp folder (holding
+    `files`, the run folder as the driver has it, so an unfinished run resumes from its
+    checkpoint) and yields the folder's files after each epoch's checkpoint, then, last, the
+    summary with the final files."""
     import torch
 
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory(prefix="relubench-ray-") as tmp:
         cfg = merge({**cfg_dict, "out": tmp})
-        summary = run_one(cfg.to_dict())
-        folder = cfg.run_dir  # gone if the run stopped before its first file (summary says)
-        files = (
-            {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
-            if folder.is_dir()
-            else {}
-        )
-    return {"summary": summary, "files": files}
+        folder = cfg.run_dir
+        if files:
+            folder.mkdir()
+            for name, data in files.items():
+                (folder / name).write_bytes(data)
+        epochs: queue.Queue = queue.Queue()
+        done: dict[str, Any] = {}
+
+        def train() -> None:
+            try:
+                done["summary"] = run_one(cfg.to_dict(), restart, _Streamer(folder, epochs))
+            finally:
+                epochs.put(None)
+
+        worker = threading.Thread(target=train, daemon=True)
+        worker.start()
+        while (item := epochs.get()) is not None:
+            yield item
+        worker.join()
+        yield {"summary": done["summary"], "files": _files(folder), "final": True}
 
 
 def land(cfg: RunConfig, result: dict[str, Any]) -> dict[str, Any]:
-    """Write a finished task's files into the run folder on this machine, summary.json last."""
+    """Write a task's files (an epoch's, or its last) into the run folder on this machine,
+    summary.json last; files the task no longer has (a checkpoint once it completed, the
+    files of a run it redid from scratch) are removed."""
     folder = cfg.run_dir
     folder.mkdir(parents=True, exist_ok=True)
     files = dict(result["files"])
     summary_bytes = files.pop("summary.json", None)
     for name, data in sorted(files.items()):
-        if name.startswith("."):
-            continue
         if name == "config.yaml":  # the worker's temp `out` is meaningless here
             data = to_yaml(cfg).encode()
         atomic_write(folder / name, data)
+    for old in folder.iterdir():
+        if old.name[0] != "." and old.name != "summary.json" and old.name not in files:
+            old.unlink(missing_ok=True)
     if summary_bytes is not None:
         atomic_write(Path(folder) / "summary.json", _with_out(summary_bytes, cfg))
-    return result["summary"]
+    return result.get("summary") or {}
+
+
+def _drain(stream: Any, cfg: RunConfig, fut: Future) -> None:
+    """The driver's side of a task: land each epoch's files as they come; the future gets
+    the task's last item (or the error that ended it: a run lost with its node keeps the
+    files of its last epoch here, and the next sweep resumes it from their checkpoint)."""
+    import ray
+
+    try:
+        for ref in stream:
+            item = ray.get(ref)
+            if item.get("final"):
+                fut.set_result(item)
+            else:
+                land(cfg, item)
+        if not fut.done():
+            raise RuntimeError("the Ray task ended without its summary")
+    except BaseException as e:  # noqa: BLE001 - handed to the sweep through the future
+        if not fut.done():
+            fut.set_exception(e)
 
 
 def _with_out(summary_bytes: bytes, cfg: RunConfig) -> bytes:
@@ -144,6 +207,7 @@ def run_ray(
     address: str | None,
     cpus: float,
     gpus: float,
+    restart: bool = False,
 ) -> Outcome:
     """Run the plan as Ray tasks; `address` joins a running cluster, None starts a local Ray.
 
@@ -190,8 +254,17 @@ def run_ray(
             jobs = max(1, int(slots))
         task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(train_remote)
         threads = max(1, int(cpus))
-        # Each cfg's own `device` stays as configured: with GPUs per run, `auto` picks CUDA.
-        submit = lambda c: task.remote(c.to_dict(), threads).future()  # noqa: E731
+
+        def submit(cfg: RunConfig) -> Future:
+            # an unfinished run travels to its worker with its checkpoint, to resume there;
+            # each cfg's own `device` stays as configured: with GPUs per run, `auto` is CUDA
+            unfinished = run_status(cfg.run_dir) in ("running", "interrupted")
+            files = _files(cfg.run_dir) if unfinished else {}
+            fut: Future = Future()
+            stream = task.remote(cfg.to_dict(), threads, restart, files)
+            threading.Thread(target=_drain, args=(stream, cfg, fut), daemon=True).start()
+            return fut
+
         # the run folders are written here (land), so this process holds their claims
         return execute(plan, submit, jobs, reporter, finish=land, claim_here=True)
     finally:

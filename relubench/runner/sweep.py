@@ -6,7 +6,9 @@ A sweep file:
     grid: {act: [relu, prelu], seed: [0, 1, 2]} # cartesian product
     runs: [{act: elu, lr: 0.05}]                # optional: extra runs, each base + overrides
 
-Resume: a run whose folder says `complete` is skipped; anything else is redone from scratch.
+Resume: a run whose folder says `complete` is skipped; an unfinished one (`running` with its
+writer dead, `interrupted`) continues from its checkpoint, the last complete epoch (`restart`:
+from scratch); a `diverged` or `failed` one is redone from scratch.
 Two sweeps on one results folder never run the same run at once: the process that trains a run
 holds its claim (`relubench.runner.claim`), and workers die with the sweep that started them.
 This module does not import torch until a run actually has to be trained.
@@ -39,7 +41,7 @@ from relubench.config import (
 from relubench.errors import ConfigError
 from relubench.runfolder import read_summary, run_status
 from relubench.runner.claim import Claim, RunBusy, held
-from relubench.runner.events import SweepReporter
+from relubench.runner.events import Reporter, SweepReporter
 
 SWEEP_KEYS = ("base", "grid", "runs")
 
@@ -238,18 +240,25 @@ def _exit_with(parent: int) -> None:
     os._exit(1)
 
 
-def run_one(cfg_dict: dict[str, Any]) -> dict[str, Any]:
-    """Train one run in this process; never raises for a failing run (the sweep goes on).
+def run_one(
+    cfg_dict: dict[str, Any], restart: bool = False, reporter: Reporter | None = None
+) -> dict[str, Any]:
+    """Train (or resume) one run in this process; never raises for a failing run (the sweep
+    goes on).
 
     A run another process is writing comes back as status `busy`, one another process
-    finished meanwhile with `already` set (the sweep skips both)."""
+    finished meanwhile with `already` set (the sweep skips both); a checkpoint that cannot be
+    resumed from as `failed` with the reason, its folder left as it is."""
+    from relubench.runner.checkpoint import CheckpointError
     from relubench.runner.train import run
 
     cfg = merge(cfg_dict)
     try:
-        return run(cfg, redo_complete=False)
+        return run(cfg, reporter, redo_complete=False, restart=restart)
     except RunBusy as e:
         return {"status": "busy", "error": str(e)}
+    except CheckpointError as e:
+        return {"status": "failed", "error": str(e)}
     except Exception as e:  # recorded as `failed` in the folder by run(); the sweep continues
         return read_summary(cfg.run_dir) or {
             "status": "failed",
@@ -361,30 +370,31 @@ def _epochs_done(cfg: RunConfig) -> int:
 class InlineExecutor:
     """jobs = 1: train in this process (no worker start-up), same interface as a pool."""
 
-    def __init__(self, threads: int) -> None:
-        self.threads = threads
+    def __init__(self, threads: int, restart: bool) -> None:
+        self.threads, self.restart = threads, restart
 
     def submit(self, cfg: RunConfig) -> Future:
         _init_worker(self.threads)
         fut: Future = Future()
-        fut.set_result(run_one(cfg.to_dict()))
+        fut.set_result(run_one(cfg.to_dict(), self.restart))
         return fut
 
 
-def run_local(plan: Plan, jobs: int, reporter: SweepReporter) -> Outcome:
+def run_local(plan: Plan, jobs: int, reporter: SweepReporter, restart: bool = False) -> Outcome:
     """Local processes: `jobs` workers (spawned, so no torch state is forked), threads split."""
     import multiprocessing
 
     threads = threads_per_run(jobs)
     if jobs == 1:
-        pool: Any = InlineExecutor(threads)
+        pool: Any = InlineExecutor(threads, restart)
         return execute(plan, lambda c: pool.submit(c), jobs, reporter)
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
         jobs, mp_context=ctx, initializer=_init_worker, initargs=(threads, os.getpid())
     ) as pool:
         try:
-            return execute(plan, lambda c: pool.submit(run_one, c.to_dict()), jobs, reporter)
+            submit = lambda c: pool.submit(run_one, c.to_dict(), restart)  # noqa: E731
+            return execute(plan, submit, jobs, reporter)
         except KeyboardInterrupt:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
@@ -406,11 +416,13 @@ def run_plan(
     address: str | None = None,
     cpus: float = 1.0,
     gpus: float = 0.0,
+    restart: bool = False,
 ) -> Outcome:
     """Run a plan on `backend`: "local" (processes, `jobs` default 1) or "ray" (`address` of a
-    cluster, else a local Ray; `jobs` default: as many as the cluster has room for)."""
+    cluster, else a local Ray; `jobs` default: as many as the cluster has room for).
+    Unfinished runs resume from their checkpoints; with `restart` they start over."""
     if backend == "ray":
         from relubench.runner.ray import run_ray
 
-        return run_ray(plan, jobs, reporter, address, cpus, gpus)
-    return run_local(plan, jobs or 1, reporter)
+        return run_ray(plan, jobs, reporter, address, cpus, gpus, restart)
+    return run_local(plan, jobs or 1, reporter, restart)

@@ -28,10 +28,12 @@ from relubench.files import atomic_write
 from relubench.nn.models import build_model
 from relubench.nn.probe import slopes
 from relubench.registry.models import get_model
-from relubench.runfolder import RunWriter, layer_rows, read_summary, summarize, tidy
+from relubench.runfolder import RunWriter, layer_rows, read_summary, stamp, summarize, tidy
+from relubench.runner import checkpoint
 from relubench.runner.budget import check_memory
+from relubench.runner.checkpoint import CheckpointError, capture, restore
 from relubench.runner.claim import Claim
-from relubench.runner.diagnose import message, replay, snapshot
+from relubench.runner.diagnose import message, replay
 from relubench.runner.events import QuietReporter, Reporter
 from relubench.runner.loop import (
     Diverged,
@@ -129,7 +131,13 @@ class RunLog:
         self.cfg, self.loop, self.data, self.folder = cfg, loop, data, folder
         self.params = sum(p.numel() for p in loop.model.parameters())
         self.writer = RunWriter(folder, has_alphas=bool(slopes(loop.model)))
-        self.env, self.started = environment(device, loop.precision.dtype), time.time()
+        self.env = environment(device, loop.precision.dtype)
+        self.started = self.first_started = time.time()  # this process's start; the run's
+        self.wall_before = 0.0  # seconds trained by earlier processes (a resumed run)
+        self.resumes: list[dict[str, Any]] = []
+
+    def wall_seconds(self) -> float:
+        return self.wall_before + time.time() - self.started
 
     def summary(self, status: str, error: str | None = None) -> dict[str, Any]:
         w = self.writer
@@ -141,10 +149,44 @@ class RunLog:
             w.metrics,
             w.layers,
             self.env,
-            self.started,
+            self.first_started,
             self.params,
             error,
+            wall_seconds=self.wall_seconds(),
+            resumes=self.resumes,
         )
+
+    def resume(self, ckpt: dict[str, Any]) -> int:
+        """Continue from a checkpoint (`checkpoint.read`): the loop's state, the files' rows,
+        the run's timing; records the resume. Returns the epoch to train next."""
+        try:
+            restore(self.loop, ckpt["state"])
+        except (RuntimeError, KeyError, ValueError, TypeError) as e:
+            path = self.folder / checkpoint.CHECKPOINT
+            raise CheckpointError(
+                f"the checkpoint {path} does not fit this model ({str(e).splitlines()[0][:100]})"
+                "; pass --restart to start the run over"
+            ) from None
+        run = ckpt["run"]
+        self.first_started, self.wall_before = run["started"], run["wall_seconds"]
+        entry = {"at": stamp(time.time()), "from_epoch": ckpt["epoch"]}
+        if ckpt["changed"]:
+            entry["changed"] = ckpt["changed"]
+        self.resumes = [*run["resumes"], entry]
+        self.writer.resume(to_yaml(self.cfg), ckpt["rows"])
+        self.writer.summary(self.summary("running"))
+        return ckpt["epoch"] + 1
+
+    def save(self, epoch: int, state: dict[str, Any]) -> None:
+        """The checkpoint of `epoch`, after its files (`state`: captured after its evaluation)."""
+        if not self.cfg.checkpoint:
+            return
+        run = {
+            "started": self.first_started,
+            "wall_seconds": self.wall_seconds(),
+            "resumes": self.resumes,
+        }
+        checkpoint.save(self.folder, self.cfg, epoch, state, self.writer.rows(), run)
 
     def epoch(self, epoch: int, train: dict[str, float] | None) -> None:
         t0 = time.perf_counter()
@@ -173,23 +215,33 @@ class RunLog:
 
 
 def run(
-    cfg: RunConfig, reporter: Reporter | None = None, redo_complete: bool = True
+    cfg: RunConfig,
+    reporter: Reporter | None = None,
+    redo_complete: bool = True,
+    restart: bool = False,
 ) -> dict[str, Any]:
     """Train one config end to end, writing its run folder as it goes; returns the summary.
 
-    Divergence ends the run with status `diverged`; Ctrl-C with `interrupted` (re-raised);
-    any other exception with `failed` (re-raised). Completed epochs are always kept. The run
-    folder is claimed first (RunBusy if a live process is writing it); without
+    An unfinished run (status `running` with its writer dead, or `interrupted`) continues from
+    its checkpoint, the last complete epoch, unless `restart`; a checkpoint that cannot be
+    resumed from is a CheckpointError (the folder is left as it is). Anything else starts
+    afresh. Divergence ends the run with status `diverged`; Ctrl-C with `interrupted`
+    (re-raised); any other exception with `failed` (re-raised). Completed epochs are always
+    kept. The run folder is claimed first (RunBusy if a live process is writing it); without
     `redo_complete`, a run found complete under the claim (another sweep finished it since we
     looked) is not trained again: its summary comes back as it is.
     """
     device = resolve_device(cfg.device)
     check_memory(cfg)
     with Claim(cfg) as folder, _sigterm_interrupts():
-        done = None if redo_complete else read_summary(folder)
-        if done and done.get("status") == "complete":
+        done = read_summary(folder)
+        status = done.get("status") if done else None
+        if status == "complete" and not redo_complete:
             return {**done, "already": True}
-        return _run(cfg, device, folder, reporter or QuietReporter())
+        ckpt = None
+        if status in ("running", "interrupted") and not restart:  # its writer is dead: we hold
+            ckpt = checkpoint.read(folder, cfg)  # the claim
+        return _run(cfg, device, folder, reporter or QuietReporter(), ckpt)
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -226,25 +278,44 @@ def _deferred_signals() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def _run(cfg: RunConfig, device: torch.device, folder: Path, reporter: Reporter) -> dict[str, Any]:
+def _run(
+    cfg: RunConfig,
+    device: torch.device,
+    folder: Path,
+    reporter: Reporter,
+    ckpt: dict[str, Any] | None,
+) -> dict[str, Any]:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     data = load_data(cfg, device)
     loop = build_loop(cfg, data, device, reporter)
     rec = RunLog(cfg, loop, data, device, folder)
-    rec.writer.start(to_yaml(cfg), rec.summary("running"))
-    reporter.start(cfg, len(data.y_train) // cfg.batch_size)
+    steps = len(data.y_train) // cfg.batch_size
+    if ckpt is not None:
+        first = rec.resume(ckpt)
+        reporter.start(cfg, steps)
+        reporter.resumed(rec.writer.metrics)
+    else:
+        first = 1
+        rec.writer.start(to_yaml(cfg), rec.summary("running"))
+        reporter.start(cfg, steps)
     try:
-        rec.epoch(0, None)
-        for epoch in range(1, cfg.epochs + 1):
-            snap = snapshot(loop)  # to replay this epoch if it diverges
+        if ckpt is None:
+            rec.epoch(0, None)
+        state = capture(loop)  # the epoch's start: to replay it if it diverges
+        for epoch in range(first, cfg.epochs + 1):
             rec.epoch(epoch, train_one_epoch(loop, data.x_train, data.y_train, epoch))
             rec.writer.summary(rec.summary("running"))
+            if epoch < cfg.epochs:
+                state = capture(loop)
+                rec.save(epoch, state)
+                reporter.saved(epoch)
     except Diverged as e:
+        checkpoint.remove(folder)  # resuming would diverge again: a diverged run is redone
         with _deferred_signals():  # diverged is the status, whatever the replay meets
             rec.writer.summary(rec.summary("diverged", str(e)))
-        diagnosis = replay(loop, snap, data.x_train, data.y_train, epoch)
+        diagnosis = replay(loop, state, data.x_train, data.y_train, epoch)
         slopes = len(loop.opt.param_groups) > 2
         result = rec.summary("diverged", message(diagnosis, cfg.lr, slopes))
         result["diverged"] = tidy(diagnosis)
@@ -252,12 +323,13 @@ def _run(cfg: RunConfig, device: torch.device, folder: Path, reporter: Reporter)
         reporter.end(result)
         return result
     except KeyboardInterrupt:
-        with _deferred_signals():
+        with _deferred_signals():  # the checkpoint stays: the same command resumes
             rec.writer.summary(rec.summary("interrupted", "stopped by Ctrl-C or SIGTERM"))
         raise
     except BaseException as e:
         with _deferred_signals():
             rec.writer.summary(rec.summary("failed", f"{type(e).__name__}: {e}"))
+        checkpoint.remove(folder)  # a failed run is redone from its start
         raise
     if cfg.save_model:
         buf = io.BytesIO()
@@ -265,5 +337,6 @@ def _run(cfg: RunConfig, device: torch.device, folder: Path, reporter: Reporter)
         atomic_write(folder / "model.pt", buf.getvalue())
     result = rec.summary("complete")
     rec.writer.summary(result)
+    checkpoint.remove(folder)  # after `complete`: a kill in between loses nothing
     reporter.end(result)
     return result
