@@ -1,7 +1,8 @@
-"""What measuring costs: the probe, the CLI's start-up, and `compare` over 1,000 run folders.
+"""What measuring costs: the probe, the CLI's start-up, `compare` over 1,000 run folders, and
+the per-epoch checkpoint.
 
-Three figures, each against its bar (issue: probe <= 3% of epoch time, `relubench --help`
-<= 0.5 s, compare over 1,000 runs <= 2 s):
+Four figures, each against its bar (probe <= 3% of epoch time, `relubench --help` <= 0.5 s,
+compare over 1,000 runs <= 2 s, checkpoint <= 2% of an epoch):
 
   probe      the same training run with the probe on and off, interleaved, median epoch time
              (benchmarks/probe_overhead.py; default: prelu cnn on mnist-mini, 2 epochs)
@@ -9,6 +10,8 @@ Three figures, each against its bar (issue: probe <= 3% of epoch time, `relubenc
              whether torch got imported (it must not be)
   compare    `relubench compare` on 1,000 generated run folders of 30 epochs
              (benchmarks/compare_bench.py)
+  checkpoint the checkpoint written after each epoch, against that epoch, on the default cnn
+             run and on resnet20 at CIFAR-10's epoch length (benchmarks/checkpoint_cost.py)
 
 The summary goes into benchmarks/RESULTS.md (benchmarks/record.py).
 
@@ -23,7 +26,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import compare_bench  # noqa: E402  (sibling benchmark scripts)
+import checkpoint_cost  # noqa: E402  (sibling benchmark scripts)
+import compare_bench  # noqa: E402
 import probe_overhead  # noqa: E402
 from record import record, table  # noqa: E402
 
@@ -64,6 +68,9 @@ def main() -> int:
     table_s, compare_ok, _ = compare_bench.bench(runs, epochs, 1 if args.quick else 5)
     ok &= compare_ok
 
+    print("== checkpoint")
+    ckpt_rows = checkpoint_cost.results(1 if args.quick else 3, args.quick)
+
     bar_s = compare_bench.BAR_SECONDS
     rows = [
         (
@@ -85,6 +92,7 @@ def main() -> int:
             f"<= {bar_s:.0f} s",
             verdict(table_s <= bar_s),
         ),
+        *[(f"checkpoint: {r[0]}", f"{r[4]}, {r[5]} of an epoch", "<= 2%", r[6]) for r in ckpt_rows],
     ]
     print("\nsummary")
     for name, figure, bar, v in rows:
