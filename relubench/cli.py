@@ -313,11 +313,28 @@ Baseline = Annotated[
 ]
 
 
-def _compare(paths: list[str], by: str | None, baseline: str | None, incomplete: bool) -> Any:
+Tune = Annotated[
+    list[str] | None,
+    _opt(
+        "Choose each group's value of this config key (e.g. lr) on mean validation accuracy, "
+        "never on test; repeatable. Needs runs with a validation split (val_size).",
+        "--tune",
+    ),
+]
+
+
+def _compare(
+    paths: list[str],
+    by: str | None,
+    baseline: str | None,
+    incomplete: bool,
+    tune: list[str] | None = None,
+) -> Any:
     from relubench.analysis.stats import compare
 
     keys = by.split(",") if by is not None else None
-    comp = compare(paths, by=keys, baseline=baseline, include_incomplete=incomplete)
+    tuned = [k for item in tune or [] for k in item.split(",")]
+    comp = compare(paths, keys, baseline, incomplete, tuned)
     _warn_skipped(comp.skipped)
     return comp
 
@@ -350,12 +367,14 @@ def compare_cmd(
         Path | None, _opt("Write to this file. (default: stdout)", "--out", "-o")
     ] = None,
     include_incomplete: Incomplete = False,
+    tune: Tune = None,
 ) -> None:
-    """Final and best accuracy, dead units, slopes per group: mean ± std over seeds, p vs relu."""
+    """Accuracy, dead units, slopes per group (mean ± std over seeds), each against the baseline:
+    difference with CI, effect size, Holm-adjusted p, verdict."""
     from relubench.analysis.formats import pick_format, render
 
     fmt = pick_format(fmt, out)
-    comp = _compare(paths, by, baseline, include_incomplete)
+    comp = _compare(paths, by, baseline, include_incomplete, tune)
     if out is not None:
         _write(out, render(comp, fmt))
         console.print(f"wrote {fmt} table of {len(comp.groups)} groups to [bold]{out}[/]")
@@ -409,12 +428,13 @@ def report_cmd(
     by: By = None,
     baseline: Baseline = None,
     include_incomplete: Incomplete = False,
+    tune: Tune = None,
     title: Annotated[str, _opt("Title of the page.")] = "relubench report",
 ) -> None:
     """One self-contained HTML page: the table, every figure, each group's config, environment."""
     from relubench.analysis.report import build_report
 
-    comp = _compare(paths, by, baseline, include_incomplete)
+    comp = _compare(paths, by, baseline, include_incomplete, tune)
     for note in comp.notes:
         err.print(f"note: {note}")
     with console.status(f"writing the report of {len(comp.runs)} runs"):

@@ -82,6 +82,8 @@ class RunConfig:
     # data
     train_size: int = 0  # use the first N training images (0 = all)
     test_size: int = 0  # use the first N test images (0 = all)
+    val_size: int = added(0)  # hold out N training images for validation (stratified, seeded
+    # by dataset and seed only), before train_size cuts the rest; 0 = no validation split
     probe_size: int = 1024  # dead units are measured on the first N test images
     data_dir: str = runtime("")  # downloadable datasets ("" = $RELUBENCH_DATA, else user cache)
     download: bool = runtime(False)  # fetch a missing dataset through torchvision (internet)
@@ -261,7 +263,8 @@ def validate(cfg: RunConfig) -> RunConfig:
     cfg.depth = cfg.depth or model.depth
     positive = ("epochs", "batch_size", "lr", "probe_size")
     non_negative = (
-        "width", "depth", "train_size", "test_size", "threads", "weight_decay", "slope_lr"
+        "width", "depth", "train_size", "test_size", "val_size", "threads", "weight_decay",
+        "slope_lr",
     )  # fmt: skip
     for key in positive:
         if getattr(cfg, key) <= 0:
@@ -285,6 +288,13 @@ def validate(cfg: RunConfig) -> RunConfig:
                 f"{key} {getattr(cfg, key):,} is larger than {data.name}'s {have:,} "
                 f"{key.split('_')[0]} images; give at most {have} (0 = all)"
             )
+    generates = data.kind == "generated" and cfg.train_size  # then val_size more are made
+    if cfg.val_size and not generates and cfg.val_size + max(cfg.train_size, 1) > data.train:
+        fit = f" + train_size {cfg.train_size:,}" if cfg.train_size else ""
+        raise ConfigError(
+            f"val_size {cfg.val_size:,}{fit} is more than {data.name}'s {data.train:,} training "
+            f"images (the validation split comes out of them); lower val_size"
+        )
     if not 0.0 <= cfg.dropout < 1.0:
         raise ConfigError(f"dropout must be in [0, 1), got {cfg.dropout}")
     if not 0.0 <= cfg.momentum < 1.0:

@@ -2,7 +2,7 @@
 
 results/<run-id>/
   config.yaml    the resolved config; `relubench train --config` it to rerun
-  metrics.csv    one row per epoch (0 = init)
+  metrics.csv    one row per epoch (0 = init); val_loss, val_acc with a validation split
   layers.csv     one row per epoch x activation layer
   alphas.csv     PReLU only, long form: epoch, layer, channel, alpha
   summary.json   status (running|complete|diverged|interrupted|failed), results, resumes,
@@ -39,6 +39,16 @@ METRICS_COLUMNS = [
     "epoch_seconds",
     "samples_per_s",
 ]
+VAL_COLUMNS = ["val_loss", "val_acc"]  # after train_acc, in runs with a validation split
+
+
+def metrics_columns(has_val: bool) -> list[str]:
+    if not has_val:
+        return METRICS_COLUMNS
+    at = METRICS_COLUMNS.index("train_acc") + 1
+    return [*METRICS_COLUMNS[:at], *VAL_COLUMNS, *METRICS_COLUMNS[at:]]
+
+
 LAYERS_COLUMNS = ["epoch", "layer", "units", "dead_frac", "alpha_mean", "alpha_min", "alpha_max"]
 ALPHAS_COLUMNS = ["epoch", "layer", "channel", "alpha"]
 STATUSES = ("running", "complete", "diverged", "interrupted", "failed")
@@ -76,9 +86,10 @@ def csv_text(columns: list[str], rows: list[dict[str, Any]]) -> str:
 class RunWriter:
     """Holds a run's rows in memory and rewrites each file atomically after every epoch."""
 
-    def __init__(self, folder: Path, has_alphas: bool) -> None:
+    def __init__(self, folder: Path, has_alphas: bool, has_val: bool = False) -> None:
         self.folder = Path(folder)
         self.has_alphas = has_alphas
+        self.metrics_columns = metrics_columns(has_val)
         self.metrics: list[dict[str, Any]] = []
         self.layers: list[dict[str, Any]] = []
         self.alphas: list[dict[str, Any]] = []
@@ -114,7 +125,7 @@ class RunWriter:
         self._flush()
 
     def _flush(self) -> None:
-        atomic_write(self.folder / "metrics.csv", csv_text(METRICS_COLUMNS, self.metrics))
+        atomic_write(self.folder / "metrics.csv", csv_text(self.metrics_columns, self.metrics))
         atomic_write(self.folder / "layers.csv", csv_text(LAYERS_COLUMNS, self.layers))
         if self.has_alphas:
             atomic_write(self.folder / "alphas.csv", csv_text(ALPHAS_COLUMNS, self.alphas))
@@ -174,6 +185,7 @@ def summarize(
     error: str | None = None,
     wall_seconds: float | None = None,
     resumes: list[dict[str, Any]] | None = None,
+    split: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """summary.json: status, results, final per-layer stats, the config, the environment.
 
@@ -181,10 +193,16 @@ def summarize(
     `metrics` and `layers` are the rows of metrics.csv and layers.csv so far; `started` is
     when the run first started, `wall_seconds` the time it has trained (default: since
     `started`; a resumed run leaves out the time it lay stopped), `resumes` one entry per
-    resume: when, from which epoch.
+    resume: when, from which epoch; `split` the images in each split (train, val, test).
+
+    The best epoch is chosen on validation accuracy when the run has a validation split
+    (`best_selected_on: val`; `best_test_acc` is the test accuracy at that epoch), else on
+    test accuracy (`test`: an optimistic figure, labelled so).
     """
     trained = [r for r in metrics if r["epoch"] > 0]
-    best = max(trained or metrics, key=lambda r: r["test_acc"], default=None)
+    val = any(r.get("val_acc") is not None for r in trained)
+    on = "val_acc" if val else "test_acc"
+    best = max(trained or metrics, key=lambda r: r[on], default=None)
     last = metrics[-1] if metrics else None
     epoch_s = [r["epoch_seconds"] for r in trained]
     return tidy(
@@ -198,6 +216,10 @@ def summarize(
             "final_train_loss": last["train_loss"] if trained else None,
             "best_test_acc": best["test_acc"] if trained else None,
             "best_epoch": best["epoch"] if trained else None,
+            "best_selected_on": "val" if val else "test",
+            "final_val_acc": last["val_acc"] if trained and val else None,
+            "final_val_loss": last["val_loss"] if trained and val else None,
+            "best_val_acc": best["val_acc"] if trained and val else None,
             "init_dead_frac": metrics[0]["dead_frac"] if metrics else None,
             "final_dead_frac": last["dead_frac"] if last else None,
             "seconds_per_epoch": sum(epoch_s) / len(epoch_s) if epoch_s else None,
@@ -207,6 +229,7 @@ def summarize(
             "updated_at": stamp(time.time()),
             "error": error,
             "resumes": resumes or [],
+            "split": split,
             **env,
             "layers": final_layers(layers),
             "config_hash": config_hash,  # the full hash: whose folder this is (RunConfig)
@@ -254,6 +277,7 @@ def check_run_folder(folder: Path) -> list[str]:
         problems.append("summary.json missing or unreadable")
     if not (folder / "config.yaml").is_file():
         problems.append("config.yaml missing")
+    with_val = metrics_columns(True)
     expected = {
         "metrics.csv": METRICS_COLUMNS,
         "layers.csv": LAYERS_COLUMNS,
@@ -268,6 +292,8 @@ def check_run_folder(folder: Path) -> list[str]:
             if name != "alphas.csv":  # checked below: only runs with learned slopes have it
                 problems.append(f"{name} missing")
             continue
+        if name == "metrics.csv" and rows and rows[0] == with_val:
+            columns = with_val
         if not rows or rows[0] != columns:
             problems.append(f"{name} has columns {rows[0] if rows else []}, expected {columns}")
         elif len(rows) < 2:

@@ -18,8 +18,8 @@ from relubench.registry.activations import ACTS
 from relubench.runfolder import (
     ALPHAS_COLUMNS,
     LAYERS_COLUMNS,
-    METRICS_COLUMNS,
     csv_text,
+    metrics_columns,
     summarize,
 )
 
@@ -54,6 +54,7 @@ def make_run(
     *,
     final_acc: float = 0.9,
     best_acc: float | None = None,
+    val_acc: float | None = None,
     epochs: int = 3,
     status: str = "complete",
     epochs_done: int | None = None,
@@ -70,10 +71,12 @@ def make_run(
     """Write one run folder under root and return it.
 
     Test accuracy climbs linearly from 10% at init to `final_acc` at the last epoch done; with
-    `best_acc`, the epoch before the last reaches it. The net's dead fraction moves linearly
-    from `init_dead` to `final_dead`, layer k holding (k + 1) / mean-weight times as many dead
-    units as the first, so deeper layers die more. PReLU slopes move from prelu_init to a target
-    that falls linearly from `alpha_first` (first layer) to `alpha_last` (last layer).
+    `best_acc`, the epoch before the last reaches it. With `val_acc`, the run has a validation
+    split (val_size 100 unless given) whose accuracy climbs likewise to `val_acc`. The net's
+    dead fraction moves linearly from `init_dead` to `final_dead`, layer k holding (k + 1) /
+    mean-weight times as many dead units as the first, so deeper layers die more. PReLU slopes
+    move from prelu_init to a target that falls linearly from `alpha_first` (first layer) to
+    `alpha_last` (last layer).
     """
     cfg = RunConfig(
         **{
@@ -83,6 +86,7 @@ def make_run(
             "epochs": epochs,
             "width": 8,
             "out": str(root),
+            **({"val_size": 100} if val_acc is not None else {}),
             **config,
         }
     )
@@ -101,11 +105,15 @@ def make_run(
         if best_acc is not None and done >= 2 and e == done - 1:
             acc = best_acc
         dead = _lerp(init_dead, final_dead, t)
+        val = {}
+        if val_acc is not None:
+            val = {"val_loss": 2.3 * (1 - t) + 0.25, "val_acc": _lerp(0.1, val_acc, t)}
         metrics.append(
             {
                 "epoch": e,
                 "train_loss": None if e == 0 else 2.3 * (1 - t) + 0.1,
                 "train_acc": None if e == 0 else acc + 0.02,
+                **val,
                 "test_loss": 2.3 * (1 - t) + 0.2,
                 "test_acc": acc,
                 "dead_frac": dead,
@@ -154,7 +162,7 @@ def make_run(
         error=error,
     )
     (folder / "config.yaml").write_text(to_yaml(cfg))
-    (folder / "metrics.csv").write_text(csv_text(METRICS_COLUMNS, metrics))
+    (folder / "metrics.csv").write_text(csv_text(metrics_columns(val_acc is not None), metrics))
     (folder / "layers.csv").write_text(csv_text(LAYERS_COLUMNS, layer_rows))
     if learned:
         (folder / "alphas.csv").write_text(csv_text(ALPHAS_COLUMNS, alpha_rows))

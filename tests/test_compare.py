@@ -275,6 +275,21 @@ def test_csv_parses_back_with_stable_columns(results):
         "p_welch",
         "vs",
         "flags",
+        "best_epoch_on",
+        "val_acc_pct",
+        "val_acc_std_pct",
+        "tuned",
+        "tuned_val_acc_pct",
+        "runner_up",
+        "runner_up_val_acc_pct",
+        "ineligible",
+        "diff_pct",
+        "diff_ci95_lo_pct",
+        "diff_ci95_hi_pct",
+        "hedges_g",
+        "p_holm",
+        "verdict",
+        "detectable_pct",
     ]
     assert list(table["act"]) == ["prelu", "elu", "relu"]
     assert list(table["n"]) == [3, 1, 3]

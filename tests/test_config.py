@@ -132,7 +132,8 @@ def test_added_keys_at_their_neutral_value_keep_old_run_ids():
     assert set(RUNTIME_KEYS) == {"device", "threads", "amp", "out", "data_dir", "download",
                                  "save_model", "checkpoint"}  # fmt: skip
     assert NEUTRAL == {
-        "celu_alpha": 1.0, "rrelu_lower": 1 / 8, "rrelu_upper": 1 / 3, "slope_lr": 1.0
+        "celu_alpha": 1.0, "rrelu_lower": 1 / 8, "rrelu_upper": 1 / 3, "slope_lr": 1.0,
+        "val_size": 0,
     }  # fmt: skip
 
 

@@ -130,7 +130,7 @@ def report(results, tmp_path_factory):
 
 def test_report_holds_the_table(report):
     assert "<title>acts &amp; seeds</title>" in report
-    assert "<th>p vs relu</th>" in report
+    assert "<th>Δ vs relu [95% CI]</th>" in report and "<th>p Holm</th>" in report
     rows = re.findall(r"<tr[^>]*><td class=\"key\">(\w+)</td><td>(\d+)</td>", report)
     assert rows[:3] == [("prelu", "2"), ("elu", "1"), ("relu", "2")]  # sorted by accuracy
     assert "<td>95.00 ± 0.00</td>" in report

@@ -26,18 +26,65 @@ GROUP_COLUMNS = [
     ("p_welch", None),  # 4 significant digits
     ("vs", None),
     ("flags", None),  # diverged, spread: see FLAG_NOTES
+    # added later, appended so that earlier columns keep their places
+    ("best_epoch_on", None),  # val or test: where each run's best epoch was chosen
+    ("val_acc_pct", 2),
+    ("val_acc_std_pct", 2),
+    ("tuned", None),  # --tune: the value chosen on validation (the tuned keys' values)
+    ("tuned_val_acc_pct", 2),
+    ("runner_up", None),
+    ("runner_up_val_acc_pct", 2),
+    ("ineligible", None),  # tuned values with a diverged seed, ";"-separated
+    ("diff_pct", 2),  # mean final accuracy minus the baseline group's, percentage points
+    ("diff_ci95_lo_pct", 2),
+    ("diff_ci95_hi_pct", 2),
+    ("hedges_g", 3),
+    ("p_holm", None),  # 4 significant digits
+    ("verdict", None),  # better / worse / no detectable difference (alpha 0.05 after Holm)
+    ("detectable_pct", 2),  # with no detectable difference: the smallest this n detects
 ]
 FLAG_MARK = "†"
 FLAG_NOTES = {
     "diverged": "a seed of this experiment diverged (see the runs apart)",
     "spread": "seeds disagree: std over 3x the median group std",
 }
-LEGEND = (
-    "mean ± std over seeds; 95% CI: t-interval of the mean final accuracy (clipped to [0, 100]); "
-    "dead: units never positive on the probe set, at init and at the end; α: final mean PReLU "
-    "slope of the first and last activation layer; p: Welch's t-test of final accuracy against "
-    "the baseline group"
-)
+
+
+def legend(comp: Comparison) -> str:
+    """One line saying what every column means, for this comparison."""
+    base = comp.baseline or "the baseline"
+    parts = [
+        "mean ± std over seeds; 95% CI: t-interval of the mean final accuracy (clipped to "
+        "[0, 100])",
+        f"best: test accuracy at each run's best epoch, chosen on {_ON[comp.selected_on]}",
+        "dead: units never positive on the probe set, at init and at the end; α: final mean "
+        "PReLU slope of the first and last activation layer",
+        f"Δ: mean final accuracy minus {base}'s, with its 95% Welch CI; g: Hedges' g; p: "
+        f"Welch's t-test against {base}, Holm-adjusted across the {_tested(comp)} groups "
+        "compared; verdict at α = 0.05 after Holm, and for no detectable difference the "
+        "smallest difference these seeds detect with 80% power",
+    ]
+    if comp.tune:
+        keys = ", ".join(comp.tune)
+        parts.insert(
+            0,
+            f"{keys} (tuned): per group, the value with the best mean final validation "
+            f"accuracy (ties: the smaller; values with a diverged seed ineligible), never "
+            f"chosen on test; val: that mean; runner-up: the next value and its validation "
+            f"accuracy",
+        )
+    return "; ".join(parts)
+
+
+_ON = {
+    "val": "validation",
+    "test": "test (optimistic: no validation split)",
+    "val/test": "validation where the run has a split, else on test",
+}
+
+
+def _tested(comp: Comparison) -> int:
+    return sum(not missing(g["p_welch"]) for g in comp.groups)
 
 
 def _pct(x: Any, digits: int = 2) -> str:
@@ -56,10 +103,12 @@ def p_text(p: Any) -> str:
 
 
 def display_header(comp: Comparison) -> list[str]:
-    vs = f"p vs {comp.baseline}" if comp.baseline else "p"
+    vs = f" vs {comp.baseline}" if comp.baseline else ""
     return [
         *comp.keys,
+        *([f"{', '.join(comp.tune)} (tuned)"] if comp.tune else []),
         "n",
+        *(["val acc %"] if comp.has_val else []),
         "final acc %",
         "95% CI",
         "best acc %",
@@ -68,7 +117,12 @@ def display_header(comp: Comparison) -> list[str]:
         "α first",
         "α last",
         "s/epoch",
-        vs,
+        *(["runner-up (val %)"] if comp.tune else []),
+        f"Δ{vs} [95% CI]",
+        "g",
+        "p",
+        "p Holm",
+        "verdict",
     ]
 
 
@@ -81,6 +135,16 @@ def flag_legend(comp: Comparison) -> str:
     return f"{FLAG_MARK} not a verdict: " + "; ".join(parts)
 
 
+def _verdict(r: dict[str, Any]) -> str:
+    if r["vs"] == "baseline":
+        return "baseline"
+    if r["verdict"] is None:
+        return "–"
+    if r["verdict"] == "no detectable difference" and not missing(r["detectable"]):
+        return f"no detectable difference (< {_pct(r['detectable'])})"
+    return r["verdict"]
+
+
 def display_rows(comp: Comparison) -> list[list[str]]:
     """The table for people: the same cells in the terminal, markdown, LaTeX and HTML."""
     rows = []
@@ -90,11 +154,21 @@ def display_rows(comp: Comparison) -> list[list[str]]:
             if missing(r["final_acc_ci95_lo"])
             else f"[{_pct(r['final_acc_ci95_lo'])}, {_pct(r['final_acc_ci95_hi'])}]"
         )
-        p = "baseline" if r["vs"] == "baseline" else p_text(r["p_welch"])
+        if missing(r["diff"]):
+            diff = "baseline" if r["vs"] == "baseline" else "–"
+        else:
+            diff = f"{100 * r['diff']:+.2f}"
+            if not missing(r["diff_ci95_lo"]):
+                diff += f" [{100 * r['diff_ci95_lo']:+.2f}, {100 * r['diff_ci95_hi']:+.2f}]"
+        runner_up = "–"
+        if comp.tune and r.get("runner_up") is not None:
+            runner_up = f"{r['runner_up']} ({_pct(r['runner_up_val_acc'])})"
         rows.append(
             [
                 *(text(r[k]) for k in comp.keys),
+                *([r.get("tuned") or "–"] if comp.tune else []),
                 str(r["n"]),
+                *([f"{_pct(r['val_acc'])} ± {_pct(r['val_acc_std'])}"] if comp.has_val else []),
                 f"{_pct(r['final_acc'])} ± {_pct(r['final_acc_std'])}"
                 + (FLAG_MARK if r["flags"] else ""),
                 ci,
@@ -104,7 +178,12 @@ def display_rows(comp: Comparison) -> list[list[str]]:
                 _fixed(r["alpha_first"], 3),
                 _fixed(r["alpha_last"], 3),
                 _fixed(r["s_per_epoch"], 3),
-                p,
+                *([runner_up] if comp.tune else []),
+                diff,
+                _fixed(r["hedges_g"], 2),
+                "–" if r["vs"] == "baseline" else p_text(r["p_welch"]),
+                "–" if r["vs"] == "baseline" else p_text(r["p_holm"]),
+                _verdict(r),
             ]
         )
     return rows
@@ -127,18 +206,23 @@ def apart_rows(comp: Comparison) -> list[list[str]]:
 
 
 def machine_records(comp: Comparison) -> list[dict[str, Any]]:
-    """Group rows for csv and json: percent for accuracies and dead fractions, fixed rounding."""
+    """Group rows for csv and json: percent for accuracies, fractions and differences, fixed
+    rounding."""
     out = []
     for r in comp.groups:
         rec: dict[str, Any] = {k: r[k] for k in comp.keys}
         for col, digits in GROUP_COLUMNS:
             source = col.removesuffix("_pct")
-            value = r[source]
-            if col == "flags":
+            value = r.get(source)
+            if col == "best_epoch_on":
+                value = comp.selected_on
+            elif col == "flags":
                 value = ",".join(value) or None
+            elif col == "ineligible":
+                value = ";".join(value or []) or None
             elif missing(value):
                 value = None
-            elif col == "p_welch":
+            elif col.startswith("p_"):
                 value = float(f"{value:.4g}")
             elif col.endswith("_pct"):
                 value = round(100 * value, digits)

@@ -10,11 +10,11 @@ from pathlib import Path
 from relubench.analysis.cells import (
     APART_HEADER,
     GROUP_COLUMNS,
-    LEGEND,
     apart_rows,
     display_header,
     display_rows,
     flag_legend,
+    legend,
     machine_records,
 )
 from relubench.analysis.stats import Comparison, missing
@@ -31,13 +31,15 @@ def _md_row(cells: list[str]) -> str:
 
 def to_markdown(comp: Comparison) -> str:
     header = display_header(comp)
-    right = {"n", "final acc %", "best acc %", "dead init %", "dead end %", "α first", "α last"}
+    left = len(comp.keys) + len(comp.tune and [1])  # the keys (and the tuned value): text
     lines = [
         _md_row(header),
-        "|" + "|".join("---:" if h in right or h == "s/epoch" else "---" for h in header) + "|",
+        "|"
+        + "|".join("---" if i < left or h == "verdict" else "---:" for i, h in enumerate(header))
+        + "|",
         *(_md_row(r) for r in display_rows(comp)),
         "",
-        f"_{LEGEND}._",
+        f"_{legend(comp)}._",
         *(["", f"_{flag_legend(comp)}._"] if flag_legend(comp) else []),
     ]
     rows = apart_rows(comp)
@@ -77,7 +79,7 @@ def to_latex(comp: Comparison) -> str:
     header = display_header(comp)
     align = "l" * len(comp.keys) + "r" * (len(header) - len(comp.keys))
     lines = [
-        f"% relubench compare: {LEGEND}",
+        f"% relubench compare: {legend(comp)}",
         *([f"% {flag_legend(comp)}"] if flag_legend(comp) else []),
         f"\\begin{{tabular}}{{{align}}}",
         "\\toprule",

@@ -32,6 +32,9 @@ NUMBERS = (
     "epochs_done",
     "final_test_acc",
     "final_test_loss",
+    "final_val_acc",
+    "final_val_loss",
+    "best_val_acc",
     "best_test_acc",
     "best_epoch",
     "init_dead_frac",
@@ -186,7 +189,7 @@ def load_run(folder: str | Path) -> dict[str, Any]:
     config = as_run(config)  # keys added after the run: their neutral value
     row: dict[str, Any] = {**{k: v for k, v in DEFAULTS.items() if k not in config}, **config}
     row.update({k: _number(summary, k) for k in NUMBERS})
-    for key in ("final_test_acc", "best_test_acc"):
+    for key in ("final_test_acc", "best_test_acc", "final_val_acc", "best_val_acc"):
         v = row[key]
         if v is not None and not 0.0 <= v <= 1.0:
             raise Malformed(f"summary.json: {key} is {v}, outside [0, 1]")
@@ -203,6 +206,8 @@ def load_run(folder: str | Path) -> dict[str, Any]:
         status=status,
         error=None if summary.get("error") is None else str(summary["error"])[:500],
         epochs_planned=_number(summary, "epochs"),
+        # the best epoch was chosen on validation, or (no validation split) on test
+        selected_on="val" if summary.get("best_selected_on") == "val" else "test",
         alpha_first=float(slopes[0]) if slopes else None,  # layers are in forward order
         alpha_last=float(slopes[-1]) if slopes else None,
         **{col: summary.get(key) for key, col in ENVIRONMENT.items()},
@@ -254,6 +259,7 @@ _NOT_CONFIG = {
     "status",
     "error",
     "epochs_planned",
+    "selected_on",
     "alpha_first",
     "alpha_last",
 }

@@ -14,11 +14,11 @@ from typing import Any
 import relubench
 from relubench.analysis.cells import (
     APART_HEADER,
-    LEGEND,
     apart_rows,
     display_header,
     display_rows,
     flag_legend,
+    legend,
 )
 from relubench.analysis.curves import Curves, load_curves
 from relubench.analysis.plots import draw_all, png_bytes
@@ -154,7 +154,7 @@ def build_report(comp: Comparison, sources: list[str], title: str = "relubench r
     if comp.groups:
         best = {"0": "best"} if len(comp.groups) > 1 else {}
         body.append(_table(display_header(comp), display_rows(comp), left=len(comp.keys), **best))
-        body.append(f'<p class="legend">{_e(LEGEND)}.</p>')
+        body.append(f'<p class="legend">{_e(legend(comp))}.</p>')
         if flag_legend(comp):
             body.append(f'<p class="legend">{_e(flag_legend(comp))}.</p>')
     for note in comp.notes:

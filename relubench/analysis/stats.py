@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from relubench.analysis.inference import (
+    detectable_difference,
+    diff_ci,
+    hedges_g,
+    holm,
+    verdict,
+)
 from relubench.analysis.load import Row, load_rows
+from relubench.analysis.tune import Choice, check_tunable, choose, describe
 from relubench.config import RUNTIME_KEYS
 from relubench.errors import CompareError
 
@@ -33,6 +41,8 @@ class Comparison:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     baseline: str | None = None  # the baseline group's key value, e.g. "relu"
     notes: list[str] = field(default_factory=list)  # for people, printed after the table
+    tune: list[str] = field(default_factory=list)  # keys chosen per group on validation
+    selected_on: str = "test"  # where the best epoch was chosen: val, test, or val/test
 
     @property
     def included(self) -> list[Row]:
@@ -43,8 +53,13 @@ class Comparison:
     def apart(self) -> list[Row]:
         """Runs shown apart: not complete (unless --include-incomplete) or without an accuracy."""
         return sorted(
-            (r for r in self.runs if not r["in_means"]), key=lambda r: (r["status"], r["run_id"])
+            (r for r in self.runs if not r["in_means"] and not r.get("tuned_out")),
+            key=lambda r: (r["status"], r["run_id"]),
         )
+
+    @property
+    def has_val(self) -> bool:
+        return any(not missing(g["val_acc"]) for g in self.groups)
 
 
 def group_keys(runs: list[Row], config_keys: list[str], by: list[str] | None) -> list[str]:
@@ -140,9 +155,14 @@ def _parse_baseline(baseline: str | None, keys: list[str], groups: list[tuple]) 
 
 
 def group_stats(
-    runs: list[Row], keys: list[str], baseline: str | None = None
+    runs: list[Row],
+    keys: list[str],
+    baseline: str | None = None,
+    choices: dict[tuple, Choice] | None = None,
 ) -> tuple[list[Row], str | None]:
-    """One row per group of the runs in the means, sorted by mean final accuracy (best first).
+    """One row per group of the runs in the means, sorted by mean final accuracy (best first),
+    with its difference from the baseline group (`relubench.analysis.inference`) and, with
+    `choices` (`--tune`), the value chosen on validation.
 
     Fractions stay fractions here; the formats turn them into percent.
     Returns (table, baseline value) where the value is None if no group matches the baseline.
@@ -160,7 +180,7 @@ def group_stats(
         final = finals[k]
         n, mean, std = len(final), _mean(final), _std(final)
         ci = None if std is None else t_quantile(n - 1) * std / math.sqrt(n)
-        p, vs = None, None
+        p, vs, base = None, None, None
         if idx is not None:
             # The baseline of a group: same values on the other keys, the baseline value on its.
             base = next(
@@ -173,10 +193,14 @@ def group_stats(
                 None,
             )
             if base == k:
-                vs = "baseline"
+                vs, base = "baseline", None
             elif base is not None:
                 vs, p = label(base), welch_p(final, finals[base])
         best = _values(g, "best_test_acc")
+        against = finals[base] if base is not None else []
+        diff = mean - _mean(against) if against else None
+        ci_diff = diff_ci(final, against) if against else None
+        val = _values(g, "final_val_acc")
         rows.append(
             {
                 "group": label(k),
@@ -187,6 +211,8 @@ def group_stats(
                 # Accuracy lives in [0, 1]; the symmetric t-interval can overshoot: clipped.
                 "final_acc_ci95_lo": None if ci is None else max(0.0, mean - ci),
                 "final_acc_ci95_hi": None if ci is None else min(1.0, mean + ci),
+                "val_acc": _mean(val) if len(val) == n else None,
+                "val_acc_std": _std(val) if len(val) == n else None,
                 "best_acc": _mean(best),
                 "best_acc_std": _std(best),
                 "dead_init": _mean(_values(g, "init_dead_frac")),
@@ -194,11 +220,22 @@ def group_stats(
                 "alpha_first": _mean(_values(g, "alpha_first")),
                 "alpha_last": _mean(_values(g, "alpha_last")),
                 "s_per_epoch": _mean(_values(g, "seconds_per_epoch")),
+                "diff": diff,
+                "diff_ci95_lo": None if ci_diff is None else ci_diff[0],
+                "diff_ci95_hi": None if ci_diff is None else ci_diff[1],
+                "hedges_g": hedges_g(final, against) if against else None,
                 "p_welch": p,
+                "detectable": detectable_difference(final, against) if against else None,
                 "vs": vs,
+                **describe((choices or {}).get(k), text),
                 "run_ids": sorted(r["run_id"] for r in g),
             }
         )
+    for row, p_adj in zip(rows, holm([r["p_welch"] for r in rows]), strict=True):
+        row["p_holm"] = p_adj
+        row["verdict"] = verdict(row["diff"], p_adj)
+        if row["verdict"] != "no detectable difference":
+            row["detectable"] = None
     # Best first; ties by best accuracy, then by name, so the order never depends on file order.
     rows.sort(key=lambda r: (-(r["best_acc"] or 0), r["group"]))
     rows.sort(key=lambda r: -r["final_acc"])  # stable: keeps the tie order above
@@ -234,11 +271,14 @@ def compare(
     by: list[str] | None = None,
     baseline: str | None = None,
     include_incomplete: bool = False,
+    tune: list[str] | None = None,
 ) -> Comparison:
-    """Load every run under `paths`, group, and compute the statistics.
+    """Load every run under `paths`, group, and compute the statistics; with `tune`, each
+    group's value of those keys is chosen on validation accuracy (`relubench.analysis.tune`).
 
-    Raises CompareError only when nothing at all can be compared (no readable run) or `--by`
-    names an unknown key; malformed folders are collected in `skipped`, not fatal.
+    Raises CompareError only when nothing at all can be compared (no readable run), `--by`
+    or `--tune` names an unknown key, or `--tune` meets runs without a validation split;
+    malformed folders are collected in `skipped`, not fatal.
     """
     runs, config_keys, skipped = load_rows(paths)
     if by is not None:
@@ -260,19 +300,37 @@ def compare(
         r["in_means"] = r["final_test_acc"] is not None and (
             r["status"] == "complete" or include_incomplete
         )
+    tune = list(dict.fromkeys(k.strip() for k in tune or [] if k.strip()))
+    included = [r for r in runs if r["in_means"]]
     try:
-        keys = group_keys([r for r in runs if r["in_means"]], config_keys, by)
+        if tune:
+            check_tunable(included, tune, config_keys)
+            if by and set(by) & set(tune):
+                raise CompareError(f"--by and --tune share {sorted(set(by) & set(tune))[0]}")
+        keys = group_keys(included, [k for k in config_keys if k not in tune], by)
     except CompareError as e:
         raise CompareError(str(e), skipped) from None
+    choices = choose(runs, keys, tune, config_keys) if tune else None
     for r in runs:
         r["group"] = label([r.get(k) for k in keys])
-    groups, base_value = group_stats(runs, keys, baseline)
+    groups, base_value = group_stats(runs, keys, baseline, choices)
     flag_unstable(groups, runs, config_keys)
     notes = []
+    if tune:
+        lost = sorted({r["group"] for r in included} - {g["group"] for g in groups})
+        if lost:
+            notes.append(
+                f"{', '.join(lost)}: every value of {','.join(tune)} had a diverged seed; "
+                "nothing to choose"
+            )
     if baseline and base_value is None and groups:
         notes.append(f"baseline {baseline!r} matches no group; p-values left out")
     if not groups:
         notes.append(
             "no complete runs yet; pass --include-incomplete to compare the runs shown apart"
         )
-    return Comparison(keys, config_keys, runs, groups, skipped, base_value, notes)
+    on = {r["selected_on"] for r in runs if r["in_means"]}
+    selected_on = "/".join(sorted(on, reverse=True)) if on else "test"
+    return Comparison(
+        keys, config_keys, runs, groups, skipped, base_value, notes, tune or [], selected_on
+    )

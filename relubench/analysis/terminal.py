@@ -9,16 +9,25 @@ from typing import Any
 
 from relubench.analysis.cells import (
     APART_HEADER,
-    LEGEND,
     apart_rows,
     display_header,
     display_rows,
     flag_legend,
+    legend,
 )
 from relubench.analysis.stats import Comparison
 
-# Columns a narrow terminal leaves out first (keys, n, final acc and p always stay).
-NARROW_DROP = ["95% CI", "best acc %", "s/epoch", "dead init %", "α last", "α first"]
+# Columns a narrow terminal leaves out first, in order, by the start of their header (keys, n,
+# the accuracies, p Holm and the verdict always stay).
+NARROW_DROP = [
+    "95% CI", "runner-up", "g", "p", "best acc %", "s/epoch", "dead init %", "α last",
+    "α first", "Δ", "dead end %",
+]  # fmt: skip
+
+
+def _named(header: str, name: str) -> bool:
+    """`Δ vs relu [95% CI]` is the column `Δ`; `p` is not `p Holm`."""
+    return header == name or header.startswith(name + " ") and name in ("Δ", "runner-up")
 
 
 def _fit(header: list[str], rows: list[list[str]], width: int) -> list[int]:
@@ -34,7 +43,7 @@ def _fit(header: list[str], rows: list[list[str]], width: int) -> list[int]:
     for name in NARROW_DROP:
         if need(cols) <= width:
             break
-        cols = [i for i in cols if header[i] != name]
+        cols = [i for i in cols if not _named(header[i], name)]
     return cols
 
 
@@ -51,7 +60,7 @@ def rich_tables(comp: Comparison, width: int = 200) -> list[Any]:
         header, rows = display_header(comp), display_rows(comp)
         cols = _fit(header, rows, width)
         dropped = [header[i] for i in range(len(header)) if i not in cols]
-        caption = LEGEND + (f". {flag_legend(comp)}" if flag_legend(comp) else "")
+        caption = legend(comp) + (f". {flag_legend(comp)}" if flag_legend(comp) else "")
         if dropped:
             caption += (
                 f". Left out for this terminal's width: {', '.join(dropped)} "

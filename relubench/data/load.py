@@ -48,12 +48,22 @@ class Data:
     x_test: torch.Tensor
     y_test: torch.Tensor
     train_u8: torch.Tensor | None = None  # (N, C, H, W) uint8, only when augmenting
+    x_val: torch.Tensor | None = None  # held out of the training set (val_size), float32
+    y_val: torch.Tensor | None = None
 
     def to(self, device: Any) -> Data:
-        u8 = None if self.train_u8 is None else self.train_u8.to(device)
-        x = None if self.x_train is None else self.x_train.to(device)
+        def move(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(device)
+
         return Data(
-            self.spec, x, *(t.to(device) for t in (self.y_train, self.x_test, self.y_test)), u8
+            self.spec,
+            move(self.x_train),
+            self.y_train.to(device),
+            self.x_test.to(device),
+            self.y_test.to(device),
+            move(self.train_u8),
+            move(self.x_val),
+            move(self.y_val),
         )
 
 
@@ -144,29 +154,69 @@ LOADERS: dict[str, Callable[[DatasetSpec, Source], Arrays]] = {
 assert {s.kind for s in DATASETS.values()} <= set(LOADERS)
 
 
+def val_split(y: torch.Tensor, size: int, dataset: str, seed: int) -> tuple[torch.Tensor, ...]:
+    """A stratified validation split of `size` images out of labels `y`: (validation indices,
+    the rest), both ascending. Each class gives its share (largest remainders round), drawn by
+    a generator seeded from the dataset's name and `seed` only, so every activation and
+    learning rate of a seed holds out the same images."""
+    digest = hashlib.sha256(f"relubench-val:{dataset}:{seed}".encode()).digest()
+    g = torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+    classes, counts = torch.unique(y, return_counts=True)
+    quota = counts.double() * size / len(y)
+    take = quota.floor().long()
+    short_by = size - int(take.sum())
+    order = sorted(range(len(classes)), key=lambda i: (-(quota[i] - take[i]).item(), i))
+    for i in order[:short_by]:
+        take[i] += 1
+    picked = []
+    for c, k in zip(classes.tolist(), take.tolist(), strict=True):
+        members = (y == c).nonzero().squeeze(1)
+        picked.append(members[torch.randperm(len(members), generator=g)[:k]])
+    val = torch.cat(picked).sort().values
+    keep = torch.ones(len(y), dtype=torch.bool)
+    keep[val] = False
+    return val, keep.nonzero().squeeze(1)
+
+
 def load(
     name: str,
     data_dir: str | Path | None = None,
     *,
     train_size: int = 0,
     test_size: int = 0,
+    val_size: int = 0,
+    seed: int = 0,
     download: bool = False,
     augment: bool = False,
 ) -> Data:
-    """Load dataset `name` into memory (CPU), cut to train_size/test_size (0 = all), normalised.
+    """Load dataset `name` into memory (CPU), normalised: `val_size` training images held out
+    first (`val_split`, seeded by the dataset and `seed`), then cut to train_size/test_size
+    (0 = all).
 
-    With `augment`, the training images stay uint8 (`Data.train_u8`; `x_train` is None).
+    With `augment`, the training images stay uint8 (`Data.train_u8`; `x_train` is None); the
+    validation images are never augmented.
     """
     spec = get_spec(name)
-    src = Source(data_dir, download, train_size, test_size)
+    generated = train_size + val_size if spec.kind == "generated" and train_size else train_size
+    src = Source(data_dir, download, generated, test_size)
     xtr, ytr, xte, yte = LOADERS[spec.kind](spec, src)
+    x_val = y_val = None
+    if val_size:
+        if val_size >= len(ytr):
+            raise DataError(
+                f"val_size {val_size:,} leaves no training images of {name}'s {len(ytr):,}; "
+                "lower val_size"
+            )
+        held, rest = val_split(ytr, val_size, spec.name, seed)
+        x_val, y_val = normalize(xtr[held], spec), ytr[held]
+        xtr, ytr = xtr[rest], ytr[rest]
     if train_size:
         xtr, ytr = xtr[:train_size], ytr[:train_size]
     if test_size:
         xte, yte = xte[:test_size], yte[:test_size]
     if augment:
-        return Data(spec, None, ytr, normalize(xte, spec), yte, xtr.contiguous())
-    return Data(spec, normalize(xtr, spec), ytr, normalize(xte, spec), yte)
+        return Data(spec, None, ytr, normalize(xte, spec), yte, xtr.contiguous(), x_val, y_val)
+    return Data(spec, normalize(xtr, spec), ytr, normalize(xte, spec), yte, None, x_val, y_val)
 
 
 def fetch(name: str, data_dir: str | Path | None, force: bool = False) -> tuple[Data, Path, bool]:

@@ -41,7 +41,7 @@ def estimate(cfg: RunConfig) -> tuple[float, float]:
     """(dataset bytes, model bytes) at the peak of loading and training, a lower bound."""
     spec = get_spec(cfg.dataset)
     pixels = spec.channels * spec.size * spec.size
-    images = (cfg.train_size or spec.train) + (cfg.test_size or spec.test)
+    images = (cfg.train_size or spec.train) + (cfg.test_size or spec.test) + cfg.val_size
     per_pixel = 13 if spec.kind == "generated" else 9  # uint8 + float32 + a float32 temporary
     with torch.device("meta"):
         params = sum(p.numel() for p in build_model(cfg, spec.channels, spec.size, 10).parameters())

@@ -77,6 +77,8 @@ class RichReporter(Reporter):
         """An epoch's line: train and test loss and accuracy, dead units, seconds."""
         e = row["epoch"]
         test = f"test loss {row['test_loss']:.3f} acc {_pct(row['test_acc']):>6}"
+        if row.get("val_acc") is not None:
+            test = f"val acc {_pct(row['val_acc']):>6} | {test}"
         dead = f"dead {_pct(row['dead_frac']):>5}"
         if e == 0:
             return f"{'init':<6}{'':22}| {test} | {dead}"
@@ -107,9 +109,10 @@ class RichReporter(Reporter):
             return
         resumed = len(summary.get("resumes") or [])
         note = f", resumed {resumed}x" if resumed else ""
+        on = "validation" if summary.get("best_selected_on") == "val" else "test"
         self.console.print(
-            f"test accuracy [bold]{_pct(summary['final_test_acc'], 2)}[/] (best "
-            f"{_pct(summary['best_test_acc'], 2)} at epoch {summary['best_epoch']}) in "
+            f"test accuracy [bold]{_pct(summary['final_test_acc'], 2)}[/] (best epoch on "
+            f"{on}: {summary['best_epoch']}, test {_pct(summary['best_test_acc'], 2)}) in "
             f"{summary['wall_seconds']:.1f} s{note}"
         )
         self.console.print(

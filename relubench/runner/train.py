@@ -82,6 +82,8 @@ def load_data(cfg: RunConfig, device: torch.device | str = "cpu") -> Data:
         cfg.data_dir,
         train_size=cfg.train_size,
         test_size=cfg.test_size,
+        val_size=cfg.val_size,
+        seed=cfg.seed,
         download=cfg.download,
         augment=cfg.augment,
     ).to(device)
@@ -89,6 +91,8 @@ def load_data(cfg: RunConfig, device: torch.device | str = "cpu") -> Data:
         if data.x_train is not None:
             data.x_train = data.x_train.contiguous(memory_format=torch.channels_last)
         data.x_test = data.x_test.contiguous(memory_format=torch.channels_last)
+        if data.x_val is not None:
+            data.x_val = data.x_val.contiguous(memory_format=torch.channels_last)
     return data
 
 
@@ -130,7 +134,12 @@ class RunLog:
     ) -> None:
         self.cfg, self.loop, self.data, self.folder = cfg, loop, data, folder
         self.params = sum(p.numel() for p in loop.model.parameters())
-        self.writer = RunWriter(folder, has_alphas=bool(slopes(loop.model)))
+        self.writer = RunWriter(folder, bool(slopes(loop.model)), has_val=data.y_val is not None)
+        self.split = {
+            "train": len(data.y_train),
+            "val": 0 if data.y_val is None else len(data.y_val),
+            "test": len(data.y_test),
+        }
         self.env = environment(device, loop.precision.dtype)
         self.started = self.first_started = time.time()  # this process's start; the run's
         self.wall_before = 0.0  # seconds trained by earlier processes (a resumed run)
@@ -154,6 +163,7 @@ class RunLog:
             error,
             wall_seconds=self.wall_seconds(),
             resumes=self.resumes,
+            split=self.split,
         )
 
     def resume(self, ckpt: dict[str, Any]) -> int:
@@ -192,11 +202,16 @@ class RunLog:
         t0 = time.perf_counter()
         model, data = self.loop.model, self.data
         test, p = evaluate(model, data.x_test, data.y_test, self.cfg.probe_size)
+        val = {}
+        if data.x_val is not None:
+            v, _ = evaluate(model, data.x_val, data.y_val)
+            val = {"val_loss": v["test_loss"], "val_acc": v["test_acc"]}
         eval_s = time.perf_counter() - t0
         row = {
             "epoch": epoch,
             "train_loss": None,
             "train_acc": None,
+            **val,
             **test,
             "dead_frac": p.dead_frac,
             "lr": self.loop.opt.param_groups[0]["lr"],
