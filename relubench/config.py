@@ -34,6 +34,7 @@ SLOPE_LR = 0.01  # chosen by measurement: benchmarks/stability.py, README "Stabi
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("onecycle", "cosine", "none")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+INITS = ("auto", "torch")
 
 
 def runtime(default: Any) -> Any:
@@ -70,6 +71,9 @@ class RunConfig:
     # learned slopes (prelu, prelu-shared): their learning rate is lr x slope_lr. A slope's
     # gradient sums over every unit and position it serves; see README "Stability"
     slope_lr: float = added(SLOPE_LR, neutral=1.0, slopes_only=True)
+    # weight decay on learned slopes too (He et al. 2015 did not: it pulls them to 0, to ReLU)
+    slope_decay: bool = added(False, slopes_only=True)
+    init: str = added("auto")  # auto: the activation's rule (registry); torch: torch's defaults
     # optimisation
     epochs: int = 5  # passes over the training set
     batch_size: int = 128  # images per step
@@ -85,6 +89,7 @@ class RunConfig:
     val_size: int = added(0)  # hold out N training images for validation (stratified, seeded
     # by dataset and seed only), before train_size cuts the rest; 0 = no validation split
     probe_size: int = 1024  # dead units are measured on the first N test images
+    dormant_tau: float = added(0.1)  # a unit is dormant if E|h| <= tau x its layer's mean
     data_dir: str = runtime("")  # downloadable datasets ("" = $RELUBENCH_DATA, else user cache)
     download: bool = runtime(False)  # fetch a missing dataset through torchvision (internet)
     augment: bool = False  # CIFAR: random crop (4 px padding) + horizontal flip, seeded
@@ -251,6 +256,7 @@ CHOICES = {
     "optimizer": lambda: OPTIMIZERS,
     "schedule": lambda: SCHEDULES,
     "device": lambda: DEVICES,
+    "init": lambda: INITS,
 }
 
 
@@ -297,6 +303,8 @@ def validate(cfg: RunConfig) -> RunConfig:
         )
     if not 0.0 <= cfg.dropout < 1.0:
         raise ConfigError(f"dropout must be in [0, 1), got {cfg.dropout}")
+    if not 0.0 <= cfg.dormant_tau <= 1.0:
+        raise ConfigError(f"dormant_tau must be in [0, 1], got {cfg.dormant_tau}")
     if not 0.0 <= cfg.momentum < 1.0:
         raise ConfigError(f"momentum must be in [0, 1), got {cfg.momentum}")
     values = cfg.to_dict()

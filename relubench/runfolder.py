@@ -35,6 +35,7 @@ METRICS_COLUMNS = [
     "test_loss",
     "test_acc",
     "dead_frac",
+    "dormant_frac",
     "lr",
     "epoch_seconds",
     "samples_per_s",
@@ -42,14 +43,32 @@ METRICS_COLUMNS = [
 VAL_COLUMNS = ["val_loss", "val_acc"]  # after train_acc, in runs with a validation split
 
 
-def metrics_columns(has_val: bool) -> list[str]:
+def metrics_columns(has_val: bool, columns: list[str] = METRICS_COLUMNS) -> list[str]:
     if not has_val:
-        return METRICS_COLUMNS
-    at = METRICS_COLUMNS.index("train_acc") + 1
-    return [*METRICS_COLUMNS[:at], *VAL_COLUMNS, *METRICS_COLUMNS[at:]]
+        return columns
+    at = columns.index("train_acc") + 1
+    return [*columns[:at], *VAL_COLUMNS, *columns[at:]]
 
 
-LAYERS_COLUMNS = ["epoch", "layer", "units", "dead_frac", "alpha_mean", "alpha_min", "alpha_max"]
+LAYERS_COLUMNS = [
+    "epoch",
+    "layer",
+    "units",
+    "dead_frac",
+    "dormant_frac",
+    "pre_mean",
+    "pre_std",
+    "out_mean",
+    "out_std",
+    "alpha_mean",
+    "alpha_min",
+    "alpha_max",
+]
+# run folders written before the dormant fraction and the moments existed: read as they are
+OLD_COLUMNS = {
+    "metrics.csv": [c for c in METRICS_COLUMNS if c != "dormant_frac"],
+    "layers.csv": ["epoch", "layer", "units", "dead_frac", "alpha_mean", "alpha_min", "alpha_max"],
+}
 ALPHAS_COLUMNS = ["epoch", "layer", "channel", "alpha"]
 STATUSES = ("running", "complete", "diverged", "interrupted", "failed")
 
@@ -140,9 +159,16 @@ class LayerReading(Protocol):
     layer: str
     units: int
     alphas: list[float] | None
+    pre_mean: float
+    pre_std: float
+    out_mean: float
+    out_std: float
 
     @property
     def dead_frac(self) -> float: ...
+
+    @property
+    def dormant_frac(self) -> float: ...
 
 
 def layer_rows(epoch: int, layers: Iterable[LayerReading]) -> tuple[list[dict], list[dict]]:
@@ -156,6 +182,11 @@ def layer_rows(epoch: int, layers: Iterable[LayerReading]) -> tuple[list[dict], 
                 "layer": lp.layer,
                 "units": lp.units,
                 "dead_frac": lp.dead_frac,
+                "dormant_frac": lp.dormant_frac,
+                "pre_mean": lp.pre_mean,
+                "pre_std": lp.pre_std,
+                "out_mean": lp.out_mean,
+                "out_std": lp.out_std,
                 "alpha_mean": sum(a) / len(a) if a else None,
                 "alpha_min": min(a) if a else None,
                 "alpha_max": max(a) if a else None,
@@ -222,6 +253,8 @@ def summarize(
             "best_val_acc": best["val_acc"] if trained and val else None,
             "init_dead_frac": metrics[0]["dead_frac"] if metrics else None,
             "final_dead_frac": last["dead_frac"] if last else None,
+            "init_dormant_frac": metrics[0].get("dormant_frac") if metrics else None,
+            "final_dormant_frac": last.get("dormant_frac") if last else None,
             "seconds_per_epoch": sum(epoch_s) / len(epoch_s) if epoch_s else None,
             "wall_seconds": time.time() - started if wall_seconds is None else wall_seconds,
             "parameters": params,
@@ -244,9 +277,10 @@ def final_layers(layer_rows: list[dict]) -> list[dict]:
         return []
     last = layer_rows[-1]["epoch"]
     init = {r["layer"]: r["dead_frac"] for r in layer_rows if r["epoch"] == 0}
-    keys = ("units", "dead_frac", "alpha_mean", "alpha_min", "alpha_max")
+    keys = ("units", "dead_frac", "dormant_frac", "pre_mean", "pre_std", "out_mean", "out_std",
+            "alpha_mean", "alpha_min", "alpha_max")  # fmt: skip
     return [
-        {"layer": r["layer"], "init_dead_frac": init.get(r["layer"]), **{k: r[k] for k in keys}}
+        {"layer": r["layer"], "init_dead_frac": init.get(r["layer"]), **{k: r.get(k) for k in keys}}
         for r in layer_rows
         if r["epoch"] == last
     ]
@@ -277,7 +311,14 @@ def check_run_folder(folder: Path) -> list[str]:
         problems.append("summary.json missing or unreadable")
     if not (folder / "config.yaml").is_file():
         problems.append("config.yaml missing")
-    with_val = metrics_columns(True)
+    known = {  # the columns of this version, with or without a split, and of earlier versions
+        "metrics.csv": [
+            metrics_columns(v, c)
+            for v in (False, True)
+            for c in (METRICS_COLUMNS, OLD_COLUMNS["metrics.csv"])
+        ],
+        "layers.csv": [LAYERS_COLUMNS, OLD_COLUMNS["layers.csv"]],
+    }
     expected = {
         "metrics.csv": METRICS_COLUMNS,
         "layers.csv": LAYERS_COLUMNS,
@@ -292,8 +333,8 @@ def check_run_folder(folder: Path) -> list[str]:
             if name != "alphas.csv":  # checked below: only runs with learned slopes have it
                 problems.append(f"{name} missing")
             continue
-        if name == "metrics.csv" and rows and rows[0] == with_val:
-            columns = with_val
+        if rows and rows[0] in known.get(name, []):
+            columns = rows[0]
         if not rows or rows[0] != columns:
             problems.append(f"{name} has columns {rows[0] if rows else []}, expected {columns}")
         elif len(rows) < 2:

@@ -133,7 +133,7 @@ def test_added_keys_at_their_neutral_value_keep_old_run_ids():
                                  "save_model", "checkpoint"}  # fmt: skip
     assert NEUTRAL == {
         "celu_alpha": 1.0, "rrelu_lower": 1 / 8, "rrelu_upper": 1 / 3, "slope_lr": 1.0,
-        "val_size": 0,
+        "val_size": 0, "dormant_tau": 0.1, "slope_decay": False, "init": "auto",
     }  # fmt: skip
 
 

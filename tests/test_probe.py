@@ -101,3 +101,58 @@ def test_recorded_alphas_equal_the_parameters_at_that_epoch(tiny):
     first = layers[-4]
     values = [float(r["alpha"]) for r in alphas if r["epoch"] == "2" and r["layer"] == "block1.act"]
     assert float(first["alpha_min"]) == min(values) and float(first["alpha_max"]) == max(values)
+
+
+def test_moments_and_dormant_units_match_a_direct_computation():
+    """Pooled input/output mean and std and the tau-dormant count, against the tensors
+    themselves in float64 (probed in chunks of 7 images, so the sums must combine)."""
+    torch.manual_seed(0)
+    m = Tiny()
+    with torch.no_grad():
+        m.conv.weight.copy_(torch.tensor([1.0, 0.02, -0.5, 2.0]).view(4, 1, 1, 1))
+        m.conv.bias.copy_(torch.tensor([0.1, 0.0, 0.3, -0.2]))
+    x = torch.randn(23, 1, 5, 5)
+    seen: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    hooks = [
+        mod.register_forward_hook(
+            lambda mod, i, o, name=name: seen.__setitem__(name, (i[0].double(), o.double()))
+        )
+        for name, mod in activation_modules(m)
+    ]
+    m.eval()
+    with torch.no_grad():
+        m(x)
+    for h in hooks:
+        h.remove()
+    result = {lp.layer: lp for lp in probe(m, x, chunk=7, dormant_tau=0.1).layers}
+    for name, (pre, out) in seen.items():
+        lp = result[name]
+        assert lp.pre_mean == pytest.approx(pre.mean().item(), abs=1e-6)
+        assert lp.pre_std == pytest.approx(pre.std(unbiased=False).item(), rel=1e-5)
+        assert lp.out_mean == pytest.approx(out.mean().item(), abs=1e-6)
+        assert lp.out_std == pytest.approx(out.std(unbiased=False).item(), rel=1e-5)
+        dims = [d for d in range(out.ndim) if d != 1]
+        score = out.abs().mean(dims)
+        assert lp.dormant == int((score / score.mean() <= 0.1).sum())
+    # conv channel 1 (weight 0.02) gives a tiny output next to the others: dormant, not dead
+    assert result["act1"].dormant >= 1 and result["act1"].dead == 0
+
+
+def test_slope_decay_and_torch_init_are_what_they_say(tiny):
+    from relubench.nn.activations import param_groups
+    from relubench.nn.models import build_model
+
+    cfg = merge({**tiny, "act": "prelu", "model": "mlp", "width": 64})
+    groups = param_groups(build_model(cfg, 1, 28, 10), 5e-4, 0.01, slope_decay=True)
+    assert groups[2]["weight_decay"] == 5e-4
+    assert param_groups(build_model(cfg, 1, 28, 10), 5e-4, 0.01)[2]["weight_decay"] == 0.0
+    torch.manual_seed(0)
+    wide = {**tiny, "act": "selu", "model": "mlp", "width": 256}
+    plain = build_model(merge({**wide, "init": "torch"}), 1, 28, 10)
+    hidden = [mod for mod in plain.modules() if isinstance(mod, nn.Linear)][1]
+    n = hidden.weight.shape[1]
+    assert hidden.weight.var().item() == pytest.approx(1 / (3 * n), rel=0.05)  # torch: 1/(3n)
+    torch.manual_seed(0)
+    lecun = build_model(merge(wide), 1, 28, 10)
+    hidden = [mod for mod in lecun.modules() if isinstance(mod, nn.Linear)][1]
+    assert hidden.weight.var().item() == pytest.approx(1 / n, rel=0.05)  # LeCun: 1/n

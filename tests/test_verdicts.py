@@ -130,8 +130,9 @@ def test_tune_without_a_validation_split_is_refused_in_one_line(tmp_path):
         compare([tmp_path], tune=["lr"])
     r = runner.invoke(app, ["compare", str(tmp_path), "--tune", "lr"])
     assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1
-    r = runner.invoke(app, ["compare", str(tmp_path), "--tune", "nonsense"])
-    assert r.exit_code == 2 and "not a config key" in r.stderr
+    for key in ("nonsense", "seed"):
+        r = runner.invoke(app, ["compare", str(tmp_path), "--tune", key])
+        assert r.exit_code == 2 and f"--tune {key}: not a config key" in r.stderr
 
 
 # --- the statistics against the baseline ---------------------------------------------------

@@ -92,11 +92,12 @@ def init_weights(model: nn.Module, name: str, cfg: Any) -> None:
 
 
 def param_groups(
-    model: nn.Module, weight_decay: float, slope_lr: float = 1.0
+    model: nn.Module, weight_decay: float, slope_lr: float = 1.0, slope_decay: bool = False
 ) -> list[dict[str, Any]]:
     """Optimizer groups: decay for conv/linear weights; none for norms and biases; learned
-    slopes in a group of their own, without decay and at `slope_lr` times the learning rate
-    (`lr_scale`, applied by the runner). The slope group exists only when there are slopes."""
+    slopes in a group of their own, without decay (with `slope_decay`: the weights' decay) and
+    at `slope_lr` times the learning rate (`lr_scale`, applied by the runner). The slope group
+    exists only when there are slopes."""
     slope_ids = {id(slope_of(m)) for m in model.modules() if slope_of(m) is not None}
     decay, no_decay, slopes = [], [], []
     for module in model.modules():
@@ -111,5 +112,6 @@ def param_groups(
         {"params": no_decay, "weight_decay": 0.0, "lr_scale": 1.0},
     ]
     if slopes:
-        groups.append({"params": slopes, "weight_decay": 0.0, "lr_scale": slope_lr})
+        decay_slopes = weight_decay if slope_decay else 0.0
+        groups.append({"params": slopes, "weight_decay": decay_slopes, "lr_scale": slope_lr})
     return groups

@@ -233,5 +233,6 @@ def build_model(cfg: Any, channels: int, size: int, classes: int) -> nn.Module:
         cfg.depth or spec.depth,
         lambda: dropout_layer(cfg.act, cfg.dropout),
     )
-    init_weights(model, cfg.act, cfg)
+    if cfg.init == "auto":  # "torch": each layer keeps PyTorch's default init
+        init_weights(model, cfg.act, cfg)
     return model

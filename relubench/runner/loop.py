@@ -62,7 +62,7 @@ class MixedPrecision:
 def make_optimizer(cfg: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
     """The optimizer over `param_groups`; a group's lr is cfg.lr times its `lr_scale` (learned
     slopes: slope_lr), and the schedule multiplies every group's alike."""
-    groups = param_groups(model, cfg.weight_decay, cfg.slope_lr)
+    groups = param_groups(model, cfg.weight_decay, cfg.slope_lr, cfg.slope_decay)
     for g in groups:
         g["lr"] = cfg.lr * g.pop("lr_scale")
     if cfg.optimizer == "sgd":
@@ -157,7 +157,12 @@ def train_one_epoch(
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, probe_size: int = 0, batch_size: int = 1000
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    probe_size: int = 0,
+    batch_size: int = 1000,
+    dormant_tau: float = 0.1,
 ) -> tuple[dict[str, float], Probe | None]:
     """Mean loss and accuracy over (x, y) in eval mode, probing the first `probe_size` images.
 
@@ -176,7 +181,7 @@ def evaluate(
 
     result = None
     if probe_size:
-        with Recorder(model) as rec:
+        with Recorder(model, dormant_tau) as rec:
             run(x[:probe_size], y[:probe_size])
         result = rec.result()
     run(x[probe_size:], y[probe_size:])

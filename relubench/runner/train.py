@@ -201,7 +201,9 @@ class RunLog:
     def epoch(self, epoch: int, train: dict[str, float] | None) -> None:
         t0 = time.perf_counter()
         model, data = self.loop.model, self.data
-        test, p = evaluate(model, data.x_test, data.y_test, self.cfg.probe_size)
+        test, p = evaluate(
+            model, data.x_test, data.y_test, self.cfg.probe_size, dormant_tau=self.cfg.dormant_tau
+        )
         val = {}
         if data.x_val is not None:
             v, _ = evaluate(model, data.x_val, data.y_val)
@@ -214,6 +216,7 @@ class RunLog:
             **val,
             **test,
             "dead_frac": p.dead_frac,
+            "dormant_frac": p.dormant_frac,
             "lr": self.loop.opt.param_groups[0]["lr"],
             "epoch_seconds": None,
             "samples_per_s": None,
