@@ -266,6 +266,15 @@ def sweep(
 
 
 def _sweep(plan: Any, backend: str, jobs: int | None, **how: Any) -> None:
+    outcome = _run_plan(plan, backend, jobs, **how)
+    console.print(f"compare: relubench compare {' '.join(plan.outs)}")
+    bad = sum(s != "complete" for s in outcome.ran.values())
+    if bad:
+        fail(f"{bad} of {len(outcome.ran)} runs did not complete; see their summary.json", code=1)
+
+
+def _run_plan(plan: Any, backend: str, jobs: int | None, **how: Any) -> Any:
+    """Run a plan with the live display; the outcome table after it."""
     from relubench.runner.progress import RichSweepReporter
     from relubench.runner.sweep import run_plan
 
@@ -277,10 +286,7 @@ def _sweep(plan: Any, backend: str, jobs: int | None, **how: Any) -> None:
     except KeyboardInterrupt:
         fail("interrupted; finished runs are kept, rerun the same command to resume", code=130)
     console.print(views.outcome_table(outcome, time.perf_counter() - t0))
-    console.print(f"compare: relubench compare {' '.join(plan.outs)}")
-    bad = sum(s != "complete" for s in outcome.ran.values())
-    if bad:
-        fail(f"{bad} of {len(outcome.ran)} runs did not complete; see their summary.json", code=1)
+    return outcome
 
 
 # compare, plot, report only read run folders: nothing below imports torch.
@@ -482,3 +488,65 @@ def data_download(
 
 def main() -> Any:
     return app()
+
+
+study_app = typer.Typer(
+    help="Studies: a paper's claims, the runs that test them, and the verdicts.",
+    no_args_is_help=True,
+)
+app.add_typer(study_app, name="study")
+
+
+@study_app.command("list")
+def study_list() -> None:
+    """The studies: each with its claims, source and cost."""
+    console.print(views.studies_table())
+
+
+@study_app.command("run")
+def study_run(
+    name: Annotated[str, typer.Argument(help="The study (relubench study list).")],
+    quick: Annotated[
+        bool, _opt("Fewer seeds and settings: a minute or two on 2 cores.", "--quick")
+    ] = False,
+    out: Annotated[Path, _opt("Folder of study folders.", "--out", "-o")] = Path("studies"),
+    jobs: Annotated[int | None, _opt("Runs at once. (default: 1)", "--jobs", "-j")] = None,
+    backend: Annotated[str, _opt("local (processes) or ray. (default: local)")] = "local",
+    address: Annotated[
+        str | None, _opt("ray: cluster address, e.g. auto; none = a local Ray.")
+    ] = None,
+    restart: Restart = False,
+) -> None:
+    """Run a study's runs (resumable, as a sweep), then write its verdicts and figures."""
+    from relubench.registry.studies import get_study
+    from relubench.runner.sweep import check_backend, plan_of, require_data
+
+    study = get_study(name)
+    check_backend(backend, jobs)
+    folder = out / study.name
+    if folder.exists() and not folder.is_dir():
+        fail(f"{folder} is a file; give another --out")
+    plan = plan_of(study.spec(quick), f"study {study.name}", {"out": str(folder / "runs")})
+    if backend == "local":
+        require_data(plan)
+    console.print(f"[bold]{study.name}[/]: {study.title} ({study.source})")
+    _run_plan(plan, backend, jobs, address=address, restart=restart)
+    command = f"relubench study run {study.name}{' --quick' if quick else ''} --out {out}"
+    doc = _verdicts(study, [c.run_dir for c in plan], folder, quick, command)
+    console.print(views.verdict_table(doc))
+    console.print(f"wrote [bold]{folder / 'verdict.md'}[/], verdict.json and the figures")
+
+
+def _verdicts(study: Any, folders: list[Path], out: Path, quick: bool, command: str) -> dict:
+    from relubench.analysis.study import read_runs, verdicts, write
+    from relubench.analysis.study_figures import save_study_figures
+
+    runs, skipped = read_runs(folders)
+    _warn_skipped([(p, why) for p, why in skipped])
+    doc = verdicts(study, runs, quick)
+    try:
+        figures = save_study_figures(runs, study.figures, out)
+        write(out, doc, command, [p.name for p in figures])
+    except OSError as e:
+        fail(f"cannot write into {out}: {e.strerror or e}; give another --out")
+    return doc

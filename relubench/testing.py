@@ -66,6 +66,7 @@ def make_run(
     error: str | None = None,
     units: tuple[int, ...] | None = None,
     layers: tuple[str, ...] = LAYERS,
+    layer_stats: dict[str, list[float]] | None = None,
     **config: Any,
 ) -> Path:
     """Write one run folder under root and return it.
@@ -76,7 +77,8 @@ def make_run(
     dead fraction moves linearly from `init_dead` to `final_dead`, layer k holding (k + 1) /
     mean-weight times as many dead units as the first, so deeper layers die more. PReLU slopes
     move from prelu_init to a target that falls linearly from `alpha_first` (first layer) to
-    `alpha_last` (last layer).
+    `alpha_last` (last layer). `layer_stats`: layers.csv columns (out_mean, out_std, ...) as
+    one value per layer, the same at every epoch.
     """
     cfg = RunConfig(
         **{
@@ -142,6 +144,7 @@ def make_run(
                     "layer": name,
                     "units": n,
                     "dead_frac": min(1.0, dead * weights[k] / mean_weight),
+                    **{col: values[k] for col, values in (layer_stats or {}).items()},
                     "alpha_mean": sum(alphas) / len(alphas) if alphas else None,
                     "alpha_min": min(alphas) if alphas else None,
                     "alpha_max": max(alphas) if alphas else None,

@@ -110,3 +110,34 @@ def skipped_warning(skipped: list[tuple[str, str]], limit: int = 20) -> str:
     if len(skipped) > limit:
         lines.append(f"  ... and {len(skipped) - limit} more")
     return f"[yellow]warning:[/] skipped {len(skipped)}:\n" + "\n".join(lines)
+
+
+VERDICT_STYLE = {"confirmed": "green", "refuted": "red", "inconclusive": "yellow"}
+
+
+def studies_table() -> Table:
+    """`relubench study list`: every study, its claims, source and cost."""
+    from relubench.registry.studies import STUDIES
+
+    table = Table(title="studies: relubench study run NAME [--quick]")
+    for col in ("study", "what it checks", "claims", "source", "runs"):
+        table.add_column(col, no_wrap=col == "study")
+    for s in STUDIES.values():
+        claims = "\n".join(f"- {c.claim}" for c in s.claims)
+        table.add_row(s.name, s.title, claims, s.source, s.cost)
+    return table
+
+
+def verdict_table(doc: dict[str, Any]) -> Table:
+    """A study's verdicts: claim, the paper's number, what was measured, the verdict."""
+    title = f"{doc['study']}: {doc['title']}" + (" (quick)" if doc.get("quick") else "")
+    table = Table(title=title, caption=doc["source"], caption_justify="left")
+    for col in ("claim", "paper", "measured", "criterion", "verdict"):
+        table.add_column(col, no_wrap=col == "verdict")
+    for c in doc["claims"]:
+        style = VERDICT_STYLE.get(c["verdict"], "")
+        table.add_row(
+            escape(c["claim"]), escape(c["paper"]), escape(c["measured"]),
+            escape(c["criterion"]), f"[{style}]{c['verdict']}[/]",
+        )  # fmt: skip
+    return table

@@ -367,6 +367,18 @@ def png_bytes(fig: Any) -> bytes:
     return buf.getvalue()
 
 
+def save_figure(fig: Any, stem: Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
+    """`fig` as stem.png and stem.svg, each written atomically, without timestamps (the same
+    runs give the same bytes)."""
+    paths = []
+    for fmt in formats:
+        path = stem.with_name(f"{stem.name}.{fmt}")
+        meta = {"Date": None} if fmt == "svg" else {"Software": None}
+        atomic_write(path, partial(fig.savefig, format=fmt, dpi=DPI, metadata=meta))
+        paths.append(path)
+    return paths
+
+
 def save_figures(
     comp: Comparison, out_dir: str | Path, formats: tuple[str, ...] = FORMATS
 ) -> tuple[list[Path], list[tuple[str, str]]]:
@@ -380,12 +392,7 @@ def save_figures(
     curves = load_curves(comp)
     written = []
     for spec, fig in draw_all(curves):
-        for fmt in formats:
-            path = out_dir / f"{spec.name}.{fmt}"
-            # No timestamps in the files: the same runs give the same bytes.
-            meta = {"Date": None} if fmt == "svg" else {"Software": None}
-            atomic_write(path, partial(fig.savefig, format=fmt, dpi=DPI, metadata=meta))
-            written.append(path)
+        written += save_figure(fig, out_dir / spec.name, formats)
     for spec in FIGURES:
         for fmt in formats:
             stale = out_dir / f"{spec.name}.{fmt}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import relubench
@@ -23,6 +24,7 @@ from relubench.analysis.cells import (
 from relubench.analysis.curves import Curves, load_curves
 from relubench.analysis.plots import draw_all, png_bytes
 from relubench.analysis.stats import Comparison
+from relubench.analysis.study import read_verdict
 
 ENV_KEYS = [
     ("relubench", "relubench"),
@@ -134,6 +136,31 @@ def _figures_section(curves: Curves) -> str:
     return "\n".join(parts) or "<p>No curves could be read.</p>"
 
 
+def _verdicts_section(sources: list[str]) -> list[str]:
+    """Each study folder among `sources` (it holds verdict.json): its verdict table and its
+    figures, before anything else."""
+    parts = []
+    for source in sources:
+        doc = read_verdict(Path(source))
+        if doc is None:
+            continue
+        quick = " (quick)" if doc.get("quick") else ""
+        rows = [
+            [c["claim"], c["paper"], c["measured"], c["criterion"], c["verdict"]]
+            for c in doc["claims"]
+        ]
+        parts += [
+            f"<h2>Verdicts: {_e(doc['study'])}{quick}</h2>",
+            f"<p>{_e(doc['title'])}. Source: {_e(doc['source'])}; {doc['runs']} runs.</p>",
+            _table(["claim", "paper", "measured", "criterion", "verdict"], rows),
+        ]
+        for png in sorted(Path(source).glob("*.png")):
+            data = base64.b64encode(png.read_bytes()).decode()
+            parts.append(f'<figure><img alt="{_e(png.stem)}" src="data:image/png;base64,{data}">'
+                         f"<figcaption>{_e(png.name)}</figcaption></figure>")  # fmt: skip
+    return parts
+
+
 def build_report(comp: Comparison, sources: list[str], title: str = "relubench report") -> str:
     """The whole page as one string."""
     curves = load_curves(comp)
@@ -149,6 +176,7 @@ def build_report(comp: Comparison, sources: list[str], title: str = "relubench r
         f'<p class="meta">relubench {_e(relubench.__version__)} · generated {_e(now)} · '
         f"from {_e(', '.join(sources))}</p>",
         f"<p>{_e(sentence)}</p>",
+        *_verdicts_section(sources),
         "<h2>Comparison</h2>",
     ]
     if comp.groups:

@@ -164,41 +164,48 @@ def expand(path: str | Path, overrides: dict[str, Any] | None = None) -> Plan:
     """
     path = Path(path)
     spec = load_yaml(path)
-    unknown = [k for k in spec if k not in SWEEP_KEYS]
-    if unknown:
-        raise ConfigError(f"{path}: unknown sweep key {unknown[0]!r}; use base, grid, runs")
-    base = spec.get("base") or {}
+    base = spec.get("base") if isinstance(spec, dict) else None
     if isinstance(base, str):  # a recipe file, relative to the sweep file or to the cwd
         recipe = path.parent / base if (path.parent / base).is_file() else Path(base)
-        base = load_yaml(recipe)
+        spec = {**spec, "base": load_yaml(recipe)}
+    return plan_of(spec, str(path), overrides)
+
+
+def plan_of(spec: dict[str, Any], source: str, overrides: dict[str, Any] | None = None) -> Plan:
+    """A sweep's mapping (base, grid, runs) -> its Plan, every key and value validated;
+    errors name `source` and the key."""
+    unknown = [k for k in spec if k not in SWEEP_KEYS]
+    if unknown:
+        raise ConfigError(f"{source}: unknown sweep key {unknown[0]!r}; use base, grid, runs")
+    base = spec.get("base") or {}
     if not isinstance(base, dict):
-        raise ConfigError(f"{path}: base must be a mapping of config keys or a recipe path")
-    _check_keys(base, f"{path} (base)")
+        raise ConfigError(f"{source}: base must be a mapping of config keys or a recipe path")
+    _check_keys(base, f"{source} (base)")
     grid = spec.get("grid") or {}
     if not isinstance(grid, dict):
-        raise ConfigError(f"{path}: grid must be a mapping of config keys to lists")
-    _check_keys(grid, f"{path} (grid)")
+        raise ConfigError(f"{source}: grid must be a mapping of config keys to lists")
+    _check_keys(grid, f"{source} (grid)")
     grid = {k: v if isinstance(v, list) else [v] for k, v in grid.items()}
     empty = [k for k, v in grid.items() if not v]
     if empty:
-        raise ConfigError(f"{path}: grid key {empty[0]} has an empty list: give it a value")
+        raise ConfigError(f"{source}: grid key {empty[0]} has an empty list: give it a value")
     extra = spec.get("runs") or []
     if not isinstance(extra, list) or not all(isinstance(r, dict) for r in extra):
-        raise ConfigError(f"{path}: runs must be a list of mappings of config keys")
+        raise ConfigError(f"{source}: runs must be a list of mappings of config keys")
     for i, r in enumerate(extra):
-        _check_keys(r, f"{path} (runs[{i}])")
+        _check_keys(r, f"{source} (runs[{i}])")
 
     overrides = overrides or {}
     # each value checked once (with the base), not each run: a grid of a million runs is
     # checked in the time its lists take; combinations are checked as the runs are resolved
-    plan = Plan(str(path), base, grid, extra, overrides, math.prod(map(len, grid.values())))
+    plan = Plan(source, base, grid, extra, overrides, math.prod(map(len, grid.values())))
     plan.size = plan.size + len(extra) if grid else len(extra) or 1
     for key, values in grid.items():
         for v in values:  # the value's type and range; combinations when resolved
             try:
                 check_value(key, v)
             except ConfigError as e:
-                raise ConfigError(f"{path}: {e} (grid {key})") from None
+                raise ConfigError(f"{source}: {e} (grid {key})") from None
     if plan.size <= EAGER:
         plan.configs  # noqa: B018 - resolves and checks every run before anything starts
     return plan

@@ -1,0 +1,124 @@
+"""A study's figures, as its definition lists them (`figures`), from its run folders alone.
+
+layers   a metric per activation layer (x: the layer, 1 = first), mean over seeds with a
+         min-max band, one line per group (`by`), for the runs matching `where`
+versus   a metric (per run: the mean over its layers) against a config key (`x`, e.g.
+         depth), mean over seeds with a min-max band, one line per group
+epochs   a metrics.csv column per epoch, mean over seeds with a min-max band, per group
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from relubench.analysis.plots import STYLE, WIDE, _colors, _figure, _integer_epochs, save_figure
+from relubench.analysis.stats import text
+from relubench.analysis.study import Run, layer_values, matches, value
+
+LABELS = {
+    "out_mean": "mean activation",
+    "out_var": "activation variance",
+    "abs_out_mean": "|mean activation|",
+    "dead_frac": "dead units (fraction)",
+    "dormant_frac": "dormant units (fraction)",
+    "train_loss": "training loss",
+}
+
+
+def _groups(runs: Sequence[Run], by: list[str]) -> dict[str, list[Run]]:
+    out: dict[str, list[Run]] = {}
+    for r in runs:
+        out.setdefault(", ".join(text(r.config.get(k)) for k in by), []).append(r)
+    return dict(sorted(out.items()))
+
+
+def _band(ax: Any, x: list[float], series: list[list[float]], color: Any, label: str) -> None:
+    """Mean over the series with a min-max band (series of unequal length: the common part)."""
+    n = min(len(s) for s in series)
+    cols = [[s[i] for s in series] for i in range(n)]
+    ax.plot(x[:n], [sum(c) / len(c) for c in cols], color=color, label=label, marker=".")
+    if len(series) > 1:
+        ax.fill_between(x[:n], [min(c) for c in cols], [max(c) for c in cols], color=color,
+                        alpha=0.2, linewidth=0)  # fmt: skip
+
+
+def _layers(runs: Sequence[Run], spec: dict[str, Any]) -> Any:
+    chosen = [r for r in runs if matches(r, spec.get("where", {}))]
+    groups = _groups(chosen, spec["by"])
+    colors = _colors(list(groups))
+    metrics = spec["metrics"]
+    fig = _figure((WIDE[0], 3.2 * len(metrics)))
+    axes = fig.subplots(len(metrics), 1, squeeze=False).ravel()
+    for ax, metric in zip(axes, metrics, strict=True):
+        for name, rs in groups.items():
+            series = [layer_values(r, metric, spec.get("epoch", "last")) for r in rs]
+            _band(ax, list(range(1, max(map(len, series)) + 1)), series, colors[name], name)
+        ax.set_ylabel(LABELS.get(metric, metric))
+        ax.set_xlabel("activation layer")
+        _integer_epochs(ax)
+    where = ", ".join(f"{k} {text(v)}" for k, v in spec.get("where", {}).items())
+    fig.suptitle(
+        f"per layer at epoch {spec.get('epoch', 'last')}" + (f" ({where})" if where else "")
+    )
+    axes[0].legend(title=", ".join(spec["by"]), loc="best")
+    return fig
+
+
+def _versus(runs: Sequence[Run], spec: dict[str, Any]) -> Any:
+    groups = _groups(runs, spec["by"])
+    colors = _colors(list(groups))
+    fig = _figure(WIDE)
+    ax = fig.subplots()
+    measure = {k: spec[k] for k in ("metric", "layers", "epoch") if k in spec}
+    for name, rs in groups.items():
+        xs = sorted({float(r.config[spec["x"]]) for r in rs})
+        series = [[value(r, measure) for r in rs if float(r.config[spec["x"]]) == x] for x in xs]
+        mean = [sum(s) / len(s) for s in series]
+        ax.plot(xs, mean, color=colors[name], label=name, marker="o")
+        ax.fill_between(xs, [min(s) for s in series], [max(s) for s in series],
+                        color=colors[name], alpha=0.2, linewidth=0)  # fmt: skip
+    ax.set_xlabel(spec["x"])
+    ax.set_ylabel(LABELS.get(spec["metric"], spec["metric"]))
+    ax.set_title(f"{LABELS.get(spec['metric'], spec['metric'])} against {spec['x']} "
+                 f"(epoch {spec.get('epoch', 'last')}; band: min-max over seeds)")  # fmt: skip
+    ax.legend(title=", ".join(spec["by"]))
+    return fig
+
+
+def _epochs(runs: Sequence[Run], spec: dict[str, Any]) -> Any:
+    groups = _groups(runs, spec["by"])
+    colors = _colors(list(groups))
+    fig = _figure(WIDE)
+    ax = fig.subplots()
+    metric = spec["metric"]
+    for name, rs in groups.items():
+        series = [[float(m[metric]) for m in r.metrics if m.get(metric)] for r in rs]
+        epochs = [int(m["epoch"]) for m in rs[0].metrics if m.get(metric)]
+        _band(ax, epochs, series, colors[name], name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(LABELS.get(metric, metric))
+    _integer_epochs(ax)
+    ax.legend(title=", ".join(spec["by"]))
+    return fig
+
+
+DRAW = {"layers": _layers, "versus": _versus, "epochs": _epochs}
+
+
+def save_study_figures(
+    runs: Sequence[Run], specs: Sequence[dict[str, Any]], folder: Path
+) -> list[Path]:
+    """Every figure of the study into `folder` (PNG + SVG); returns the PNGs."""
+    import matplotlib
+
+    pngs = []
+    with matplotlib.rc_context(STYLE):
+        for i, spec in enumerate(specs, 1):
+            if not runs:
+                break
+            fig = DRAW[spec["kind"]](runs, spec)
+            name = spec.get("name") or f"figure{i}-{spec['kind']}"
+            pngs += [p for p in save_figure(fig, folder / name) if p.suffix == ".png"]
+    return pngs
