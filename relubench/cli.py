@@ -541,9 +541,10 @@ def _verdicts(study: Any, folders: list[Path], out: Path, quick: bool, command: 
     from relubench.analysis.study import read_runs, verdicts, write
     from relubench.analysis.study_figures import save_study_figures
 
-    runs, skipped = read_runs(folders)
-    _warn_skipped([(p, why) for p, why in skipped])
-    doc = verdicts(study, runs, quick)
+    runs, apart = read_runs(folders, [k for k in study.sweep["grid"] if k != "seed"])
+    doc = verdicts(study, runs, quick, apart)
+    if apart:
+        err.print(f"note: {len(apart)} runs not complete, left out (verdict.md lists them)")
     try:
         figures = save_study_figures(runs, study.figures, out)
         write(out, doc, command, [p.name for p in figures])

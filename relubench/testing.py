@@ -144,10 +144,10 @@ def make_run(
                     "layer": name,
                     "units": n,
                     "dead_frac": min(1.0, dead * weights[k] / mean_weight),
-                    **{col: values[k] for col, values in (layer_stats or {}).items()},
                     "alpha_mean": sum(alphas) / len(alphas) if alphas else None,
                     "alpha_min": min(alphas) if alphas else None,
                     "alpha_max": max(alphas) if alphas else None,
+                    **{col: values[k] for col, values in (layer_stats or {}).items()},
                 }
             )
 

@@ -187,3 +187,52 @@ def test_a_quick_study_end_to_end_then_its_report(tmp_path):
     assert r.exit_code == 0, r.output
     page = (tmp_path / "r.html").read_text()
     assert page.index("Verdicts: born-dead") < page.index("<h2>Comparison</h2>")
+
+
+# --- dead-vs-lr, prelu-slopes, seed-claims ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("high", "low", "verdict"),
+    [(0.45, 0.05, "confirmed"), (0.05, 0.30, "refuted"), (None, 0.05, "inconclusive")],
+)
+def test_relu_dead_fraction_against_the_learning_rate(tmp_path, high, low, verdict):
+    for seed in range(3):
+        make_run(tmp_path, "relu", seed, model="mlp", lr=0.01, final_dead=low + 0.01 * seed)
+        if high is not None:
+            make_run(tmp_path, "relu", seed, model="mlp", lr=0.3, final_dead=high - 0.01 * seed)
+        else:  # every high-lr run diverged: nothing to measure, said so
+            make_run(tmp_path, "relu", seed, model="mlp", lr=0.3, status="diverged")
+    runs, apart = read_runs(sorted(tmp_path.iterdir()), ["act", "model", "lr"])
+    record = judge(claim("dead-vs-lr", "relu-rises-with-lr"), runs)
+    assert record["verdict"] == verdict
+    doc = verdicts(get_study("dead-vs-lr"), runs, False, apart)
+    if high is None:
+        assert [r["why"] for r in doc["left_out"]] == ["diverged (act relu, model mlp, lr 0.3)"] * 3
+
+
+@pytest.mark.parametrize(
+    ("first", "deep", "verdict"),
+    [(0.6, 0.2, "confirmed"), (0.1, 0.4, "refuted"), (0.3, 0.3, "inconclusive")],
+)
+def test_prelu_first_layer_slope_against_the_deeper_ones(tmp_path, first, deep, verdict):
+    for seed in range(3):
+        noise = 0.05 * (seed - 1) if verdict == "inconclusive" else 0.0
+        slopes = [first + noise, 0.3, deep - noise, deep + noise]
+        make_run(tmp_path, "prelu", seed, layer_stats={"alpha_mean": slopes})
+    record = judge(claim("prelu-slopes", "first-layer-largest-prelu"), runs_of(tmp_path))
+    assert record["verdict"] == verdict
+
+
+def test_seed_claims_on_time_gap_and_accuracy(tmp_path):
+    for seed in range(3):
+        make_run(tmp_path, "relu", seed, model="cnn", seconds=1.0 + 0.01 * seed, final_acc=0.97)
+        make_run(tmp_path, "prelu", seed, model="cnn", seconds=1.3 + 0.01 * seed,
+                 final_acc=0.975 + 0.001 * seed)  # fmt: skip
+        make_run(tmp_path, "leaky", seed, model="cnn", final_acc=0.95 + 0.001 * seed)
+    runs = runs_of(tmp_path)
+    assert judge(claim("seed-claims", "prelu-costs-more"), runs)["verdict"] == "confirmed"
+    assert judge(claim("seed-claims", "prelu-beats-leaky"), runs)["verdict"] == "confirmed"
+    # make_run's train accuracy is test + 0.02 for every run: the gaps are equal
+    gap = judge(claim("seed-claims", "prelu-overfits"), runs)
+    assert gap["verdict"] == "refuted" and gap["value"] == pytest.approx(0.0, abs=1e-9)

@@ -31,6 +31,9 @@ DERIVED = {  # measured metric -> (layers.csv column, transform)
 }
 
 
+METRIC_DERIVED = {"gap": ("train_acc", "test_acc")}  # metrics.csv: first minus second
+
+
 @dataclass
 class Run:
     """One run folder as the studies read it: its config, and its CSVs' rows."""
@@ -49,8 +52,11 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return []
 
 
-def read_runs(folders: Sequence[Path]) -> tuple[list[Run], list[tuple[str, str]]]:
-    """The complete runs among `folders`; the others with why they were left out."""
+def read_runs(
+    folders: Sequence[Path], keys: Sequence[str] = ()
+) -> tuple[list[Run], list[tuple[str, str]]]:
+    """The complete runs among `folders`; the others with why they were left out (their
+    status, and their values of `keys`, e.g. the study's grid keys)."""
     runs, skipped = [], []
     for folder in folders:
         try:
@@ -59,7 +65,8 @@ def read_runs(folders: Sequence[Path]) -> tuple[list[Run], list[tuple[str, str]]
             skipped.append((str(folder), str(e)))
             continue
         if row["status"] != "complete":
-            skipped.append((str(folder), f"status {row['status']}"))
+            where = ", ".join(f"{k} {text(row.get(k))}" for k in keys)
+            skipped.append((str(folder), f"{row['status']}" + (f" ({where})" if where else "")))
             continue
         runs.append(
             Run(row, _rows(folder / "metrics.csv"), _rows(folder / "layers.csv"), row["run_id"])
@@ -93,12 +100,16 @@ def value(run: Run, measure: dict[str, Any]) -> float | list[float]:
     if layers is None:  # a whole-net figure from metrics.csv
         at = _epoch(run.metrics, epoch)
         row = next((r for r in run.metrics if r["epoch"] == at), None)
-        if row is None or row.get(metric) in (None, ""):
+        columns = METRIC_DERIVED.get(metric, (metric,))
+        if row is None or any(row.get(c) in (None, "") for c in columns):
             raise CompareError(f"{run.run_id}: metrics.csv has no {metric} at epoch {at}")
-        return float(row[metric])
+        values = [float(row[c]) for c in columns]
+        return values[0] - values[1] if len(values) == 2 else values[0]
     per_layer = layer_values(run, metric, epoch)
     if layers == "each":
         return per_layer
+    if layers == "first":
+        return per_layer[0]
     if layers == "deep":
         per_layer = per_layer[len(per_layer) // 2 :]
     return sum(per_layer) / len(per_layer)
@@ -139,7 +150,12 @@ def _bound_text(criterion: dict[str, Any]) -> str:
 
 
 def _measure_text(measure: dict[str, Any]) -> str:
-    where = {"each": "every layer", "all": "mean over layers", "deep": "mean over deeper half"}
+    where = {
+        "each": "every layer",
+        "all": "mean over layers",
+        "deep": "mean over deeper half",
+        "first": "first layer",
+    }
     layers = where.get(measure.get("layers") or "", "whole net")
     return f"{measure['metric']} at epoch {measure.get('epoch', 'last')} ({layers})"
 
@@ -248,8 +264,10 @@ def _each_layer(claim: Claim, values: list) -> dict[str, Any]:
     }
 
 
-def verdicts(study: Study, runs: list[Run], quick: bool) -> dict[str, Any]:
-    """verdict.json's content."""
+def verdicts(
+    study: Study, runs: list[Run], quick: bool, apart: Sequence[tuple[str, str]] = ()
+) -> dict[str, Any]:
+    """verdict.json's content; `apart`: the study's runs left out (not complete), with why."""
     claims = [judge(c, runs) for c in study.claims]
     for c in claims:
         c["source"] = study.source
@@ -260,6 +278,7 @@ def verdicts(study: Study, runs: list[Run], quick: bool) -> dict[str, Any]:
         "quick": quick,
         "runs": len(runs),
         "claims": claims,
+        "left_out": [{"run": Path(p).name, "why": why} for p, why in apart],
     }
 
 
@@ -284,6 +303,12 @@ def markdown(doc: dict[str, Any], command: str, figures: Sequence[str]) -> str:
         "refuted when the whole interval contradicts it, inconclusive when it straddles the "
         "bound (more seeds may tell).",
     ]
+    if doc.get("left_out"):
+        counts: dict[str, int] = {}
+        for r in doc["left_out"]:
+            counts[r["why"]] = counts.get(r["why"], 0) + 1
+        lines += ["", f"Runs left out of every measure ({len(doc['left_out'])}):", ""]
+        lines += [f"- {why}: {n} run{'s' if n > 1 else ''}" for why, n in sorted(counts.items())]
     if figures:
         lines += ["", *(f"![{Path(f).stem}]({f})" for f in figures)]
     return "\n".join(lines) + "\n"

@@ -24,6 +24,10 @@ LABELS = {
     "dead_frac": "dead units (fraction)",
     "dormant_frac": "dormant units (fraction)",
     "train_loss": "training loss",
+    "alpha_mean": "learned slope (mean)",
+    "gap": "train - test accuracy",
+    "test_acc": "test accuracy",
+    "epoch_seconds": "seconds per epoch",
 }
 
 
@@ -80,6 +84,8 @@ def _versus(runs: Sequence[Run], spec: dict[str, Any]) -> Any:
         ax.fill_between(xs, [min(s) for s in series], [max(s) for s in series],
                         color=colors[name], alpha=0.2, linewidth=0)  # fmt: skip
     ax.set_xlabel(spec["x"])
+    if spec.get("log"):
+        ax.set_xscale("log")
     ax.set_ylabel(LABELS.get(spec["metric"], spec["metric"]))
     ax.set_title(f"{LABELS.get(spec['metric'], spec['metric'])} against {spec['x']} "
                  f"(epoch {spec.get('epoch', 'last')}; band: min-max over seeds)")  # fmt: skip

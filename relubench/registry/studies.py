@@ -79,6 +79,19 @@ CLEVERT = (
     "Exponential Linear Units (ICLR)"
 )
 
+CS231N = (
+    "Karpathy et al., CS231n: Convolutional Neural Networks for Visual Recognition, course "
+    "notes, Neural Networks Part 1 (activation functions: ReLU)"
+)
+HE = (
+    "He, Zhang, Ren & Sun 2015, Delving Deep into Rectifiers: Surpassing Human-Level Performance "
+    "on ImageNet Classification (ICCV), Table 1 and Section 2.1"
+)
+EXPLAINERS = (
+    'an Educative answer on PReLU, and "Activation Functions: The Other ReLUs - A Deep Dive" '
+    "(2023): the explainers this project started from"
+)
+
 DEEPEST = {"layers": "each", "epoch": 0}
 
 STUDIES: dict[str, Study] = {
@@ -260,6 +273,204 @@ STUDIES: dict[str, Study] = {
             (
                 {"kind": "layers", "metrics": ["abs_out_mean"], "by": ["act"], "epoch": "last"},
                 {"kind": "epochs", "metric": "train_loss", "by": ["act"]},
+            ),  # fmt: skip
+        ),
+        Study(
+            "dead-vs-lr",
+            "Too high a learning rate kills ReLU units; the other activations resist",
+            CS231N,
+            "mlp (no normalisation) and the BN cnn, 2 epochs on 3,000 mnist-mini images, the "
+            "six activations x lr 0.01-1.0; full: 180 runs (3 seeds), quick: 24 (relu, leaky, "
+            "lr 0.01 and 0.3)",
+            {
+                "base": {"dataset": "mnist-mini", "epochs": 2, "train_size": 3000},
+                "grid": {
+                    "act": ["relu", "leaky", "prelu", "prelu-shared", "elu", "selu"],
+                    "model": ["mlp", "cnn"],
+                    "lr": [0.01, 0.03, 0.1, 0.3, 1.0],
+                    "seed": [0, 1, 2],
+                },
+            },
+            {"grid": {"act": ["relu", "leaky"], "lr": [0.01, 0.3]}},
+            (
+                Claim(
+                    "relu-rises-with-lr",
+                    "ReLU's dead fraction rises with the learning rate (mlp, lr 0.3 vs 0.01)",
+                    '"as much as 40% of your network can be dead" at too high a learning rate',
+                    {"act": "relu", "model": "mlp", "lr": 0.3},
+                    {"metric": "dead_frac", "epoch": "last"},
+                    {"greater_than": {"select": {"act": "relu", "model": "mlp", "lr": 0.01}}},
+                ),
+                *(
+                    Claim(
+                        f"{act}-stays-lower",
+                        f"{act} keeps fewer dead units than ReLU at a high learning rate (mlp, "
+                        "lr 0.3)",
+                        "a non-zero negative side keeps units alive",
+                        {"act": act, "model": "mlp", "lr": 0.3},
+                        {"metric": "dead_frac", "epoch": "last"},
+                        {"less_than": {"select": {"act": "relu", "model": "mlp", "lr": 0.3}}},
+                    )
+                    for act in ("leaky", "prelu", "elu")
+                ),
+                Claim(
+                    "bn-cnn-stays-low",
+                    "With batch norm (the cnn), ReLU loses fewer units at the standard lr 0.1 "
+                    "than without (the mlp)",
+                    "normalisation keeps pre-activations centred, so fewer units die",
+                    {"act": "relu", "model": "cnn", "lr": 0.1},
+                    {"metric": "dead_frac", "epoch": "last"},
+                    {"less_than": {"select": {"act": "relu", "model": "mlp", "lr": 0.1}}},
+                ),
+            ),
+            (
+                {
+                    "kind": "versus",
+                    "x": "lr",
+                    "log": True,
+                    "metric": "dead_frac",
+                    "by": ["model", "act"],
+                    "epoch": "last",
+                    "name": "dead-vs-lr",
+                },
+                {
+                    "kind": "versus",
+                    "x": "lr",
+                    "log": True,
+                    "metric": "test_acc",
+                    "by": ["model", "act"],
+                    "epoch": "last",
+                    "name": "accuracy-vs-lr",
+                },
+            ),  # fmt: skip
+        ),
+        Study(
+            "prelu-slopes",
+            "PReLU's learned slopes: largest in the first layer, pulled to 0 by weight decay",
+            HE,
+            "the BN cnn, 3 epochs on 5,000 mnist-mini images, slopes at the weights' lr 0.02 "
+            "(slope_lr 1, as He et al.), prelu and prelu-shared, slope_decay off and on; full: "
+            "12 runs (3 seeds), quick: 4 (prelu, 2 seeds)",
+            {
+                "base": {
+                    "dataset": "mnist-mini",
+                    "model": "cnn",
+                    "epochs": 3,
+                    "train_size": 5000,
+                    "lr": 0.02,
+                    "slope_lr": 1.0,
+                },
+                "grid": {
+                    "act": ["prelu", "prelu-shared"],
+                    "slope_decay": [False, True],
+                    "seed": [0, 1, 2],
+                },
+            },  # fmt: skip
+            {"grid": {"act": ["prelu"], "seed": [0, 1]}},
+            (
+                *(
+                    Claim(
+                        f"first-layer-largest-{act}",
+                        f"{act}: the first layer learns the largest slope, deeper layers smaller",
+                        "conv1: 0.681 (channel-shared) / 0.596 (channel-wise), the largest of "
+                        "the net; deeper layers smaller (Table 1)",
+                        {"act": act, "slope_decay": False},
+                        {"metric": "alpha_mean", "layers": "first", "epoch": "last"},
+                        {
+                            "greater_than": {
+                                "select": {"act": act, "slope_decay": False},
+                                "layers": "deep",
+                            }
+                        },
+                    )  # fmt: skip
+                    for act in ("prelu-shared", "prelu")
+                ),
+                Claim(
+                    "decay-pulls-to-zero",
+                    "Weight decay on the slopes pulls them toward 0 (toward ReLU)",
+                    "weight decay tends to push a_i to zero, so it is not used on them (2.1)",
+                    {"act": "prelu", "slope_decay": True},
+                    {"metric": "alpha_mean", "layers": "all", "epoch": "last"},
+                    {"less_than": {"select": {"act": "prelu", "slope_decay": False}}},
+                ),
+            ),
+            (
+                {
+                    "kind": "layers",
+                    "metrics": ["alpha_mean"],
+                    "by": ["act", "slope_decay"],
+                    "epoch": "last",
+                    "name": "slopes-per-layer",
+                },
+            ),  # fmt: skip
+        ),
+        Study(
+            "seed-claims",
+            "What two popular explainers say of PReLU, Leaky ReLU and ELU",
+            EXPLAINERS,
+            "the BN cnn and the mlp, 3 epochs on mnist-mini, relu, leaky, prelu, prelu-shared, "
+            "elu; full: 30 runs (3 seeds), quick: 16 (4 activations, 2 seeds, 3,000 images)",
+            {
+                "base": {"dataset": "mnist-mini", "epochs": 3},
+                "grid": {
+                    "act": ["relu", "leaky", "prelu", "prelu-shared", "elu"],
+                    "model": ["cnn", "mlp"],
+                    "seed": [0, 1, 2],
+                },
+            },
+            {
+                "base": {"train_size": 3000},
+                "grid": {"act": ["relu", "leaky", "prelu", "elu"], "seed": [0, 1]},
+            },
+            (
+                *(
+                    Claim(
+                        f"{act}-fewer-dead-{model}",
+                        f"{act} addresses dead neurons: fewer dead units than ReLU ({model})",
+                        f'{act} "addresses" / "helps mitigate" the dying ReLU problem',
+                        {"act": act, "model": model},
+                        {"metric": "dead_frac", "epoch": "last"},
+                        {"less_than": {"select": {"act": "relu", "model": model}}},
+                    )
+                    for act in ("prelu", "leaky", "elu")
+                    for model in ("cnn", "mlp")
+                ),
+                Claim(
+                    "prelu-overfits",
+                    "PReLU's extra parameters increase overfitting: a larger train - test "
+                    "accuracy gap than ReLU (cnn)",
+                    '"may increase the risk of overfitting"',
+                    {"act": "prelu", "model": "cnn"},
+                    {"metric": "gap", "epoch": "last"},
+                    {"greater_than": {"select": {"act": "relu", "model": "cnn"}}},
+                ),
+                Claim(
+                    "prelu-costs-more",
+                    "PReLU costs more time per epoch than ReLU (cnn); the other explainer says "
+                    "it comes without that overhead",
+                    '"additional computational cost" vs "without the additional computational '
+                    'overhead"',
+                    {"act": "prelu", "model": "cnn"},
+                    {"metric": "epoch_seconds", "epoch": "last"},
+                    {"greater_than": {"select": {"act": "relu", "model": "cnn"}}},
+                ),
+                Claim(
+                    "prelu-beats-leaky",
+                    "Learning the slope gives a considerable rise in accuracy, unlike Leaky ReLU "
+                    "(cnn)",
+                    '"a considerable rise in the accuracy of a model, unlike Leaky ReLU"',
+                    {"act": "prelu", "model": "cnn"},
+                    {"metric": "test_acc", "epoch": "last"},
+                    {"greater_than": {"select": {"act": "leaky", "model": "cnn"}}},
+                ),
+            ),
+            (
+                {
+                    "kind": "epochs",
+                    "metric": "dead_frac",
+                    "by": ["model", "act"],
+                    "name": "dead-per-epoch",
+                },
             ),  # fmt: skip
         ),
     ]
