@@ -147,6 +147,14 @@ def test_learns_faster_reads_the_first_epochs_training_loss(tmp_path):
     assert record["value"] == pytest.approx(0.0)
 
 
+def test_one_run_against_three_is_never_a_verdict(tmp_path):
+    make_run(tmp_path, "relu", 0, model="mlp", lr=0.1, final_dead=0.5)
+    for seed in range(3):
+        make_run(tmp_path, "relu", seed, model="mlp", lr=0.01, final_dead=0.01)
+    record = judge(claim("dead-vs-lr", "relu-rises-with-lr"), runs_of(tmp_path))
+    assert record["verdict"] == "inconclusive" and record["n"] == 1
+
+
 def test_claims_without_runs_are_inconclusive_and_the_document_is_complete(tmp_path):
     make_run(tmp_path, "relu", 0, depth=4, layer_stats={"dead_frac": flat(0.1)})
     doc = verdicts(get_study("born-dead"), runs_of(tmp_path), quick=True)
@@ -200,15 +208,15 @@ def test_relu_dead_fraction_against_the_learning_rate(tmp_path, high, low, verdi
     for seed in range(3):
         make_run(tmp_path, "relu", seed, model="mlp", lr=0.01, final_dead=low + 0.01 * seed)
         if high is not None:
-            make_run(tmp_path, "relu", seed, model="mlp", lr=0.3, final_dead=high - 0.01 * seed)
+            make_run(tmp_path, "relu", seed, model="mlp", lr=0.1, final_dead=high - 0.01 * seed)
         else:  # every high-lr run diverged: nothing to measure, said so
-            make_run(tmp_path, "relu", seed, model="mlp", lr=0.3, status="diverged")
+            make_run(tmp_path, "relu", seed, model="mlp", lr=0.1, status="diverged")
     runs, apart = read_runs(sorted(tmp_path.iterdir()), ["act", "model", "lr"])
     record = judge(claim("dead-vs-lr", "relu-rises-with-lr"), runs)
     assert record["verdict"] == verdict
     doc = verdicts(get_study("dead-vs-lr"), runs, False, apart)
     if high is None:
-        assert [r["why"] for r in doc["left_out"]] == ["diverged (act relu, model mlp, lr 0.3)"] * 3
+        assert [r["why"] for r in doc["left_out"]] == ["diverged (act relu, model mlp, lr 0.1)"] * 3
 
 
 @pytest.mark.parametrize(
