@@ -70,11 +70,15 @@ def _layers(runs: Sequence[Run], spec: dict[str, Any]) -> Any:
     return fig
 
 
-def _versus(runs: Sequence[Run], spec: dict[str, Any]) -> Any:
+def _one_axes(runs: Sequence[Run], spec: dict[str, Any]) -> tuple:
+    """A figure of one axes, the runs grouped by `by`, a color per group."""
     groups = _groups(runs, spec["by"])
-    colors = _colors(list(groups))
     fig = _figure(WIDE)
-    ax = fig.subplots()
+    return fig, fig.subplots(), groups, _colors(list(groups))
+
+
+def _versus(runs: Sequence[Run], spec: dict[str, Any]) -> Any:
+    fig, ax, groups, colors = _one_axes(runs, spec)
     measure = {k: spec[k] for k in ("metric", "layers", "epoch") if k in spec}
     for name, rs in groups.items():
         xs = sorted({float(r.config[spec["x"]]) for r in rs})
@@ -94,10 +98,7 @@ def _versus(runs: Sequence[Run], spec: dict[str, Any]) -> Any:
 
 
 def _epochs(runs: Sequence[Run], spec: dict[str, Any]) -> Any:
-    groups = _groups(runs, spec["by"])
-    colors = _colors(list(groups))
-    fig = _figure(WIDE)
-    ax = fig.subplots()
+    fig, ax, groups, colors = _one_axes(runs, spec)
     metric = spec["metric"]
     for name, rs in groups.items():
         series = [[float(m[metric]) for m in r.metrics if m.get(metric)] for r in rs]

@@ -106,9 +106,11 @@ class Plan:
     @cached_property
     def outs(self) -> list[str]:
         """The output folders the runs go to."""
-        default = self.overrides.get("out") or self.base.get("out") or RunConfig.out
+        if "out" in self.overrides:  # --out replaces every other
+            return [str(self.overrides["out"])]
         given = [*self.grid.get("out", []), *(e["out"] for e in self.extra if "out" in e)]
-        return sorted({str(o) for o in [default, *given]})
+        default = [] if "out" in self.grid else [self.base.get("out") or RunConfig.out]
+        return sorted({str(o) for o in [*default, *given]})
 
     @cached_property
     def complete(self) -> set[str]:
