@@ -30,7 +30,7 @@ from record import record, table  # noqa: E402  (sibling benchmark helper)
 class NoRecorder:
     """Stands in for relubench.nn.probe.Recorder: attaches no hooks, measures nothing."""
 
-    def __init__(self, model) -> None:
+    def __init__(self, model, dormant_tau: float = 0.1) -> None:
         pass
 
     def __enter__(self) -> NoRecorder:

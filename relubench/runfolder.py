@@ -339,7 +339,9 @@ def check_run_folder(folder: Path) -> list[str]:
             problems.append(f"{name} has columns {rows[0] if rows else []}, expected {columns}")
         elif len(rows) < 2:
             problems.append(f"{name} has no rows")
-    has_slopes = any(r[4] for r in tables.get("layers.csv", [])[1:] if len(r) > 4)
+    layers = tables.get("layers.csv") or [[]]
+    at = layers[0].index("alpha_mean") if "alpha_mean" in layers[0] else None
+    has_slopes = at is not None and any(r[at] for r in layers[1:] if len(r) > at)
     if has_slopes and "alphas.csv" not in tables:
         problems.append("layers.csv has slopes but alphas.csv is missing")
     return problems
