@@ -177,7 +177,8 @@ STUDIES: dict[str, Study] = {
                 Claim(
                     "dead-at-init",
                     "A deep ReLU net with symmetric init has dead units before any training",
-                    "a deep ReLU net dies in probability as depth grows (their Theorem 3)",
+                    "a deep ReLU network will eventually die in probability as the depth goes "
+                    "to infinity (their abstract)",
                     {"act": "relu", "depth": 32},
                     {"metric": "dead_frac", "layers": "all", "epoch": 0},
                     {"above": 0.01},
@@ -247,7 +248,7 @@ STUDIES: dict[str, Study] = {
                 Claim(
                     "mean-closer-to-zero",
                     "ELU's mean activations are closer to zero than ReLU's",
-                    "ELU pushes mean unit activations toward zero (their Section 3)",
+                    "ELUs push mean unit activations closer to zero (their abstract)",
                     {"act": "elu"},
                     {"metric": "abs_out_mean", "layers": "all", "epoch": "last"},
                     {"less_than": {"select": {"act": "relu"}}},
