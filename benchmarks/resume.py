@@ -16,6 +16,7 @@ import argparse
 import csv
 import json
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -36,6 +37,18 @@ QUICK = {"dataset": "synthetic", "train_size": 1024, "test_size": 128, "probe_si
 def command(settings: dict, out: Path) -> list[str]:
     sets = [a for k, v in {**settings, "out": out}.items() for a in ("--set", f"{k}={v}")]
     return [sys.executable, "-m", "relubench", "train", *sets]
+
+
+def kill_at(cmd: list[str], at: float) -> bool:
+    """Start `cmd`, SIGKILL it `at` seconds later; False if it had already finished."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        proc.wait(timeout=at)
+        return False
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        return True
 
 
 def rows(folder: Path, name: str) -> list[dict[str, str]]:
@@ -72,12 +85,9 @@ def main() -> int:
         for t in range(1, trials + 1):
             out = base / f"trial{t}"
             at = draw.uniform(0.05, 0.95) * whole_s
-            proc = subprocess.Popen(
-                command(settings, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-            )
-            time.sleep(at)
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
+            while not kill_at(command(settings, out), at):  # it finished first (a warm start
+                at /= 2  # beats the cold uninterrupted run): start afresh, kill it earlier
+                shutil.rmtree(out, ignore_errors=True)
             folder = out / run_id
             killed = json.loads((folder / "summary.json").read_text()) if folder.exists() else {}
             done_at_kill = killed.get("epochs_done", 0)
@@ -103,6 +113,9 @@ def main() -> int:
                     "yes" if same else "NO",
                 )
             )
+            if not ok:
+                why = f"exit {r.returncode}, {summary['status']}, epochs {epochs}, same {same}"
+                print(f"trial {t} failed: {why}\n{r.stderr[-1500:]}", file=sys.stderr)
             print(f"trial {t}: killed at {at:.1f} s ({done_at_kill} epochs done), resumed: "
                   f"{resumes}, every epoch once: {once}, identical: {same}")  # fmt: skip
     lines = [
