@@ -458,10 +458,10 @@ app.add_typer(data_app, name="data")
 
 @data_app.command("list")
 def data_list(data_dir: DataDir = None) -> None:
-    """Every dataset: images, classes, whether it is here, its size, its licence."""
-    from relubench.data.store import data_root, download_command
+    """Every dataset: images, classes, whether it is here and where, its size, its licence."""
+    from relubench.data.store import download_command
 
-    console.print(views.datasets_table(data_root(data_dir), download_command("NAME", data_dir)))
+    console.print(views.datasets_table(data_dir, download_command("NAME", data_dir)))
 
 
 @data_app.command("download")
@@ -479,10 +479,10 @@ def data_download(
     from relubench.data.load import fetch
 
     with console.status(f"fetching {name} and checking it loads"):
-        data, folder, fetched = fetch(name, data_dir, force)
+        data, found, fetched = fetch(name, data_dir, force)
     console.print(
-        f"{data.spec.name} {'downloaded' if fetched else 'already here'}: "
-        f"{len(data.y_train):,} train + {len(data.y_test):,} test images in [bold]{folder}[/]"
+        f"{data.spec.name} {'downloaded' if fetched else f'already here ({found.where})'}: "
+        f"{len(data.y_train):,} train + {len(data.y_test):,} test images in [bold]{found.folder}[/]"
     )
 
 

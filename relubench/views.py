@@ -75,27 +75,35 @@ def outcome_table(outcome: Outcome, seconds: float) -> Table:
     return table
 
 
-def datasets_table(root: Path, get: str) -> Group:
-    """Every dataset: images, classes, whether it is here, its size, its licence; then how to
-    get one (`get`: the command that fetches one)."""
-    from relubench.data.store import status
+def datasets_table(data_dir: str | Path | None, get: str) -> Group:
+    """Every dataset: images, classes, whether it is here and where it was found (system
+    package, torchvision folder, cache, embedded), its size, its licence; then how to get one
+    (`get`: the command that fetches one)."""
+    from relubench.data.store import data_root, folder_size, locate, status
 
-    table = Table(title=f"datasets in {root}")
-    for col in ("name", "images", "classes", "here", "size", "licence"):
-        table.add_column(col, no_wrap=col != "licence", justify="right" if col == "size" else None)
+    root = data_root(data_dir)
+    table = Table(title=f"datasets (data dir {escape(str(root))})")
+    for col in ("name", "images", "classes", "here", "found in", "size", "licence"):
+        table.add_column(col, no_wrap=col == "name", justify="right" if col == "size" else None)
     for spec in DATASETS.values():
-        state, size = status(spec, root)
-        here = {"present": "[green]yes[/]", "missing": "no", "incomplete": "[red]incomplete[/]"}
-        here = here.get(state, state)
-        if spec.kind == "download" and state != "present":
-            size = int(spec.download_mb * 1e6)  # what a download costs
+        if spec.kind != "download":
+            _, size = status(spec, root)
+            here, where = "[green]yes[/]", spec.kind
+        elif found := locate(spec, data_dir):
+            here, where = "[green]yes[/]", f"{found.where}: {escape(str(found.folder))}"
+            size = folder_size(found.folder)
+        else:
+            state, _ = status(spec, root)
+            here = {"missing": "no", "incomplete": "[red]incomplete[/]"}.get(state, state)
+            where, size = "-", int(spec.download_mb * 1e6)  # what a download costs
         images = f"{_count(spec.train)} + {_count(spec.test)}"
         size_s = "-" if not size else f"{size / 1e6:.{1 if size < 1e7 else 0}f} MB"
-        table.add_row(spec.name, images, str(spec.classes), here, size_s, spec.licence)
+        table.add_row(spec.name, images, str(spec.classes), here, where, size_s, spec.licence)
     note = (
         f"get one: {get} (torchvision's layout, checksums verified; folders torchvision already "
-        "holds are reused). Size: on disk if here, else the download. CIFAR: no licence stated, "
-        "cite Krizhevsky 2009."
+        "holds are reused), or a system package where there is one (Debian/Ubuntu: apt-get "
+        "install dataset-fashion-mnist; read in place, checked against the official files). "
+        "Size: on disk if here, else the download. CIFAR: no licence stated, cite Krizhevsky 2009."
     )
     return Group(table, note)
 

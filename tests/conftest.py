@@ -14,3 +14,12 @@ TINY = {**SMOKE, "threads": 1}
 def tiny(tmp_path) -> dict:
     """TINY with its own output folder."""
     return {**TINY, "out": str(tmp_path / "results")}
+
+
+@pytest.fixture(autouse=True)
+def no_system_datasets(monkeypatch):
+    """No test sees the machine's system dataset folders (a package may have installed one)
+    unless it points $RELUBENCH_SYSTEM_DATA somewhere itself."""
+    from relubench.data.store import SYSTEM_ENV
+
+    monkeypatch.setenv(SYSTEM_ENV, "")

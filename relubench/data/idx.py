@@ -16,6 +16,7 @@ the file name. This module needs numpy only, so the data tools work without torc
 from __future__ import annotations
 
 import gzip
+import hashlib
 import struct
 import zlib
 from pathlib import Path
@@ -64,14 +65,17 @@ def _read_bytes(path: Path) -> bytes:
         ) from exc
 
 
-def read_idx(path: str | Path) -> np.ndarray:
+def read_idx(path: str | Path, sha256: str = "") -> np.ndarray:
     """Read an IDX file (plain or gzip) into a writable, native-byte-order numpy array.
 
     Raises IdxError, with one line naming the file and the problem, if the file cannot be
-    read, is not IDX, or its data length does not match its header exactly.
+    read, is not IDX, its data length does not match its header exactly, or (given `sha256`)
+    its uncompressed bytes have another sha256.
     """
     path = Path(path)
     data = _read_bytes(path)
+    if sha256 and hashlib.sha256(data).hexdigest() != sha256:
+        raise IdxError(f"{path}: not the official file (its sha256 differs from the published)")
     if len(data) < 4:
         raise IdxError(f"{path}: {len(data)} bytes, too short for an IDX header, not an IDX file")
     (magic,) = struct.unpack(">I", data[:4])

@@ -23,10 +23,10 @@ import torch
 
 from relubench.data.store import (
     ASSETS,
-    data_root,
+    Found,
     download,
     download_command,
-    missing_files,
+    locate,
     require,
 )
 from relubench.errors import DataError
@@ -131,17 +131,27 @@ def _load_synthetic(spec: DatasetSpec, src: Source) -> Arrays:
 
 
 def _load_downloaded(spec: DatasetSpec, src: Source) -> Arrays:
-    """A torchvision-layout dataset from the data dir (fetched first if `download` is set)."""
+    """A dataset from the data dir or a system package (fetched first if `download` is set and
+    neither has it)."""
     from relubench.data import readers
 
-    require(spec, src.data_dir, src.download)
-    read = readers.read_idx_dataset if spec.reader == "idx" else readers.read_cifar
+    found = require(spec, src.data_dir, src.download)
     try:
-        arrays = read(data_root(src.data_dir) / spec.folder, spec.channels, spec.size, spec.classes)
+        if spec.reader == "idx":  # a system copy is checked against the official files
+            sums = spec.sha256 if found.system else ()
+            arrays = readers.read_idx_dataset(
+                found.folder, spec.channels, spec.size, spec.classes, sums
+            )
+        else:
+            arrays = readers.read_cifar(found.folder, spec.channels, spec.size, spec.classes)
     except readers.ReadError as e:
-        raise DataError(
-            f"{e}; fetch it again with: {download_command(spec.name, src.data_dir, force=True)}"
-        ) from None
+        repair = (
+            f"reinstall the system package {spec.system_package or 'that installed it'}, or "
+            f"fetch a copy with: {download_command(spec.name, src.data_dir)}"
+            if found.system
+            else f"fetch it again with: {download_command(spec.name, src.data_dir, force=True)}"
+        )
+        raise DataError(f"{e}; {repair}") from None
     xtr, ytr, xte, yte = (torch.from_numpy(a) for a in arrays)
     return xtr, ytr.long(), xte, yte.long()
 
@@ -219,15 +229,15 @@ def load(
     return Data(spec, normalize(xtr, spec), ytr, normalize(xte, spec), yte, None, x_val, y_val)
 
 
-def fetch(name: str, data_dir: str | Path | None, force: bool = False) -> tuple[Data, Path, bool]:
-    """`relubench data download`: fetch a dataset if missing (or `force`), then load it to
-    check it; returns (the data, its folder, whether anything was fetched)."""
+def fetch(name: str, data_dir: str | Path | None, force: bool = False) -> tuple[Data, Found, bool]:
+    """`relubench data download`: fetch a dataset if no copy is found (or `force`), then load
+    it to check it; returns (the data, the copy, whether anything was fetched)."""
     spec = get_spec(name)
-    fetched = force or bool(missing_files(spec, data_root(data_dir)))
-    folder = download(spec.name, data_dir, force=force)
+    fetched = force or locate(spec, data_dir) is None
+    download(spec.name, data_dir, force=force)
     # augment (where defined) keeps the training images uint8: checking that they load needs
     # no float copy of them
-    return load(spec.name, data_dir, augment=spec.augment), folder, fetched
+    return load(spec.name, data_dir, augment=spec.augment), locate(spec, data_dir), fetched
 
 
 def normalize(x: torch.Tensor, spec: DatasetSpec) -> torch.Tensor:

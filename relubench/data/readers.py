@@ -6,7 +6,8 @@ is checked against what it must hold (header vs length, keys, shapes, label rang
 truncated or corrupt file raises ReadError naming the file and the problem, and nothing is ever
 half-loaded. This module needs numpy only.
 
-Layouts (torchvision's, under the data dir):
+Layouts (torchvision's, under the data dir; a system package's folder holds the IDX files
+side by side, e.g. /usr/share/datasets/fashion-mnist/):
     MNIST/raw/, FashionMNIST/raw/    train-images-idx3-ubyte, train-labels-idx1-ubyte,
                                      t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (or .gz)
     cifar-10-batches-py/             data_batch_1..5, test_batch, batches.meta
@@ -40,24 +41,28 @@ Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 # --- MNIST and Fashion-MNIST: IDX ------------------------------------------------------------
 
 
-def _idx(folder: Path, name: str) -> tuple[Path, np.ndarray]:
+def _idx(folder: Path, name: str, sha256: dict[str, str]) -> tuple[Path, np.ndarray]:
     """The plain file torchvision unpacks, else its .gz archive (read_idx gunzips it)."""
     path = folder / name
     if not path.is_file() and (folder / f"{name}.gz").is_file():
         path = folder / f"{name}.gz"
     try:
-        return path, read_idx(path)
+        return path, read_idx(path, sha256.get(name, ""))
     except IdxError as e:
         raise ReadError(str(e)) from None
 
 
-def read_idx_dataset(folder: Path, channels: int, size: int, classes: int) -> Arrays:
-    """MNIST-layout IDX files -> train images (N, 1, H, W), labels (N,), test images, labels."""
+def read_idx_dataset(
+    folder: Path, channels: int, size: int, classes: int, sha256: tuple[str, ...] = ()
+) -> Arrays:
+    """MNIST-layout IDX files -> train images (N, 1, H, W), labels (N,), test images, labels;
+    given `sha256` (one per file of IDX_FILES, uncompressed), each file is checked against it."""
+    sums = dict(zip(IDX_FILES, sha256, strict=False))
     out: list[np.ndarray] = []
     names = iter(IDX_FILES)  # train images, train labels, test images, test labels
     for image_file, label_file in zip(names, names, strict=True):
-        ipath, images = _idx(folder, image_file)
-        lpath, labels = _idx(folder, label_file)
+        ipath, images = _idx(folder, image_file, sums)
+        lpath, labels = _idx(folder, label_file, sums)
         if images.dtype != np.uint8 or images.shape[1:] != (size, size):
             raise ReadError(
                 f"{ipath}: holds {images.dtype} of shape {images.shape}, expected uint8 images "

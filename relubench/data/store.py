@@ -1,8 +1,12 @@
-"""Where dataset copies live: the data dir, what is present, downloading through torchvision.
+"""Where dataset copies live: the data dir, system packages, downloading through torchvision.
 
-Downloadable datasets live under the data dir in torchvision's own layout (so folders
-torchvision already downloaded are reused) and are fetched only on request, through
-torchvision, which verifies their md5 checksums. Torch-free until a download runs.
+A downloadable dataset is looked for first under the data dir, in torchvision's own layout (so
+folders torchvision already downloaded are reused), then in the system's dataset folders, where
+an operating-system package puts the official files side by side (Debian's
+dataset-fashion-mnist: /usr/share/datasets/fashion-mnist/). System copies are read in place,
+never copied, and checked against the official files' sha256 at every load. Nothing is fetched
+unless asked, and then through torchvision, which verifies its archives' md5 checksums.
+Torch-free until a download runs.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import os
 import shlex
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from relubench.errors import DataError
@@ -18,6 +23,37 @@ from relubench.registry.datasets import DatasetSpec, get_spec
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"  # embedded datasets
 DATA_ENV = "RELUBENCH_DATA"  # overrides the default data dir
+SYSTEM_ENV = "RELUBENCH_SYSTEM_DATA"  # overrides the system dataset roots (os.pathsep-separated)
+SYSTEM_ROOTS = ("/usr/share/datasets", "/usr/local/share/datasets")
+
+# Where a copy was found, as `relubench data list` says it.
+SYSTEM, FOLDER, CACHE = "system package", "torchvision folder", "cache"
+
+
+@dataclass(frozen=True)
+class Found:
+    """A complete copy of a dataset: the folder its files are in, and what kind of place it is
+    (SYSTEM, FOLDER: a data dir given by --data-dir or $RELUBENCH_DATA, CACHE: the default)."""
+
+    folder: Path
+    where: str
+
+    @property
+    def system(self) -> bool:
+        return self.where == SYSTEM
+
+
+def _kind(data_dir: str | Path | None) -> str:
+    """FOLDER for a data dir the user named, CACHE for the default one."""
+    return FOLDER if data_dir or os.environ.get(DATA_ENV) else CACHE
+
+
+def system_roots() -> list[Path]:
+    """The folders system packages put datasets in: $RELUBENCH_SYSTEM_DATA (os.pathsep-separated;
+    empty: none), else SYSTEM_ROOTS."""
+    env = os.environ.get(SYSTEM_ENV)
+    roots = SYSTEM_ROOTS if env is None else env.split(os.pathsep)
+    return [Path(r) for r in roots if r]
 
 
 def default_data_dir() -> Path:
@@ -55,7 +91,10 @@ def download_command(name: str, data_dir: str | Path | None = None, force: bool 
 def missing_files(spec: DatasetSpec, root: Path) -> list[str]:
     """The dataset's files not present under `root` (an IDX file may also be there gzipped);
     DataError if the data dir cannot be read at all."""
-    folder = root / spec.folder
+    return _missing_in(spec, root / spec.folder, root)
+
+
+def _missing_in(spec: DatasetSpec, folder: Path, root: Path) -> list[str]:
     try:
         return [
             f
@@ -69,6 +108,27 @@ def missing_files(spec: DatasetSpec, root: Path) -> list[str]:
         ) from None
 
 
+def locate(spec: DatasetSpec, data_dir: str | Path | None = None) -> Found | None:
+    """The complete copy a run reads: the data dir's, else a system package's; None if neither.
+    A folder that cannot be read counts as no copy."""
+    root = data_root(data_dir)
+    candidates = [(root / spec.folder, _kind(data_dir), root)]
+    if spec.system:
+        candidates += [(r / spec.system, SYSTEM, r) for r in system_roots()]
+    for folder, where, base in candidates:
+        try:
+            if not _missing_in(spec, folder, base):
+                return Found(folder, where)
+        except DataError:
+            continue
+    return None
+
+
+def folder_size(folder: Path) -> int:
+    """Bytes of the files under `folder` (0 if there is none)."""
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
 def status(spec: DatasetSpec, root: Path) -> tuple[str, int]:
     """(present | missing | incomplete | unreadable | embedded | generated, bytes on disk):
     files only, fast."""
@@ -78,8 +138,7 @@ def status(spec: DatasetSpec, root: Path) -> tuple[str, int]:
         return spec.kind, size
     try:
         missing = missing_files(spec, root)
-        folder = root / spec.folder
-        size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+        size = folder_size(root / spec.folder)
     except (DataError, OSError):
         return "unreadable", 0
     if not missing:
@@ -110,6 +169,8 @@ def download(name: str, data_dir: str | Path | None = None, force: bool = False)
                 shutil.rmtree(folder, ignore_errors=True)
         elif not missing_files(spec, root):
             return folder
+        elif found := locate(spec, data_dir):  # a system package's copy will do
+            return found.folder
         root.mkdir(parents=True, exist_ok=True)
     except OSError as e:  # a parent that is a file, no permission, a read-only disk
         raise DataError(
@@ -137,16 +198,20 @@ def require(
     data_dir: str | Path | None,
     download_ok: bool,
     hint: str = "or add --download to train",
-) -> None:
-    """Make sure a torchvision-layout dataset's files are in the data dir: fetched first if
-    `download_ok`, else a DataError naming the folder and the command that fetches them."""
+) -> Found:
+    """The copy of a downloadable dataset a run reads (`locate`): fetched into the data dir
+    first if there is none and `download_ok`, else a DataError naming the folders looked in
+    and the command that fetches it."""
+    found = locate(spec, data_dir)
+    if found:
+        return found
+    if download_ok:
+        return Found(download(spec.name, data_dir), _kind(data_dir))
     root = data_root(data_dir)
     missing = missing_files(spec, root)
-    if missing and download_ok:
-        download(spec.name, data_dir)
-    elif missing:
-        what = "not found" if len(missing) == len(spec.files) else f"incomplete (no {missing[0]})"
-        raise DataError(
-            f"dataset {spec.name} {what} in {root / spec.folder}; fetch it "
-            f"({spec.download_mb:.0f} MB) with: {download_command(spec.name, data_dir)} ({hint})"
-        )
+    what = "not found" if len(missing) == len(spec.files) else f"incomplete (no {missing[0]})"
+    package = f", or install the system package {spec.system_package}" * bool(spec.system_package)
+    raise DataError(
+        f"dataset {spec.name} {what} in {root / spec.folder}; fetch it ({spec.download_mb:.0f} "
+        f"MB) with: {download_command(spec.name, data_dir)} ({hint}{package})"
+    )

@@ -55,6 +55,9 @@ class DatasetSpec:
     torchvision: str = ""  # download: the torchvision.datasets class that fetches it
     reader: str = ""  # download: "idx" (MNIST's format) or "cifar" (python pickles)
     augment: bool = False  # random crop (4-pixel padding) + horizontal flip suit it
+    system: str = ""  # download: its folder under a system dataset root, files side by side
+    system_package: str = ""  # the Debian/Ubuntu package that installs that folder
+    sha256: tuple[str, ...] = ()  # of `files` as read (uncompressed), checked at every load
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -102,6 +105,13 @@ DATASETS: dict[str, DatasetSpec] = {
             download_mb=11.6,
             torchvision="MNIST",
             reader="idx",
+            system="mnist",
+            sha256=(  # the official files, as published with MNIST
+                "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+                "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+                "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+                "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+            ),
         ),
         DatasetSpec(
             "fashion-mnist",
@@ -120,6 +130,15 @@ DATASETS: dict[str, DatasetSpec] = {
             download_mb=30.9,
             torchvision="FashionMNIST",
             reader="idx",
+            system="fashion-mnist",
+            system_package="dataset-fashion-mnist",
+            sha256=(  # the decompressed files of Debian's dataset-fashion-mnist, which packages
+                # Zalando's release (recompressed: the .gz md5s differ, the contents load the same)
+                "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+                "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+                "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+                "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+            ),
         ),
         DatasetSpec(
             "cifar10",
