@@ -155,24 +155,15 @@ def train(
     """Train one model with one activation; write results/<run-id>/ as it goes."""
     flags = {k: v for k, v in ctx.params.items() if k in FIELD_TYPES}  # every config flag
     cfg = resolve(config, set_ or [], flags)
-    from relubench.runfolder import run_status
-
-    if run_status(cfg.run_dir) == "complete" and not force:
-        fail(
-            f"{cfg.run_dir} already holds a complete run of this config; pass --force to replace "
-            f"it, or --out DIR to keep both"
-        )
-    _train(cfg, restart)
+    _train(cfg, restart, force)
 
 
-def _train(cfg: RunConfig, restart: bool) -> None:
+def _train(cfg: RunConfig, restart: bool, force: bool = False) -> None:
+    from relubench import api
     from relubench.runner.progress import RichReporter
-    from relubench.runner.train import run
 
-    reporter = RichReporter(console)
     try:
-        with reporter:
-            summary = run(cfg, reporter, restart=restart)
+        done = api.train(cfg, force=force, restart=restart, reporter=RichReporter(console))
     except KeyboardInterrupt:
         if not (cfg.run_dir / "summary.json").is_file():  # stopped before training began
             fail("interrupted before the run started; nothing was written", code=130)
@@ -181,8 +172,8 @@ def _train(cfg: RunConfig, restart: bool) -> None:
             "resume",
             code=130,
         )
-    if summary["status"] == "diverged":
-        fail(f"run diverged: {summary['error']}; files kept in {cfg.run_dir}", code=1)
+    if done.status == "diverged":
+        fail(f"run diverged: {done.summary['error']}; files kept in {cfg.run_dir}", code=1)
 
 
 @app.command()
@@ -336,11 +327,9 @@ def _compare(
     incomplete: bool,
     tune: list[str] | None = None,
 ) -> Any:
-    from relubench.analysis.stats import compare
+    from relubench.api import comparison
 
-    keys = by.split(",") if by is not None else None
-    tuned = [k for item in tune or [] for k in item.split(",")]
-    comp = compare(paths, keys, baseline, incomplete, tuned)
+    comp = comparison(paths, by=by, baseline=baseline, include_incomplete=incomplete, tune=tune)
     _warn_skipped(comp.skipped)
     return comp
 

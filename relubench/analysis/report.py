@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import relubench
+from relubench._version import __version__
 from relubench.analysis.cells import (
     APART_HEADER,
     apart_rows,
@@ -173,7 +173,7 @@ def build_report(comp: Comparison, sources: list[str], title: str = "relubench r
     )
     body = [
         f"<h1>{_e(title)}</h1>",
-        f'<p class="meta">relubench {_e(relubench.__version__)} · generated {_e(now)} · '
+        f'<p class="meta">relubench {_e(__version__)} · generated {_e(now)} · '
         f"from {_e(', '.join(sources))}</p>",
         f"<p>{_e(sentence)}</p>",
         *_verdicts_section(sources),

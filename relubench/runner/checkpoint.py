@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-import relubench
+from relubench._version import __version__
 from relubench.config import RUNTIME_KEYS, RunConfig
 from relubench.errors import RelubenchError
 from relubench.files import atomic_write
@@ -90,7 +90,7 @@ def save(
     (first start, wall seconds so far, earlier resumes)."""
     payload = {
         "format": FORMAT,
-        "relubench": relubench.__version__,
+        "relubench": __version__,
         "config_hash": cfg.config_hash,
         "config": cfg.to_dict(),
         "epoch": epoch,

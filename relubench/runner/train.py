@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-import relubench
+from relubench._version import __version__
 from relubench.config import RunConfig, to_yaml
 from relubench.data.augment import CropFlip
 from relubench.data.load import Data, load
@@ -68,7 +68,7 @@ def environment(device: torch.device, amp: torch.dtype | None = None) -> dict[st
         "amp_dtype": str(amp).removeprefix("torch.") if amp else None,
         "device_name": name or platform.machine(),
         "threads": torch.get_num_threads(),
-        "relubench": relubench.__version__,
+        "relubench": __version__,
         "torch": torch.__version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),

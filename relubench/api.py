@@ -1,0 +1,199 @@
+"""The Python API, for notebooks and scripts: train a run, load runs, compare them.
+
+    import relubench
+    run = relubench.train(act="prelu", epochs=2, out="results")   # -> Run
+    run.metrics                                                    # metrics.csv as a DataFrame
+    df = relubench.load_runs("results")                            # a row per run
+    table = relubench.compare("results")                           # a row per group
+
+The CLI's `train` and `compare` call these same functions. Importing this module (or
+`relubench`) loads no torch: training imports it when it starts.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from relubench.config import RunConfig, resolve
+from relubench.errors import ConfigError
+from relubench.runfolder import read_summary, run_status
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from relubench.analysis.stats import Comparison
+    from relubench.runner.events import Reporter
+
+__all__ = ["Run", "compare", "comparison", "load_runs", "train"]
+
+
+@dataclass
+class Run:
+    """One run folder: its summary, config and the per-epoch files as DataFrames."""
+
+    folder: Path
+    summary: dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def read(cls, folder: str | Path) -> Run:
+        """The run in `folder` (a run folder: it holds summary.json)."""
+        folder = Path(folder)
+        summary = read_summary(folder)
+        if summary is None:
+            raise ConfigError(f"{folder} is not a run folder (no readable summary.json)")
+        return cls(folder, summary)
+
+    @property
+    def run_id(self) -> str:
+        return self.folder.name
+
+    @property
+    def status(self) -> str:
+        """complete | running | interrupted | diverged | failed."""
+        return str(self.summary.get("status"))
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return dict(self.summary.get("config") or {})
+
+    @property
+    def final_test_acc(self) -> float | None:
+        return self.summary.get("final_test_acc")
+
+    def _csv(self, name: str) -> pd.DataFrame:
+        import pandas as pd
+
+        path = self.folder / name
+        return pd.read_csv(path) if path.is_file() else pd.DataFrame()
+
+    @property
+    def metrics(self) -> pd.DataFrame:
+        """metrics.csv: one row per epoch (epoch 0 = before training)."""
+        return self._csv("metrics.csv")
+
+    @property
+    def layers(self) -> pd.DataFrame:
+        """layers.csv: one row per epoch and activation layer (dead and dormant fractions, ...)."""
+        return self._csv("layers.csv")
+
+    @property
+    def alphas(self) -> pd.DataFrame:
+        """alphas.csv: PReLU's slopes per epoch, layer and channel (empty for fixed shapes)."""
+        return self._csv("alphas.csv")
+
+    def __repr__(self) -> str:
+        acc = self.final_test_acc
+        shown = f", test acc {acc:.2%}" if isinstance(acc, (int, float)) else ""
+        return f"Run({self.run_id!r}, {self.status}{shown})"
+
+
+def train(
+    config: str | Path | RunConfig | None = None,
+    *,
+    force: bool = False,
+    restart: bool = False,
+    progress: bool = True,
+    reporter: Reporter | None = None,
+    **settings: Any,
+) -> Run:
+    """Train one run and return it: `train(act="prelu", epochs=2, out="results")`.
+
+    `config` is a recipe YAML (configs/*.yaml, or a run folder's config.yaml to rerun it) or
+    a RunConfig; `settings` are config keys (`relubench train --help` lists them) and win over
+    the file. As on the command line: an unfinished run in the folder resumes from its
+    checkpoint (`restart=True` starts it over), a complete one is an error unless `force=True`
+    (which trains it again). `progress` shows a Rich progress bar (a `reporter` replaces it).
+    A diverged run returns with status "diverged"; Ctrl-C raises KeyboardInterrupt with the
+    completed epochs kept.
+    """
+    if isinstance(config, RunConfig):
+        cfg = resolve(None, [], {**config.to_dict(), **settings}) if settings else config
+    else:
+        cfg = resolve(config, [], settings)
+    if run_status(cfg.run_dir) == "complete" and not force:
+        raise ConfigError(
+            f"{cfg.run_dir} already holds a complete run of this config; pass --force "
+            "(force=True) to replace it, or --out DIR (out=...) to keep both"
+        )
+    from relubench.runner.train import run
+
+    if reporter is None and progress:
+        from rich.console import Console
+
+        from relubench.runner.progress import RichReporter
+
+        reporter = RichReporter(Console())
+    with reporter if hasattr(reporter, "__enter__") else nullcontext():  # Rich's live display
+        run(cfg, reporter, restart=restart)
+    return Run.read(cfg.run_dir)
+
+
+def _paths(paths: tuple[str | Path | list[str | Path], ...]) -> list[str | Path]:
+    flat = [p for item in paths for p in (item if isinstance(item, list) else [item])]
+    return flat or ["results"]
+
+
+def load_runs(*paths: str | Path | list[str | Path]) -> pd.DataFrame:
+    """Every run folder under `paths` (default: results), one row per run: its config keys,
+    results (final_test_acc, best_test_acc, dead_frac, ...), status and path - the rows
+    `compare` groups. Folders that could not be read are listed in `.attrs["skipped"]` as
+    (path, reason) pairs."""
+    import pandas as pd
+
+    from relubench.analysis.load import load_rows
+
+    rows, config_keys, skipped = load_rows(_paths(paths))
+    df = pd.DataFrame.from_records(rows)
+    df.attrs.update(skipped=skipped, config_keys=config_keys)
+    return df
+
+
+def comparison(
+    *paths: str | Path | list[str | Path],
+    by: list[str] | str | None = None,
+    baseline: str | None = None,
+    include_incomplete: bool = False,
+    tune: list[str] | str | None = None,
+) -> Comparison:
+    """The full comparison `relubench compare` prints: groups, runs, notes, skipped folders."""
+    from relubench.analysis.stats import compare as _compare
+
+    def keys(value: list[str] | str | None) -> list[str] | None:
+        if value is None:
+            return None
+        items = value.split(",") if isinstance(value, str) else value
+        return [k for item in items for k in item.split(",")]
+
+    return _compare(_paths(paths), keys(by), baseline, include_incomplete, keys(tune) or [])
+
+
+def compare(
+    *paths: str | Path | list[str | Path],
+    by: list[str] | str | None = None,
+    baseline: str | None = None,
+    include_incomplete: bool = False,
+    tune: list[str] | str | None = None,
+) -> pd.DataFrame:
+    """`relubench compare` as a DataFrame: one row per group (by default, per activation),
+    best first, with the numbers behind the table (means, stds, seeds, the difference to the
+    baseline with its CI, Hedges' g, Holm-adjusted p, verdict). `by`, `baseline`, `tune` and
+    `include_incomplete` mean what the CLI's flags do. The runs left out of the means are in
+    `.attrs["apart"]`, notes in `.attrs["notes"]`."""
+    import pandas as pd
+
+    comp = comparison(
+        *paths, by=by, baseline=baseline, include_incomplete=include_incomplete, tune=tune
+    )
+    df = pd.DataFrame.from_records(comp.groups)
+    df.attrs.update(
+        keys=comp.keys,
+        baseline=comp.baseline,
+        selected_on=comp.selected_on,
+        notes=comp.notes,
+        apart=[r["run_id"] for r in comp.apart],
+        skipped=comp.skipped,
+    )
+    return df
