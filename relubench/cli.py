@@ -475,6 +475,38 @@ def data_download(
     )
 
 
+export_app = typer.Typer(
+    help="Run folders in other tools' formats: TensorBoard.",
+    no_args_is_help=True,
+)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("tensorboard")
+def export_tensorboard_cmd(
+    paths: Paths,
+    out: Annotated[
+        Path, _opt("Folder of TensorBoard runs, one per run folder (its run id).", "--out", "-o")
+    ] = Path("tb"),
+) -> None:
+    """TensorBoard runs from run folders: curves, dead units per layer, slope histograms, hparams.
+
+    Post hoc, so training stays as fast and old runs work too; exporting again replaces a run.
+    """
+    from relubench.analysis.tensorboard import export_tensorboard
+
+    with console.status(f"exporting run folders to {out}"):
+        done = export_tensorboard(paths, out)
+    _warn_skipped(done.skipped)
+    if not done.runs:
+        fail("no run folder could be exported: see the warning")
+    n = len(done.runs)
+    console.print(
+        f"exported {n} run{'s' * (n != 1)} to [bold]{escape(str(out))}[/]; "
+        f"view them: tensorboard --logdir {escape(str(out))}"
+    )
+
+
 def main() -> Any:
     return app()
 

@@ -30,6 +30,10 @@ class CompareError(RelubenchError):
         self.skipped = skipped or []  # so the caller can still say which folders were bad
 
 
+class ExportError(RelubenchError):
+    """An export that cannot be made: its optional dependency is missing, or --out is unusable."""
+
+
 def short(value: Any, limit: int = 60) -> str:
     """A value for an error message: its repr, cut to `limit` characters (a YAML alias bomb
     is a small file but an enormous repr)."""
