@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -38,19 +39,27 @@ ENV_KEYS = [
 
 CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222;
-       max-width: 1200px; margin: 2em auto; padding: 0 1em; }
+       max-width: 1200px; margin: 2em auto; padding: 0 1em; overflow-wrap: break-word; }
 h1 { font-size: 1.6em; margin-bottom: 0.2em; }
 h2 { margin-top: 2em; border-bottom: 1px solid #ddd; }
 .meta, .legend, figcaption { color: #555; font-size: 0.92em; }
-table { border-collapse: collapse; margin: 0.8em 0; font-variant-numeric: tabular-nums; }
-th, td { padding: 0.3em 0.7em; border-bottom: 1px solid #e4e4e4; text-align: right; }
+.scroll { overflow-x: auto; margin: 0.8em 0; }
+/* borders not collapsed and whole-pixel rows: a sticky cell keeps its border as it scrolls */
+table { border-spacing: 0; line-height: 20px; font-variant-numeric: tabular-nums; }
+th, td { padding: 4px 10px; border-bottom: 1px solid #e4e4e4; text-align: right; }
 th { border-bottom: 2px solid #999; background: #f7f7f7; }
 td.key, th.key { text-align: left; }
+td.key:first-child, th.key:first-child { position: sticky; left: 0; background: #fff; }
+th.key:first-child { background: #f7f7f7; }
+table.numbers th, table.numbers td { padding: 4px 7px; }
+table.numbers td { white-space: nowrap; }
+span.wrap { white-space: normal; display: inline-block; min-width: 7em; }
+th.path, td.path { text-align: left; } td.path { overflow-wrap: anywhere; min-width: 14em; }
 tr.best td { font-weight: 600; }
-tr.differs td { background: #fff7e0; }
+tr.differs td, tr.differs td.key { background: #fff7e0; }
 .warn { color: #8a5a00; }
 figure { margin: 1.5em 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
-details { margin: 0.3em 0; } code { font-size: 0.92em; }
+details { margin: 0.3em 0; } code { font-size: 0.92em; overflow-wrap: anywhere; }
 """
 
 
@@ -58,21 +67,44 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _table(header: list[str], rows: list[list[str]], left: int = 1, **row_class: str) -> str:
-    """An HTML table; the first `left` columns are labels (left-aligned)."""
-    cls = [' class="key"' if i < left else "" for i in range(len(header))]
+def _table(
+    header: list[str],
+    rows: list[list[str]],
+    left: int = 1,
+    *,
+    numbers: bool = False,
+    wrap: tuple[int, ...] = (),
+    path: int | None = None,
+    **row_class: str,
+) -> str:
+    """An HTML table in a box that scrolls sideways when the table is wider than the page.
+
+    The first `left` columns are labels (left-aligned; the first stays in view as the box
+    scrolls). In a `numbers` table a cell stays on one line ("95.70 ± 0.71" never splits at
+    its ±) unless its column is in `wrap`. Column `path` holds paths, which break anywhere.
+    """
+    names = ["key" if i < left else "path" if i == path else "" for i in range(len(header))]
+    cls = [f' class="{name}"' if name else "" for name in names]
     out = [
-        "<table>",
+        '<div class="scroll"><table class="numbers">' if numbers else '<div class="scroll"><table>',
         "<tr>" + "".join(f"<th{c}>{_e(h)}</th>" for c, h in zip(cls, header, strict=True)),
     ]
     out[-1] += "</tr>"
     for i, row in enumerate(rows):
         klass = row_class.get(str(i), "")
         attr = f' class="{klass}"' if klass else ""
-        cells = "".join(f"<td{c}>{_e(v)}</td>" for c, v in zip(cls, row, strict=True))
+        texts = [_wrap(v) if j in wrap else _e(v) for j, v in enumerate(row)]
+        cells = "".join(f"<td{c}>{t}</td>" for c, t in zip(cls, texts, strict=True))
         out.append(f"<tr{attr}>{cells}</tr>")
-    out.append("</table>")
+    out.append("</table></div>")
     return "\n".join(out)
+
+
+def _wrap(value: str) -> str:
+    """A cell's text that may wrap, though never after a comma or "<": "+1.20 [-0.40, +2.80]"
+    and "no detectable difference (< 4.00)" break before the bracket, not inside it."""
+    text = _e(re.sub(r"(?<=[,<]) ", "\u00a0", value))
+    return f'<span class="wrap">{text}</span>'
 
 
 def _values(runs: list[dict[str, Any]], column: str) -> str:
@@ -119,7 +151,7 @@ def _runs_section(comp: Comparison) -> str:
             [r["run_id"], str(r.get("seed", "–")), f"{100 * r['final_test_acc']:.2f}", r["path"]]
             for r in runs
         ]
-        table = _table(["run", "seed", "final acc %", "folder"], rows)
+        table = _table(["run", "seed", "final acc %", "folder"], rows, path=3)
         parts.append(f"<details><summary>{_e(g)}: {len(rows)} runs</summary>{table}</details>")
     return "\n".join(parts)
 
@@ -152,7 +184,7 @@ def _verdicts_section(sources: list[str]) -> list[str]:
         parts += [
             f"<h2>Verdicts: {_e(doc['study'])}{quick}</h2>",
             f"<p>{_e(doc['title'])}. Source: {_e(doc['source'])}; {doc['runs']} runs.</p>",
-            _table(["claim", "paper", "measured", "criterion", "verdict"], rows),
+            _table(["claim", "paper", "measured", "criterion", "verdict"], rows, left=5),
         ]
         for png in sorted(Path(source).glob("*.png")):
             data = base64.b64encode(png.read_bytes()).decode()
@@ -181,7 +213,12 @@ def build_report(comp: Comparison, sources: list[str], title: str = "relubench r
     ]
     if comp.groups:
         best = {"0": "best"} if len(comp.groups) > 1 else {}
-        body.append(_table(display_header(comp), display_rows(comp), left=len(comp.keys), **best))
+        header = display_header(comp)
+        wrap = tuple(i for i, h in enumerate(header) if h.startswith("Δ") or h == "verdict")
+        table = _table(
+            header, display_rows(comp), left=len(comp.keys), numbers=True, wrap=wrap, **best
+        )
+        body.append(table)
         body.append(f'<p class="legend">{_e(legend(comp))}.</p>')
         if flag_legend(comp):
             body.append(f'<p class="legend">{_e(flag_legend(comp))}.</p>')
