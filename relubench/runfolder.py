@@ -217,6 +217,7 @@ def summarize(
     wall_seconds: float | None = None,
     resumes: list[dict[str, Any]] | None = None,
     split: dict[str, int] | None = None,
+    timing: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """summary.json: status, results, final per-layer stats, the config, the environment.
 
@@ -224,7 +225,8 @@ def summarize(
     `metrics` and `layers` are the rows of metrics.csv and layers.csv so far; `started` is
     when the run first started, `wall_seconds` the time it has trained (default: since
     `started`; a resumed run leaves out the time it lay stopped), `resumes` one entry per
-    resume: when, from which epoch; `split` the images in each split (train, val, test).
+    resume: when, from which epoch; `split` the images in each split (train, val, test);
+    `timing` where this process's time went (`relubench.runner.train.Timing`).
 
     The best epoch is chosen on validation accuracy when the run has a validation split
     (`best_selected_on: val`; `best_test_acc` is the test accuracy at that epoch), else on
@@ -263,6 +265,7 @@ def summarize(
             "error": error,
             "resumes": resumes or [],
             "split": split,
+            "timing": timing,
             **env,
             "layers": final_layers(layers),
             "config_hash": config_hash,  # the full hash: whose folder this is (RunConfig)

@@ -142,3 +142,21 @@ def test_a_diverged_run_says_what_ran_away(tiny):
     rows = (folder / "metrics.csv").read_text().splitlines()[1:]
     assert [int(r.split(",")[0]) for r in rows] == list(range(d["epoch"]))
     assert json.loads((folder / "summary.json").read_text())["diverged"] == d
+
+
+def test_summary_says_where_the_processs_time_went(tiny):
+    import time
+
+    before = time.time()
+    summary = run(merge({**tiny, "epochs": 2}))
+    t = summary["timing"]
+    assert before - 0.001 <= t["entered_ms"] / 1000 <= time.time()  # ms, floored
+    assert [e["epoch"] for e in t["epochs"]] == [0, 1, 2]
+    assert t["epochs"][0]["train_s"] == 0  # epoch 0 only evaluates
+    epochs = [e[k] for e in t["epochs"] for k in ("train_s", "eval_s", "write_s")]
+    assert all(p >= 0 for p in [t["setup_s"], t["data_s"], t["build_s"], *epochs])
+    assert sum(epochs) <= summary["wall_seconds"] + 0.01  # inside the run's own clock
+    with open(Path(tiny["out"]) / summary["run_id"] / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    for row, e in zip(rows[1:], t["epochs"][1:], strict=True):  # epoch_seconds = train + eval
+        assert float(row["epoch_seconds"]) == pytest.approx(e["train_s"] + e["eval_s"], rel=1e-3)

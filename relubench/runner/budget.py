@@ -10,6 +10,7 @@ torch's `meta` device (no memory, no random numbers drawn). Activations are left
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import torch
 
@@ -43,8 +44,12 @@ def estimate(cfg: RunConfig) -> tuple[float, float]:
     pixels = spec.channels * spec.size * spec.size
     images = (cfg.train_size or spec.train) + (cfg.test_size or spec.test) + cfg.val_size
     per_pixel = 13 if spec.kind == "generated" else 9  # uint8 + float32 + a float32 temporary
+    # PyTorch's default init only: the count is the same, and re-initialising on `meta` goes
+    # through torch._refs, whose first use imports torch._dynamo (seconds of start-up)
+    bare = replace(cfg, init="torch")
     with torch.device("meta"):
-        params = sum(p.numel() for p in build_model(cfg, spec.channels, spec.size, 10).parameters())
+        model = build_model(bare, spec.channels, spec.size, 10)
+    params = sum(p.numel() for p in model.parameters())
     state = {"sgd": 3, "adam": 4, "adamw": 4}[cfg.optimizer]  # weights, grads, moments
     return float(images * pixels * per_pixel), float(params * 4 * state)
 

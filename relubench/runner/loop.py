@@ -20,6 +20,7 @@ from relubench.data.augment import CropFlip
 from relubench.data.batches import batches
 from relubench.nn.activations import param_groups
 from relubench.nn.probe import Probe, Recorder
+from relubench.runner import nodynamo
 from relubench.runner.events import QuietReporter, Reporter
 
 
@@ -62,14 +63,15 @@ class MixedPrecision:
 def make_optimizer(cfg: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
     """The optimizer over `param_groups`; a group's lr is cfg.lr times its `lr_scale` (learned
     slopes: slope_lr), and the schedule multiplies every group's alike."""
+    nodynamo.skip()  # torch.optim would import torch._dynamo: seconds of start-up for nothing
     groups = param_groups(model, cfg.weight_decay, cfg.slope_lr, cfg.slope_decay)
     for g in groups:
         g["lr"] = cfg.lr * g.pop("lr_scale")
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
+        return nodynamo.eager(torch.optim.SGD)(groups, lr=cfg.lr, momentum=cfg.momentum)
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=cfg.lr)
-    return torch.optim.AdamW(groups, lr=cfg.lr)
+        return nodynamo.eager(torch.optim.Adam)(groups, lr=cfg.lr)
+    return nodynamo.eager(torch.optim.AdamW)(groups, lr=cfg.lr)
 
 
 def make_schedule(

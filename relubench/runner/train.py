@@ -144,6 +144,7 @@ class RunLog:
         self.started = self.first_started = time.time()  # this process's start; the run's
         self.wall_before = 0.0  # seconds trained by earlier processes (a resumed run)
         self.resumes: list[dict[str, Any]] = []
+        self.timing: dict[str, Any] = {"epochs": []}  # where this process's time went
 
     def wall_seconds(self) -> float:
         return self.wall_before + time.time() - self.started
@@ -164,6 +165,7 @@ class RunLog:
             wall_seconds=self.wall_seconds(),
             resumes=self.resumes,
             split=self.split,
+            timing=self.timing,
         )
 
     def resume(self, ckpt: dict[str, Any]) -> int:
@@ -209,6 +211,7 @@ class RunLog:
             v, _ = evaluate(model, data.x_val, data.y_val)
             val = {"val_loss": v["test_loss"], "val_acc": v["test_acc"]}
         eval_s = time.perf_counter() - t0
+        t1 = time.perf_counter()
         row = {
             "epoch": epoch,
             "train_loss": None,
@@ -230,6 +233,18 @@ class RunLog:
             )
         self.writer.epoch(row, *layer_rows(epoch, p.layers))
         self.loop.reporter.epoch(row, p)
+        self.timing["epochs"].append(
+            {
+                "epoch": epoch,
+                "train_s": train["train_seconds"] if train else 0.0,
+                "eval_s": eval_s,  # test (the probe's hooks on its head) and validation
+                "write_s": time.perf_counter() - t1,  # CSVs, progress; + summary, checkpoint
+            }
+        )
+
+    def wrote(self, since: float) -> None:
+        """Add the time since `since` (summary, checkpoint) to the last epoch's writing."""
+        self.timing["epochs"][-1]["write_s"] += time.perf_counter() - since
 
 
 def run(
@@ -249,6 +264,7 @@ def run(
     `redo_complete`, a run found complete under the claim (another sweep finished it since we
     looked) is not trained again: its summary comes back as it is.
     """
+    entered = time.time()  # the process's start up to here: interpreter, imports, CLI
     device = resolve_device(cfg.device)
     check_memory(cfg)
     with Claim(cfg) as folder, _sigterm_interrupts():
@@ -259,7 +275,7 @@ def run(
         ckpt = None
         if status in ("running", "interrupted") and not restart:  # its writer is dead: we hold
             ckpt = checkpoint.read(folder, cfg)  # the claim
-        return _run(cfg, device, folder, reporter or QuietReporter(), ckpt)
+        return _run(cfg, device, folder, reporter or QuietReporter(), ckpt, entered)
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -302,13 +318,21 @@ def _run(
     folder: Path,
     reporter: Reporter,
     ckpt: dict[str, Any] | None,
+    entered: float,
 ) -> dict[str, Any]:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
+    setup_s = time.time() - entered  # the device, the memory check, the claim
+    t0 = time.perf_counter()
     data = load_data(cfg, device)
+    t1 = time.perf_counter()
     loop = build_loop(cfg, data, device, reporter)
     rec = RunLog(cfg, loop, data, device, folder)
+    rec.timing.update(  # entered: when train.run began, in ms since the epoch (an int: exact)
+        entered_ms=int(entered * 1000), setup_s=setup_s, data_s=t1 - t0,
+        build_s=time.perf_counter() - t1,
+    )  # fmt: skip
     steps = len(data.y_train) // cfg.batch_size
     if ckpt is not None:
         first = rec.resume(ckpt)
@@ -324,11 +348,13 @@ def _run(
         state = capture(loop)  # the epoch's start: to replay it if it diverges
         for epoch in range(first, cfg.epochs + 1):
             rec.epoch(epoch, train_one_epoch(loop, data.x_train, data.y_train, epoch))
+            t = time.perf_counter()
             rec.writer.summary(rec.summary("running"))
             if epoch < cfg.epochs:
                 state = capture(loop)
                 rec.save(epoch, state)
                 reporter.saved(epoch)
+            rec.wrote(t)
     except Diverged as e:
         checkpoint.remove(folder)  # resuming would diverge again: a diverged run is redone
         with _deferred_signals():  # diverged is the status, whatever the replay meets
