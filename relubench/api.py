@@ -115,8 +115,8 @@ def train(
         cfg = resolve(config, [], settings)
     if run_status(cfg.run_dir) == "complete" and not force:
         raise ConfigError(
-            f"{cfg.run_dir} already holds a complete run of this config; pass --force "
-            "(force=True) to replace it, or --out DIR (out=...) to keep both"
+            f"{cfg.run_dir} already holds a complete run of this config; pass --force to "
+            "replace it, or --out DIR to keep both (in Python: force=True, out=...)"
         )
     from relubench.runner.train import run
 

@@ -5,6 +5,8 @@ Every user mistake is a RelubenchError, turned into one red line and exit code 2
 (`_Commands.invoke`); no command catches them one by one.
 """
 
+import os
+import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -158,10 +160,15 @@ def train(
     _train(cfg, restart, force)
 
 
+_trained = False  # `train` ran in this process: main() ends it without the teardown
+
+
 def _train(cfg: RunConfig, restart: bool, force: bool = False) -> None:
     from relubench import api
     from relubench.runner.progress import RichReporter
 
+    global _trained
+    _trained = True
     try:
         done = api.train(cfg, force=force, restart=restart, reporter=RichReporter(console))
     except KeyboardInterrupt:
@@ -508,7 +515,23 @@ def export_tensorboard_cmd(
 
 
 def main() -> Any:
-    return app()
+    try:
+        return app()
+    except SystemExit as e:
+        if _trained:  # every file is written and closed, no other process or thread is left
+            _exit_now(e.code)
+        raise
+
+
+def _exit_now(code: Any) -> NoReturn:
+    """End the process without the interpreter's teardown: once torch is loaded, unloading its
+    modules takes a second or more (benchmarks/breakdown.py, "exit"), for nothing."""
+    if code is not None and not isinstance(code, int):  # sys.exit("message") prints it
+        print(code, file=sys.stderr)
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code or 0)
 
 
 study_app = typer.Typer(

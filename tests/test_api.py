@@ -38,7 +38,7 @@ def test_train_returns_the_run_with_its_files(tiny, tmp_path):
     assert run.final_test_acc == pytest.approx(run.metrics["test_acc"].iloc[-1], abs=1e-6)
     assert set(run.layers["layer"]) and len(run.alphas) > 0  # prelu: slopes per channel
     assert repr(run).startswith(f"Run('{cfg.run_id}', complete, test acc ")
-    with pytest.raises(ConfigError, match="already holds a complete run.*force=True"):
+    with pytest.raises(ConfigError, match="already holds a complete run.*--force.*force=True"):
         relubench.train(**tiny, act="prelu", progress=False)
     again = relubench.train(**tiny, act="prelu", progress=False, force=True)
     assert again.metrics.drop(columns=["epoch_seconds", "samples_per_s"]).equals(
