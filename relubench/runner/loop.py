@@ -157,26 +157,37 @@ def train_one_epoch(
     }
 
 
+PROBE_BATCH = 1000
+
+
+def eval_batch(device: torch.device) -> int:
+    """The evaluation's batch size: 128 on the CPU, where a batch's activations then stay in
+    the caches (measured against 256, 512 and 1,000: README, Performance), 1,000 on a GPU."""
+    return 128 if device.type == "cpu" else 1000
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
     x: torch.Tensor,
     y: torch.Tensor,
     probe_size: int = 0,
-    batch_size: int = 1000,
+    batch_size: int | None = None,
     dormant_tau: float = 0.1,
 ) -> tuple[dict[str, float], Probe | None]:
     """Mean loss and accuracy over (x, y) in eval mode, probing the first `probe_size` images.
 
     The probe set is the head of the test set, so its forward pass is the evaluation's own:
-    probing costs only the recording hooks, not a second pass.
+    probing costs only the recording hooks, not a second pass. The probe runs in batches of
+    PROBE_BATCH (its statistics are sums over batches: one size keeps them the same from
+    version to version); the rest in `batch_size`, by default `eval_batch(x.device)`.
     """
     model.eval()
     loss_sum, correct = 0.0, 0
 
-    def run(xs: torch.Tensor, ys: torch.Tensor) -> None:
+    def run(xs: torch.Tensor, ys: torch.Tensor, size: int) -> None:
         nonlocal loss_sum, correct
-        for xb, yb in batches(xs, ys, batch_size):
+        for xb, yb in batches(xs, ys, size):
             out = model(xb)
             loss_sum += F.cross_entropy(out, yb, reduction="sum").item()
             correct += (out.argmax(1) == yb).sum().item()
@@ -184,7 +195,7 @@ def evaluate(
     result = None
     if probe_size:
         with Recorder(model, dormant_tau) as rec:
-            run(x[:probe_size], y[:probe_size])
+            run(x[:probe_size], y[:probe_size], PROBE_BATCH)
         result = rec.result()
-    run(x[probe_size:], y[probe_size:])
+    run(x[probe_size:], y[probe_size:], batch_size or eval_batch(x.device))
     return {"test_loss": loss_sum / len(x), "test_acc": correct / len(x)}, result
