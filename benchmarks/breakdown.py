@@ -24,6 +24,7 @@ benchmarks/RESULTS.md with the machine named.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import statistics
 import subprocess
@@ -40,14 +41,17 @@ QUICK = ["--dataset", "synthetic", "--epochs", "2", "--width", "4", "--set", "tr
          "--set", "test_size=256", "--set", "probe_size=128"]  # fmt: skip
 
 
-def one_round(args: list[str], out: Path) -> tuple[dict[str, float], dict]:
-    """Run the command once; its phases in seconds (a dict in table order), its config."""
+def one_round(args: list[str], out: Path) -> tuple[dict[str, float], dict, list[dict]]:
+    """Run the command once: its phases in seconds (a dict in time order, ending with the
+    process's wall time), its summary.json and its metrics.csv rows."""
     cmd = [sys.executable, "-m", "relubench", "train", *args, "--out", str(out)]
     launched = time.time()
     subprocess.run(cmd, check=True, capture_output=True)
     ended = time.time()
     (folder,) = [p for p in out.iterdir() if (p / "summary.json").is_file()]
     summary = json.loads((folder / "summary.json").read_text())
+    with open(folder / "metrics.csv", newline="") as f:
+        metrics = list(csv.DictReader(f))
     t = summary["timing"]
     entered = t["entered_ms"] / 1000
     epochs = t["epochs"]
@@ -66,7 +70,7 @@ def one_round(args: list[str], out: Path) -> tuple[dict[str, float], dict]:
     inside = sum(v for k, v in phases.items() if not k.startswith("start-up"))
     phases["exit (after the last file)"] = ended - entered - inside
     phases["wall time of the process"] = ended - launched
-    return phases, summary["config"]
+    return phases, summary, metrics
 
 
 def main() -> int:
@@ -88,7 +92,8 @@ def main() -> int:
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(rounds):
-            phases, cfg = one_round(cmd, Path(tmp) / f"round{r}")
+            phases, summary, _ = one_round(cmd, Path(tmp) / f"round{r}")
+            cfg = summary["config"]
             runs.append(phases)
             wall = runs[-1]["wall time of the process"]
             print(f"round {r + 1}/{rounds}: {wall:.2f} s")

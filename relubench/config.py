@@ -82,6 +82,7 @@ class RunConfig:
     momentum: float = 0.9  # sgd only
     weight_decay: float = 5e-4  # L2 on conv/linear weights only: never on slopes, norms, biases
     schedule: str = "onecycle"  # per-step schedule: onecycle, cosine, none
+    label_smoothing: float = added(0.0)  # training loss only; evaluation is plain cross-entropy
     seed: int = 0  # seeds init, shuffling and synthetic data; same seed on CPU = same metrics
     # data
     train_size: int = 0  # use the first N training images (0 = all)
@@ -301,6 +302,8 @@ def validate(cfg: RunConfig) -> RunConfig:
             f"val_size {cfg.val_size:,}{fit} is more than {data.name}'s {data.train:,} training "
             f"images (the validation split comes out of them); lower val_size"
         )
+    if not 0.0 <= cfg.label_smoothing < 1.0:
+        raise ConfigError(f"label_smoothing must be in [0, 1), got {cfg.label_smoothing}")
     if not 0.0 <= cfg.dropout < 1.0:
         raise ConfigError(f"dropout must be in [0, 1), got {cfg.dropout}")
     if not 0.0 <= cfg.dormant_tau <= 1.0:

@@ -105,6 +105,7 @@ class Loop:
     precision: MixedPrecision
     augment: CropFlip | None = None  # crops and flips of the uint8 images, by batch
     reporter: Reporter = field(default_factory=QuietReporter)
+    label_smoothing: float = 0.0  # of the training loss (the reported train_loss includes it)
 
 
 def train_one_epoch(
@@ -129,7 +130,7 @@ def train_one_epoch(
     for xb, yb in source:
         with precision.autocast():
             out = model(xb)
-            loss = F.cross_entropy(out, yb)
+            loss = F.cross_entropy(out, yb, label_smoothing=loop.label_smoothing)
         opt.zero_grad(set_to_none=True)
         precision.backward_step(loss, opt)
         loop.sched.step()

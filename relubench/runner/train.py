@@ -123,6 +123,7 @@ def build_loop(cfg: RunConfig, data: Data, device: torch.device, reporter: Repor
         precision=MixedPrecision(cfg.amp, device),
         augment=augment,
         reporter=reporter,
+        label_smoothing=cfg.label_smoothing,
     )
 
 
