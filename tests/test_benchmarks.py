@@ -33,3 +33,12 @@ def test_benchmark_runs_quick_and_records_its_section(script, tmp_path):
     text = results.read_text()
     assert f"<!-- bench:{script.stem} -->" in text and f"<!-- /bench:{script.stem} -->" in text
     assert "<!-- bench:other -->\nkept\n<!-- /bench:other -->" in text  # others untouched
+
+
+def test_the_recorded_command_names_no_folder_of_this_machine():
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from record import command_line
+
+    script = str(Path(__file__).parents[1] / "benchmarks" / "breakdown.py")
+    line = command_line([script, "--data-dir", "/home/someone/data", "--rounds", "3"])
+    assert line == "python benchmarks/breakdown.py --data-dir DIR --rounds 3"

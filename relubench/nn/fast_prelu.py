@@ -96,8 +96,7 @@ class _PReLUFunction(torch.autograd.Function):
             if need_w:  # before q is overwritten below
                 grad_w = _channel_dot(q, x, weight.dtype)
             if need_x:
-                # g + (a - 1) q: g where x > 0, else a g; one pass, written over q
-                grad_x = torch.addcmul(g, q, a - 1, out=q)
+                grad_x = q.mul_(a - 1).add_(g)  # g + (a - 1) q: g where x > 0, else a g
         else:  # bf16 under autocast: a g rounded once (g + (a - 1) q would round twice)
             p = torch.ops.aten.threshold_backward(g, x, 0)
             if need_w:  # before p is overwritten below
