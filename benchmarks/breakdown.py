@@ -46,8 +46,10 @@ def one_round(args: list[str], out: Path) -> tuple[dict[str, float], dict, list[
     process's wall time), its summary.json and its metrics.csv rows."""
     cmd = [sys.executable, "-m", "relubench", "train", *args, "--out", str(out)]
     launched = time.time()
-    subprocess.run(cmd, check=True, capture_output=True)
+    done = subprocess.run(cmd, capture_output=True, text=True)
     ended = time.time()
+    if done.returncode != 0:  # what the run said on its way out, not a bare exit code
+        sys.exit(f"relubench train exited {done.returncode}: {done.stderr.strip()[-2000:]}")
     (folder,) = [p for p in out.iterdir() if (p / "summary.json").is_file()]
     summary = json.loads((folder / "summary.json").read_text())
     with open(folder / "metrics.csv", newline="") as f:
@@ -104,8 +106,9 @@ def main() -> int:
         rows.append((phase, f"{s:.2f}", f"{100 * s / wall:.1f}%"))
     lines = [
         f"`relubench train {' '.join(shown)}` ({cfg['dataset']}, {cfg['model']}, {cfg['act']}, "
-        f"{cfg['epochs']} epochs): median of {rounds} processes, each timed from its launch to "
-        "its exit; the phases are the run's own `timing` record (summary.json).",
+        f"{cfg['epochs']} epoch{'s' if cfg['epochs'] != 1 else ''}): median of {rounds} "
+        "processes, each timed from its launch to its exit; the phases are the run's own "
+        "`timing` record (summary.json).",
         "",
         *table(("phase", "seconds", "share of wall"), rows),
     ]

@@ -82,9 +82,11 @@ def machine() -> str:
 def command_line(argv: list[str] | None = None) -> str:
     """The command that ran, with the script's path relative to the checkout."""
     argv = list(sys.argv if argv is None else argv)
-    for i, arg in enumerate(argv[:-1]):  # a folder of this machine's is no part of the record
-        if arg == "--data-dir":
+    for i, arg in enumerate(argv):  # a folder of this machine's is no part of the record
+        if arg == "--data-dir" and i + 1 < len(argv):
             argv[i + 1] = "DIR"
+        elif arg.startswith("--data-dir="):
+            argv[i] = "--data-dir=DIR"
     script = Path(argv[0]).resolve()
     if script.is_file() and script.is_relative_to(ROOT):
         argv[0] = str(script.relative_to(ROOT))

@@ -232,7 +232,7 @@ def bench_model(model_name: str, rows: list[str], args: argparse.Namespace) -> l
         verdict = "meets" if ratio_of(slowest) <= BAR else "misses"
         notes.append(
             f"slowest: {slowest.name}, {ratio_of(slowest):.3f}x relu's step "
-            f"({verdict} the bar of {BAR}x)"
+            f"({verdict} the bar of {BAR:.2f}x)"
         )
     notes.append(
         "fp32 peak in this model's rounds (median of rounds, best of 3 calls each): "

@@ -1,4 +1,4 @@
-"""Time to accuracy: relubench's fast recipe against the standard PyTorch MNIST example.
+"""Time to accuracy: relubench's one-epoch recipe against the standard PyTorch MNIST example.
 
 The reference is pytorch/examples `mnist/main.py` as published: conv32 -> conv64 -> max-pool
 -> dropout 0.25 -> fc128 -> dropout 0.5 -> fc10, log-softmax + NLL; torchvision's MNIST
@@ -140,7 +140,7 @@ def relubench_recipe(args: list[str], seed: int) -> Timeline:
             timeline.append((elapsed, n, acc[n]))
     last = timeline[-1]
     timeline[-1] = (phases["wall time of the process"], last[1], last[2])
-    print(f"  relubench seed {seed}: {last[2]:.2%} after {last[1]} epochs, "
+    print(f"  relubench seed {seed}: {last[2]:.2%} after epoch {last[1]}, "
           f"{timeline[-1][0]:.1f} s (process)", flush=True)  # fmt: skip
     return timeline
 
@@ -183,9 +183,15 @@ def report(
             missed = sum(not h for h in hits)
             cells[th] = f"not reached in {missed} of {len(runs)} runs"
             print(f"  {name:<10} {th:.1%}: {cells[th]}")
-    finals = ", ".join(f"{tl[-1][2]:.2%} after {tl[-1][1]} epochs" for tl in runs)
+    finals = ", ".join(f"{tl[-1][2]:.2%} after epoch {tl[-1][1]}" for tl in runs)
     print(f"  {name:<10} final: {finals}")
     return medians, cells, finals
+
+
+def positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return int(text)
 
 
 def main() -> None:
@@ -194,13 +200,18 @@ def main() -> None:
         "--data-dir", help="folder holding MNIST/raw (torchvision's layout); default: mnist-mini"
     )
     parser.add_argument("--config", default="configs/mnist-one-epoch.yaml", help="recipe YAML")
-    parser.add_argument("--seeds", default="0,1,2,3,4", help="relubench seeds (default: 0-4)")
-    parser.add_argument("--rounds", type=int, default=1, help="reference runs (default: 1)")
-    parser.add_argument("--ref-epochs", type=int, default=14, help="reference cap (default: 14)")
+    parser.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated (default: 0-4)")
+    parser.add_argument(
+        "--rounds", type=positive, default=1, help="reference, then every seed (default: 1)"
+    )
+    parser.add_argument("--ref-epochs", type=positive, default=14, help="reference cap (14)")
     parser.add_argument("--quick", action="store_true", help="tiny runs, 1 round: a check only")
     args = parser.parse_args()
     config = args.config if Path(args.config).is_file() else str(ROOT / args.config)
-    seeds = [int(s) for s in args.seeds.split(",")]
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        parser.error(f"--seeds takes comma-separated integers, e.g. 0,1,2; got {args.seeds!r}")
     threads = torch.get_num_threads()
 
     with tempfile.TemporaryDirectory() as tmp:

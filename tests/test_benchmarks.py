@@ -42,3 +42,5 @@ def test_the_recorded_command_names_no_folder_of_this_machine():
     script = str(Path(__file__).parents[1] / "benchmarks" / "breakdown.py")
     line = command_line([script, "--data-dir", "/home/someone/data", "--rounds", "3"])
     assert line == "python benchmarks/breakdown.py --data-dir DIR --rounds 3"
+    line = command_line([script, "--data-dir=/home/someone/data"])
+    assert line == "python benchmarks/breakdown.py --data-dir=DIR"

@@ -15,12 +15,11 @@ import math
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from relubench.data.batches import batches
 from relubench.nn.activations import slope_of
 from relubench.runner.checkpoint import restore
-from relubench.runner.loop import Loop
+from relubench.runner.loop import Loop, training_loss
 
 GROUPS = ("weights", "norms and biases", "slopes")  # param_groups' order
 
@@ -63,7 +62,7 @@ def replay(
         loss = torch.tensor(math.nan if bad else 0.0)
         if batch is not None and not bad:  # (None: after the epoch's last step)
             with loop.precision.autocast():
-                loss = F.cross_entropy(model(batch[0]), batch[1])
+                loss = training_loss(loop, model(batch[0]), batch[1])
         if bad or not math.isfinite(loss.item()):
             if leader is None:  # nothing grew 10x before: the first non-finite, or the largest
                 p = (

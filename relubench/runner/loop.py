@@ -108,6 +108,11 @@ class Loop:
     label_smoothing: float = 0.0  # of the training loss (the reported train_loss includes it)
 
 
+def training_loss(loop: Loop, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The loss the steps minimise (the evaluation's is plain cross-entropy)."""
+    return F.cross_entropy(out, y, label_smoothing=loop.label_smoothing)
+
+
 def train_one_epoch(
     loop: Loop, x: torch.Tensor | None, y: torch.Tensor, epoch: int
 ) -> dict[str, float]:
@@ -130,7 +135,7 @@ def train_one_epoch(
     for xb, yb in source:
         with precision.autocast():
             out = model(xb)
-            loss = F.cross_entropy(out, yb, label_smoothing=loop.label_smoothing)
+            loss = training_loss(loop, out, yb)
         opt.zero_grad(set_to_none=True)
         precision.backward_step(loss, opt)
         loop.sched.step()
