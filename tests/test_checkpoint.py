@@ -237,3 +237,27 @@ def test_a_run_killed_at_a_random_moment_resumes_bit_for_bit(tiny, tmp_path):
     epochs = [r["epoch"] for r in rows(cfg.run_dir, "metrics.csv")]
     assert epochs == [str(e) for e in range(7)]  # every epoch once
     same_files(cfg.run_dir, tmp_path / "whole" / cfg.run_id)
+
+
+def test_a_sigterm_while_the_checkpoint_is_written_is_held_until_it_is_whole(tiny, monkeypatch):
+    # torch's C++ writer turns a KeyboardInterrupt raised inside it into a RuntimeError: the
+    # run ended `failed` and lost its checkpoint. Now the signal waits for the files, then stops
+    written = checkpoint.atomic_write
+
+    def signalled_midway(path, write):
+        def write_after_a_sigterm(f):
+            os.kill(os.getpid(), signal.SIGTERM)  # arrives while the checkpoint is written
+            write(f)
+
+        return written(path, write_after_a_sigterm)
+
+    monkeypatch.setattr(checkpoint, "atomic_write", signalled_midway)
+    cfg = merge({**tiny, "epochs": 3})
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg)
+    folder = cfg.run_dir
+    assert summary(folder)["status"] == "interrupted"
+    assert summary(folder)["epochs_done"] == 1
+    assert torch.load(folder / CHECKPOINT, weights_only=False)["epoch"] == 1  # whole, and kept
+    monkeypatch.undo()
+    assert run(cfg)["resumes"][0]["from_epoch"] == 1  # the same command goes on from it

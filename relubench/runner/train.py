@@ -313,6 +313,26 @@ def _deferred_signals() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+@contextlib.contextmanager
+def _held_signals() -> Iterator[None]:
+    """A Ctrl-C or SIGTERM during the block is held until it ends, then raised as usual: the
+    checkpoint is written by torch's C++ writer, which a KeyboardInterrupt raised inside it
+    turns into a RuntimeError (a `failed` run, its checkpoint lost) instead of `interrupted`."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    sigs = (signal.SIGINT, signal.SIGTERM)
+    old = {sig: signal.signal(sig, lambda signum, frame: held.append(signum)) for sig in sigs}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    if held:
+        raise KeyboardInterrupt
+
+
 def _run(
     cfg: RunConfig,
     device: torch.device,
@@ -350,11 +370,12 @@ def _run(
         for epoch in range(first, cfg.epochs + 1):
             rec.epoch(epoch, train_one_epoch(loop, data.x_train, data.y_train, epoch))
             t = time.perf_counter()
-            rec.writer.summary(rec.summary("running"))
-            if epoch < cfg.epochs:
-                state = capture(loop)
-                rec.save(epoch, state)
-                reporter.saved(epoch)
+            with _held_signals():  # the epoch's files are written whole, then it stops
+                rec.writer.summary(rec.summary("running"))
+                if epoch < cfg.epochs:
+                    state = capture(loop)
+                    rec.save(epoch, state)
+                    reporter.saved(epoch)
             rec.wrote(t)
     except Diverged as e:
         checkpoint.remove(folder)  # resuming would diverge again: a diverged run is redone
