@@ -298,26 +298,11 @@ def _sigterm_interrupts() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _deferred_signals() -> Iterator[None]:
-    """While a run's last summary is written, a second Ctrl-C or SIGTERM waits for it (and is
-    then dropped: the run is stopping anyway), so the folder never stays `running`."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    sigs = (signal.SIGINT, signal.SIGTERM)
-    old = {sig: signal.signal(sig, signal.SIG_IGN) for sig in sigs}
-    try:
-        yield
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
-
-
-@contextlib.contextmanager
-def _held_signals() -> Iterator[None]:
-    """A Ctrl-C or SIGTERM during the block is held until it ends, then raised as usual: the
-    checkpoint is written by torch's C++ writer, which a KeyboardInterrupt raised inside it
-    turns into a RuntimeError (a `failed` run, its checkpoint lost) instead of `interrupted`."""
+def _signals_wait(then_raise: bool) -> Iterator[None]:
+    """A Ctrl-C or SIGTERM during the block waits for it to end, so the files written in it are
+    whole; then it stops the run (`then_raise`) or is dropped (the run is stopping anyway, and
+    its last summary must not stay `running`). torch's C++ checkpoint writer, for one, turns a
+    KeyboardInterrupt raised inside it into a RuntimeError: a `failed` run, its checkpoint lost."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -329,7 +314,7 @@ def _held_signals() -> Iterator[None]:
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
-    if held:
+    if held and then_raise:
         raise KeyboardInterrupt
 
 
@@ -370,7 +355,7 @@ def _run(
         for epoch in range(first, cfg.epochs + 1):
             rec.epoch(epoch, train_one_epoch(loop, data.x_train, data.y_train, epoch))
             t = time.perf_counter()
-            with _held_signals():  # the epoch's files are written whole, then it stops
+            with _signals_wait(then_raise=True):  # the epoch's files whole, then it stops
                 rec.writer.summary(rec.summary("running"))
                 if epoch < cfg.epochs:
                     state = capture(loop)
@@ -379,7 +364,7 @@ def _run(
             rec.wrote(t)
     except Diverged as e:
         checkpoint.remove(folder)  # resuming would diverge again: a diverged run is redone
-        with _deferred_signals():  # diverged is the status, whatever the replay meets
+        with _signals_wait(then_raise=False):  # diverged is the status, whatever the replay meets
             rec.writer.summary(rec.summary("diverged", str(e)))
         diagnosis = replay(loop, state, data.x_train, data.y_train, epoch)
         slopes = len(loop.opt.param_groups) > 2
@@ -389,11 +374,11 @@ def _run(
         reporter.end(result)
         return result
     except KeyboardInterrupt:
-        with _deferred_signals():  # the checkpoint stays: the same command resumes
+        with _signals_wait(then_raise=False):  # the checkpoint stays: the same command resumes
             rec.writer.summary(rec.summary("interrupted", "stopped by Ctrl-C or SIGTERM"))
         raise
     except BaseException as e:
-        with _deferred_signals():
+        with _signals_wait(then_raise=False):
             rec.writer.summary(rec.summary("failed", f"{type(e).__name__}: {e}"))
         checkpoint.remove(folder)  # a failed run is redone from its start
         raise
