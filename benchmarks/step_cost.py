@@ -5,7 +5,9 @@ A step is what `relubench train` does per batch: forward, cross-entropy, backwar
 (the run's optimizer: momentum 0.9, weight decay on conv/linear weights only), on one fixed
 batch of the model's real input shape (cnn: 1x28x28 as MNIST, resnet20: 3x32x32 as CIFAR-10),
 in the memory format `relubench train` uses for that model. The activations take turns, N steps
-each per round (interleaved, so drifts in machine load hit all alike); a row's figure is the
+each per round (interleaved, so drifts in machine load hit all alike), each turn from the
+weights and momentum its net had after the warm-up (so no net drifts off into values training
+never sees, see `rewinder`); a row's figure is the
 median over rounds, and its ratio to ReLU the median of the per-round ratios (each against the
 ReLU turn of the same round). The peak is the faster of two fp32 dense kernels, a large
 `torch.mm` (MKL) and a compute-bound 3x3 convolution (oneDNN), each the best of 3 calls at the
@@ -143,6 +145,31 @@ def stepper(row: Row, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
     return step
 
 
+def rewinder(row: Row) -> Callable[[], None]:
+    """A function that puts the row's weights, batch-norm statistics and momentum back to what
+    they are now, in place (the same tensors, so no allocation changes).
+
+    Every turn starts from the same state: a net stepped over and over on one batch of noise
+    with random labels drifts far from anything training sees (the ELU net's pre-activations
+    went below exp's underflow point, and its step slowed for that; benchmarks/RESULTS.md).
+    """
+    saved = [t.detach().clone() for t in _state(row)]
+
+    def rewind() -> None:
+        with torch.no_grad():
+            for t, s in zip(_state(row), saved, strict=True):
+                t.copy_(s)
+
+    return rewind
+
+
+def _state(row: Row) -> list[torch.Tensor]:
+    tensors = list(row.model.state_dict(keep_vars=True).values())
+    for state in row.opt.state.values():
+        tensors += [v for v in state.values() if torch.is_tensor(v)]
+    return tensors
+
+
 def step_flops(row: Row, x: torch.Tensor, y: torch.Tensor) -> int:
     """FLOPs of one forward + backward (conv and matmul kernels: what the peak measures)."""
     counter = FlopCounterMode(display=False)
@@ -178,11 +205,13 @@ def bench_model(model_name: str, rows: list[str], args: argparse.Namespace) -> l
     for r in built:  # warm-up: first steps allocate, pick kernels, create momentum buffers
         for _ in range(args.warmup):
             steps[r.name]()
+    rewinds = {r.name: rewinder(r) for r in built}
 
     peaks: list[dict[str, float]] = []
     for k in range(args.rounds):
         peaks.append(gemm_peaks(args.matmul_size))
         for r in built:
+            rewinds[r.name]()
             t0 = time.perf_counter()
             for _ in range(args.steps):
                 steps[r.name]()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -9,7 +11,7 @@ from torch import nn
 
 from relubench.config import RunConfig
 from relubench.nn.activations import act_factory
-from relubench.nn.fast_elu import FastELU, FastSELU
+from relubench.nn.fast_elu import FastELU, FastSELU, elu_forward
 
 # float32 against float64 truth: torch's own kernels err by up to 6e-8 (ELU) and 4.8e-7 (SELU)
 TOL = {"atol": 1e-6, "rtol": 1e-6}
@@ -75,6 +77,26 @@ def test_saturated_and_zero_inputs_are_exact():
     assert xg.grad.tolist() == pytest.approx(
         [0.0, 0.5 * torch.exp(torch.tensor(-30.0)).item(), 0.5, 0.5, 1.0]
     )
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(("alpha", "scale"), [(1.0, 1.0), (0.5, 1.0), (1.6733, 1.0507)])
+def test_floor_on_the_exponent_changes_no_output(dtype, alpha, scale):
+    """The exponent is clamped at EXP_FLOOR (speed): every output equals the unclamped
+    formula's bit for bit, down to -inf, in float32 and float64."""
+    x = torch.cat(
+        [
+            -torch.logspace(-8, 30, 2000, dtype=torch.float64),  # -1e-8 ... -1e30
+            torch.linspace(-120, 0, 4801, dtype=torch.float64),  # every 0.025 around the floor
+            torch.tensor([-math.inf, -0.0, 0.0, 1.5, math.nan], dtype=torch.float64),
+        ]
+    ).to(dtype)
+    unclamped = torch.maximum(torch.exp(x.clamp(max=0)) - 1, x)
+    unclamped = torch.where(unclamped < 0, alpha * unclamped, unclamped) * scale
+    got = elu_forward(x, alpha, scale)
+    assert torch.equal(got.isnan(), x.isnan())
+    ok = ~x.isnan()
+    assert torch.equal(got[ok], unclamped[ok])
 
 
 def test_gradcheck_in_double():

@@ -36,10 +36,16 @@ from torch.autograd.function import once_differentiable
 
 from relubench.registry.activations import SELU_ALPHA, SELU_SCALE
 
+EXP_FLOOR = -40.0  # e^-40 = 4.2e-18: below half an ulp of 1 in float64, a normal float32
+
 
 def elu_forward(x: torch.Tensor, alpha: float, scale: float = 1.0) -> torch.Tensor:
     """scale * elu(x, alpha) from vectorised kernels (exp instead of expm1), one allocation."""
-    w = x.clamp(max=0).exp_().sub_(1)  # e^min(x, 0) - 1: exactly 0 where x > 0
+    # e^min(x, 0) - 1: exactly 0 where x > 0. Below -40, e^x - 1 rounds to -1 in float32 and
+    # float64 alike, as e^-40 - 1 does: the floor changes no output, and keeps exp off its
+    # underflow path (x < -87 in float32), many times slower than its normal one (figures in
+    # benchmarks/RESULTS.md, step_cost.py)
+    w = x.clamp(min=EXP_FLOOR, max=0).exp_().sub_(1)
     # x where x > 0 (w is 0 there), else e^x - 1, which is >= x (convexity; where rounding
     # makes it undershoot a tiny x, x is the better value of expm1(x) anyway)
     torch.maximum(w, x, out=w)
