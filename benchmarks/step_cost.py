@@ -7,13 +7,12 @@ batch of the model's real input shape (cnn: 1x28x28 as MNIST, resnet20: 3x32x32 
 in the memory format `relubench train` uses for that model. The activations take turns, N steps
 each per round (interleaved, so drifts in machine load hit all alike), each turn from the
 weights and momentum its net had after the warm-up (so no net drifts off into values training
-never sees, see `rewinder`); a row's figure is the
-median over rounds, and its ratio to ReLU the median of the per-round ratios (each against the
-ReLU turn of the same round). The peak is the faster of two fp32 dense kernels, a large
-`torch.mm` (MKL) and a compute-bound 3x3 convolution (oneDNN), each the best of 3 calls at the
-start of every round; FLOPs per step are what `FlopCounterMode` counts in one step
-(convolutions and matmuls, forward and backward). The tables go into benchmarks/RESULTS.md
-(benchmarks/record.py).
+never sees, see `rewinder`); a row's figure is the median over rounds, and its ratio to ReLU
+the median of the per-round ratios (each against the ReLU turn of the same round). The peak is
+the faster of two fp32 dense kernels, a large `torch.mm` (MKL) and a compute-bound 3x3
+convolution (oneDNN), each the best of 3 calls at the start of every round; FLOPs per step are
+what `FlopCounterMode` counts in one step (convolutions and matmuls, forward and backward).
+The tables go into benchmarks/RESULTS.md (benchmarks/record.py).
 
     python benchmarks/step_cost.py                               # cnn, resnet20; 7 rounds x 5 steps
     python benchmarks/step_cost.py --models cnn --rounds 11

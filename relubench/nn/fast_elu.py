@@ -44,7 +44,7 @@ def elu_forward(x: torch.Tensor, alpha: float, scale: float = 1.0) -> torch.Tens
     # e^min(x, 0) - 1: exactly 0 where x > 0. Below -40, e^x - 1 rounds to -1 in float32 and
     # float64 alike, as e^-40 - 1 does: the floor changes no output, and keeps exp off its
     # underflow path (x < -87 in float32), many times slower than its normal one (figures in
-    # benchmarks/RESULTS.md, step_cost.py)
+    # benchmarks/RESULTS.md, exp_range.py)
     w = x.clamp(min=EXP_FLOOR, max=0).exp_().sub_(1)
     # x where x > 0 (w is 0 there), else e^x - 1, which is >= x (convexity; where rounding
     # makes it undershoot a tiny x, x is the better value of expm1(x) anyway)
