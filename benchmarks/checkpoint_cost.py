@@ -31,7 +31,7 @@ from relubench.config import merge, to_yaml
 from relubench.data.load import Data
 from relubench.registry.datasets import DATASETS
 from relubench.runner.checkpoint import CHECKPOINT, capture
-from relubench.runner.events import QuietReporter
+from relubench.runner.reporters import QuietReporter
 from relubench.runner.loop import train_one_epoch
 from relubench.runner.train import RunLog, build_loop, load_data
 

@@ -26,7 +26,7 @@ import yaml
 
 from relubench.config import to_yaml
 from relubench.runfolder import RunWriter
-from relubench.runner.sweep import expand
+from relubench.runner.plan import expand
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from record import record, table  # noqa: E402  (sibling benchmark helper)

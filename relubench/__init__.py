@@ -15,10 +15,31 @@ from typing import TYPE_CHECKING, Any
 
 from relubench._version import __version__
 
-__all__ = ["__version__", "Run", "compare", "comparison", "load_runs", "train"]
+__all__ = [
+    "__version__",
+    "Run",
+    "compare",
+    "comparison",
+    "load_runs",
+    "run_study",
+    "study_plan",
+    "sweep",
+    "sweep_plan",
+    "train",
+]
 
 if TYPE_CHECKING:
-    from relubench.api import Run, compare, comparison, load_runs, train
+    from relubench.api import (
+        Run,
+        compare,
+        comparison,
+        load_runs,
+        run_study,
+        study_plan,
+        sweep,
+        sweep_plan,
+        train,
+    )
 
 
 def __getattr__(name: str) -> Any:

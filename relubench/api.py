@@ -3,11 +3,13 @@
     import relubench
     run = relubench.train(act="prelu", epochs=2, out="results")   # -> Run
     run.metrics                                                    # metrics.csv as a DataFrame
+    relubench.sweep("all-acts", jobs=2)                            # a recipe name or a file
+    doc = relubench.run_study("born-dead", quick=True)             # the verdicts
     df = relubench.load_runs("results")                            # a row per run
     table = relubench.compare("results")                           # a row per group
 
-The CLI's `train` and `compare` call these same functions. Importing this module (or
-`relubench`) loads no torch: training imports it when it starts.
+The CLI's commands call these same functions. Importing this module (or `relubench`) loads
+no torch: training imports it when it starts.
 """
 
 from __future__ import annotations
@@ -19,15 +21,27 @@ from typing import TYPE_CHECKING, Any
 
 from relubench.config import RunConfig, resolve
 from relubench.errors import ConfigError
-from relubench.runfolder import read_summary, run_status
+from relubench.runfolder import read_summary, read_table, run_status
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from relubench.analysis.stats import Comparison
-    from relubench.runner.events import Reporter
+    from relubench.registry.studies import Study
+    from relubench.runner.plan import Outcome, Plan
+    from relubench.runner.reporters import Reporter, SweepReporter
 
-__all__ = ["Run", "compare", "comparison", "load_runs", "train"]
+__all__ = [
+    "Run",
+    "compare",
+    "comparison",
+    "load_runs",
+    "run_study",
+    "study_plan",
+    "sweep",
+    "sweep_plan",
+    "train",
+]
 
 
 @dataclass
@@ -64,10 +78,12 @@ class Run:
         return self.summary.get("final_test_acc")
 
     def _csv(self, name: str) -> pd.DataFrame:
+        """A table of the folder through the run folder's one reader (Malformed if broken);
+        an empty DataFrame if the run has no such file."""
         import pandas as pd
 
-        path = self.folder / name
-        return pd.read_csv(path) if path.is_file() else pd.DataFrame()
+        table = read_table(self.folder / name, required=False)
+        return pd.DataFrame.from_records(table.rows, columns=table.columns)
 
     @property
     def metrics(self) -> pd.DataFrame:
@@ -129,6 +145,123 @@ def train(
     with reporter if hasattr(reporter, "__enter__") else nullcontext():  # Rich's live display
         run(cfg, reporter, restart=restart)
     return Run.read(cfg.run_dir)
+
+
+def sweep_plan(spec: str | Path | dict[str, Any], overrides: dict[str, Any] | None = None) -> Plan:
+    """The runs of a sweep, validated, and which are complete: `spec` is a sweep file, a
+    recipe's name (`relubench recipes`) or a mapping (base, grid, runs); `overrides` (config
+    keys) win in every run. Nothing trains."""
+    from relubench.runner.plan import expand, plan_of
+
+    if isinstance(spec, dict):
+        return plan_of(spec, "sweep", overrides)
+    return expand(spec, overrides)
+
+
+def sweep(
+    spec: str | Path | dict[str, Any] | Plan,
+    *,
+    jobs: int | None = None,
+    backend: str = "local",
+    address: str | None = None,
+    cpus_per_run: float = 1.0,
+    gpus_per_run: float = 0.0,
+    restart: bool = False,
+    overrides: dict[str, Any] | None = None,
+    progress: bool = True,
+    reporter: SweepReporter | None = None,
+) -> Outcome:
+    """Run every run of a sweep that is not complete, `jobs` at once, locally (processes) or
+    on Ray (`address` of a cluster, else a local Ray); an unfinished run resumes from its
+    checkpoint (`restart=True` starts it over). Returns the Outcome: each run's final status,
+    and the runs skipped (complete, or busy in another process)."""
+    from relubench.runner.plan import Plan
+
+    plan = spec if isinstance(spec, Plan) else sweep_plan(spec, overrides)
+    return _run_plan(plan, jobs, backend, address, cpus_per_run, gpus_per_run, restart,
+                     _sweep_reporter(reporter, progress))  # fmt: skip
+
+
+def study_plan(
+    name: str,
+    *,
+    quick: bool = False,
+    out: str | Path = "studies",
+    overrides: dict[str, Any] | None = None,
+) -> tuple[Study, Plan]:
+    """A study (`relubench study list`) and the plan of its runs, under `out`/NAME/runs."""
+    from relubench.registry.studies import get_study
+    from relubench.runner.plan import plan_of
+
+    study = get_study(name)
+    folder = Path(out) / study.name
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{folder} is a file; give another --out")
+    runs = {**(overrides or {}), "out": str(folder / "runs")}
+    return study, plan_of(study.spec(quick), f"study {study.name}", runs)
+
+
+def run_study(
+    name: str,
+    *,
+    quick: bool = False,
+    out: str | Path = "studies",
+    jobs: int | None = None,
+    backend: str = "local",
+    address: str | None = None,
+    cpus_per_run: float = 1.0,
+    gpus_per_run: float = 0.0,
+    restart: bool = False,
+    overrides: dict[str, Any] | None = None,
+    progress: bool = True,
+    reporter: SweepReporter | None = None,
+) -> dict[str, Any]:
+    """Run a study's runs (resumable, as a sweep), then judge its claims on the run folders:
+    `out`/NAME/ gets verdict.json, verdict.md and the figures; returns verdict.json's content.
+    `overrides` change every run: the verdicts then hold for that setting, not the study's."""
+    from relubench.analysis.study import conclude
+
+    study, plan = study_plan(name, quick=quick, out=out, overrides=overrides)
+    _run_plan(plan, jobs, backend, address, cpus_per_run, gpus_per_run, restart,
+              _sweep_reporter(reporter, progress))  # fmt: skip
+    sets = "".join(f" --set {k}={v}" for k, v in (overrides or {}).items())
+    command = f"relubench study run {study.name}{' --quick' if quick else ''} --out {out}{sets}"
+    return conclude(study, [c.run_dir for c in plan], Path(out) / study.name, quick, command)
+
+
+def _sweep_reporter(reporter: SweepReporter | None, progress: bool) -> SweepReporter:
+    if reporter is not None:
+        return reporter
+    if progress:
+        from rich.console import Console
+
+        from relubench.runner.progress import RichSweepReporter
+
+        return RichSweepReporter(Console())
+    from relubench.runner.reporters import QuietSweepReporter
+
+    return QuietSweepReporter()
+
+
+def _run_plan(
+    plan: Plan,
+    jobs: int | None,
+    backend: str,
+    address: str | None,
+    cpus: float,
+    gpus: float,
+    restart: bool,
+    reporter: SweepReporter,
+) -> Outcome:
+    """Check the backend, make sure a local sweep's data is here, run the plan."""
+    from relubench.runner.plan import require_data
+    from relubench.runner.sweep import check_backend, run_plan
+
+    check_backend(backend, jobs)
+    if backend == "local":  # Ray workers may be other machines: each checks its own data
+        require_data(plan)
+    with reporter if hasattr(reporter, "__enter__") else nullcontext():  # Rich's live display
+        return run_plan(plan, backend, jobs, reporter, address, cpus, gpus, restart)
 
 
 def _paths(paths: tuple[str | Path | list[str | Path], ...]) -> list[str | Path]:

@@ -28,6 +28,7 @@ from relubench.errors import ConfigError, short
 from relubench.registry.activations import ACTS, act_names
 from relubench.registry.datasets import DATASETS, dataset_names
 from relubench.registry.models import MODELS, model_names
+from relubench.registry.recipes import locate
 from relubench.yamlio import load_yaml, safe_yaml
 
 SLOPE_LR = 0.01  # chosen by measurement: benchmarks/stability.py, README "Stability"
@@ -382,6 +383,8 @@ def resolve(
 ) -> RunConfig:
     """defaults < YAML < --set < flags (flags that are None were not given). A run folder's
     config.yaml (its first line says so) reruns that run: added keys it lacks are neutral."""
+    if config_file:
+        config_file = locate(config_file)  # a path, or a recipe's name
     file_values = load_yaml(config_file) if config_file else {}
     if config_file and _run_header(Path(config_file)):
         file_values = as_run(file_values)

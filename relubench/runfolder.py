@@ -1,4 +1,4 @@
-"""The run folder (DESIGN contract): written as the run goes, every file atomically.
+"""The run folder (a contract: docs/architecture.md): written as it goes, each file atomically.
 
 results/<run-id>/
   config.yaml    the resolved config; `relubench train --config` it to rerun
@@ -11,8 +11,8 @@ results/<run-id>/
   model.pt       final weights (only with save_model)
 
 The one place that knows the files: `train` writes through RunWriter and `summarize`; the
-analysis, sweeps, the test fixtures and the benchmarks read through `read_summary` and the
-column lists. Torch-free.
+analysis, sweeps, studies, exports, the test fixtures and the benchmarks read through
+`read_summary` and `read_table`, the one reader of the CSV tables. Torch-free.
 """
 
 from __future__ import annotations
@@ -20,8 +20,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
+import os
+import stat
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -289,6 +293,90 @@ def final_layers(layer_rows: list[dict]) -> list[dict]:
     ]
 
 
+class Malformed(ValueError):
+    """A run folder whose files cannot be read as a run; the message is the reason."""
+
+
+TEXT_COLUMNS = frozenset({"layer"})  # a table's other columns hold numbers
+INT_COLUMNS = frozenset({"epoch", "units", "channel"})
+MAX_TABLE_BYTES = 64 * 2**20  # far above any run's table; keeps a stray huge file bounded
+Cell = int | float | str | None
+
+
+@dataclass
+class Table:
+    """A run folder's CSV table: its header and its rows as {column: value}."""
+
+    columns: list[str]
+    rows: list[dict[str, Cell]]
+
+
+def _cell(column: str, text: str) -> Cell:
+    if column in TEXT_COLUMNS:
+        return text
+    if not text:  # not measured (train loss at epoch 0, slopes of a fixed shape)
+        return None
+    return int(text) if column in INT_COLUMNS else float(text)
+
+
+def read_table(path: Path, required: bool = True) -> Table:
+    """metrics.csv, layers.csv or alphas.csv of a run folder, read the one way every reader
+    shares: numbers as int (epoch, units, channel) or float, an empty cell as None, `layer` as
+    text. A row of the wrong length (a file cut short by a crash) is left out.
+
+    Malformed, with the file's name and the reason, for a file that is missing (unless not
+    `required`: an empty Table), not a regular file, over MAX_TABLE_BYTES, not UTF-8 text
+    (a byte-order mark is allowed), without an epoch column, or with a cell that is not a
+    number where one belongs."""
+    path = Path(path)
+    name = path.name
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        if required:
+            raise Malformed(f"{name} missing") from None
+        return Table([], [])
+    except OSError as e:
+        raise Malformed(f"{name} unreadable ({e.strerror or e})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise Malformed(f"{name} is not a regular file")
+    if info.st_size > MAX_TABLE_BYTES:
+        raise Malformed(f"{name} is {info.st_size:,} bytes, more than any run writes")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            lines = list(csv.reader(f))
+    except UnicodeDecodeError:
+        raise Malformed(f"{name} is not UTF-8 text") from None
+    except (OSError, csv.Error) as e:
+        raise Malformed(f"{name} unreadable ({getattr(e, 'strerror', None) or e})") from None
+    header = lines[0] if lines else []
+    if "epoch" not in header:
+        raise Malformed(f"{name} has no epoch column")
+    rows = []
+    for i, line in enumerate(lines[1:], start=2):
+        if len(line) != len(header):
+            continue
+        try:
+            rows.append({c: _cell(c, t) for c, t in zip(header, line, strict=True)})
+        except ValueError:
+            bad = next(c for c, t in zip(header, line, strict=True) if not _parses(c, t))
+            raise Malformed(f"{name} line {i}: {bad} is not a number") from None
+    return Table(header, rows)
+
+
+def _parses(column: str, text: str) -> bool:
+    try:
+        _cell(column, text)
+    except ValueError:
+        return False
+    return True
+
+
+def number(value: Cell) -> float:
+    """A table cell as a float for arithmetic: None (not measured) is NaN."""
+    return math.nan if value is None or isinstance(value, str) else float(value)
+
+
 def read_summary(folder: Path) -> dict[str, Any] | None:
     """The summary of a run folder, or None if there is none or it cannot be read."""
     try:
@@ -327,24 +415,22 @@ def check_run_folder(folder: Path) -> list[str]:
         "layers.csv": LAYERS_COLUMNS,
         "alphas.csv": ALPHAS_COLUMNS,
     }
-    tables: dict[str, list[list[str]]] = {}
+    tables: dict[str, Table] = {}
     for name, columns in expected.items():
         try:
-            with open(folder / name, newline="") as f:
-                tables[name] = rows = list(csv.reader(f))
-        except OSError:
-            if name != "alphas.csv":  # checked below: only runs with learned slopes have it
-                problems.append(f"{name} missing")
+            tables[name] = table = read_table(folder / name)
+        except Malformed as e:
+            if name != "alphas.csv" or "missing" not in str(e):  # only slopes need alphas.csv
+                problems.append(str(e))
             continue
-        if rows and rows[0] in known.get(name, []):
-            columns = rows[0]
-        if not rows or rows[0] != columns:
-            problems.append(f"{name} has columns {rows[0] if rows else []}, expected {columns}")
-        elif len(rows) < 2:
+        if table.columns in known.get(name, []):
+            columns = table.columns
+        if table.columns != columns:
+            problems.append(f"{name} has columns {table.columns}, expected {columns}")
+        elif not table.rows:
             problems.append(f"{name} has no rows")
-    layers = tables.get("layers.csv") or [[]]
-    at = layers[0].index("alpha_mean") if "alpha_mean" in layers[0] else None
-    has_slopes = at is not None and any(r[at] for r in layers[1:] if len(r) > at)
+    layers = tables.get("layers.csv")
+    has_slopes = layers is not None and any(r.get("alpha_mean") is not None for r in layers.rows)
     if has_slopes and "alphas.csv" not in tables:
         problems.append("layers.csv has slopes but alphas.csv is missing")
     return problems

@@ -18,7 +18,7 @@ from relubench.registry.activations import ACTS
 from relubench.registry.datasets import DATASETS
 
 if TYPE_CHECKING:
-    from relubench.runner.sweep import Outcome, Plan
+    from relubench.runner.plan import Outcome, Plan
 
 
 def acts_table() -> Table:
@@ -32,6 +32,20 @@ def acts_table() -> Table:
         init = "LeCun" if spec.init == "lecun" else "Kaiming"
         name = spec.name if spec.family else f"[dim]{spec.name}[/]"
         table.add_row(name, spec.formula, params, init, spec.reference)
+    return table
+
+
+def recipes_table() -> Table:
+    """`relubench recipes`: every shipped recipe, its kind and what it is for."""
+    from relubench.registry.recipes import describe, recipe_dir, recipe_names
+
+    folder = recipe_dir()
+    table = Table(title="recipes: relubench train --config NAME, relubench sweep NAME")
+    for col in ("name", "kind", "what it is"):
+        table.add_column(col, no_wrap=col != "what it is")
+    for name in recipe_names():
+        kind, what = describe(folder / f"{name}.yaml") if folder else ("?", "")
+        table.add_row(name, kind, escape(what))
     return table
 
 

@@ -18,7 +18,7 @@ import torch
 from relubench.config import merge
 from relubench.runner import checkpoint
 from relubench.runner.checkpoint import CHECKPOINT, CheckpointError, capture, restore
-from relubench.runner.events import QuietReporter
+from relubench.runner.reporters import QuietReporter
 from relubench.runner.loop import train_one_epoch
 from relubench.runner.train import build_loop, load_data, run
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from relubench.cli import app
 from relubench.registry.activations import act_names
 from relubench.runfolder import ALPHAS_COLUMNS, LAYERS_COLUMNS, METRICS_COLUMNS
-from relubench.runner.claim import held
+from relubench.runner.lock import held
 
 runner = CliRunner()
 

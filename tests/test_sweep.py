@@ -19,8 +19,9 @@ from typer.testing import CliRunner
 from relubench.cli import app
 from relubench.config import merge
 from relubench.errors import ConfigError
-from relubench.runner.claim import Claim, RunBusy, held
-from relubench.runner.sweep import expand, threads_per_run
+from relubench.runner.lock import RunBusy, RunLock, held
+from relubench.runner.execute import threads_per_run
+from relubench.runner.plan import expand
 
 runner = CliRunner()
 CONFIGS = Path(__file__).parents[1] / "configs"
@@ -112,11 +113,11 @@ def test_threads_are_split_between_jobs():
 
 def test_a_claim_is_exclusive_and_dies_with_its_process(tmp_path):
     cfg = expand(write_sweep(tmp_path, {"base": {"out": str(tmp_path)}})).configs[0]
-    a = Claim(cfg)
+    a = RunLock(cfg)
     folder = a.acquire()
     assert folder == cfg.run_dir and held(folder)
     with pytest.raises(RunBusy, match=f"being written by pid {os.getpid()}"):
-        Claim(cfg).acquire()
+        RunLock(cfg).acquire()
     a.release()
     assert not held(folder) and not folder.exists()  # nothing was written: nothing is left
     # junk in the lock file (or a pid of some unrelated live process) means nothing: only a
@@ -124,13 +125,13 @@ def test_a_claim_is_exclusive_and_dies_with_its_process(tmp_path):
     for junk in ('{"pid": "abc"}', "[1, 2]", '{"pid": 1}', "\x00garbage"):
         folder.mkdir(exist_ok=True)
         (folder / ".lock").write_text(junk)
-        with Claim(cfg) as again:
+        with RunLock(cfg) as again:
             assert again == folder
     # a process killed while holding the claim frees it at once
     code = (
         "import sys, time; from relubench.config import merge; "
-        "from relubench.runner.claim import Claim; "
-        f"Claim(merge({{'out': {str(tmp_path)!r}}})).acquire(); print('held', flush=True); "
+        "from relubench.runner.lock import RunLock; "
+        f"RunLock(merge({{'out': {str(tmp_path)!r}}})).acquire(); print('held', flush=True); "
         "time.sleep(60)"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
@@ -140,7 +141,7 @@ def test_a_claim_is_exclusive_and_dies_with_its_process(tmp_path):
     finally:
         proc.kill()
         proc.wait()
-    assert not held(folder) and Claim(cfg).acquire() == folder
+    assert not held(folder) and RunLock(cfg).acquire() == folder
 
 
 def test_an_id_collision_gets_a_longer_id_never_the_other_config_s_folder(tmp_path):
@@ -153,7 +154,7 @@ def test_an_id_collision_gets_a_longer_id_never_the_other_config_s_folder(tmp_pa
     summary = {"status": "complete", "config_hash": other.config_hash, "config": {}}
     (short / "summary.json").write_text(json.dumps(summary))
     assert cfg.run_id == cfg.run_ids()[1] and len(cfg.run_id.rsplit("-", 1)[1]) == 16
-    with Claim(cfg) as folder:
+    with RunLock(cfg) as folder:
         assert folder == cfg.run_dir != short
     assert json.loads((short / "summary.json").read_text()) == summary  # untouched
 

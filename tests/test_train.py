@@ -11,7 +11,7 @@ import torch
 
 from relubench.config import merge
 from relubench.nn.models import build_model
-from relubench.runner.events import QuietReporter
+from relubench.runner.reporters import QuietReporter
 from relubench.runner.loop import MixedPrecision
 from relubench.runner.smoke import smoke_runs
 from relubench.runner.train import run

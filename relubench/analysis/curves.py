@@ -1,14 +1,12 @@
 """The per-epoch curves of the runs in a comparison, read from metrics.csv and layers.csv.
 
-The csv module, not pandas.read_csv: a thousand runs are two thousand small files, and
-read_csv's fixed cost per call would dominate. A run whose CSVs cannot be read is skipped with
-the reason. Torch-free.
+Through the run folder's one table reader (`runfolder.read_table`), not pandas.read_csv: a
+thousand runs are two thousand small files, and read_csv's fixed cost per call would dominate.
+A run whose CSVs cannot be read is skipped with the reason. Torch-free.
 """
 
 from __future__ import annotations
 
-import csv
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from relubench.analysis.stats import Comparison
+from relubench.runfolder import TEXT_COLUMNS, Malformed, number, read_table
 
 
 @dataclass
@@ -34,34 +33,15 @@ METRICS = ["epoch", "test_acc", "dead_frac"]
 LAYERS = ["epoch", "layer", "dead_frac", "alpha_mean", "alpha_min", "alpha_max"]
 
 
-def _number(text: str) -> float:
-    try:
-        return float(text) if text else math.nan
-    except ValueError:
-        return math.nan
-
-
-def _read(path: Path, columns: list[str], text_columns: tuple[str, ...] = ()) -> list[list]:
-    """The named columns of a run CSV as rows of numbers (text for `text_columns`)."""
-    try:
-        with open(path, newline="") as f:
-            rows = list(csv.reader(f))
-    except FileNotFoundError:
-        raise ValueError(f"{path.name} missing") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path.name} unreadable ({e})") from None
-    header = rows[0] if rows else []
-    missing = [c for c in columns if c not in header]
+def _read(path: Path, columns: list[str]) -> list[list]:
+    """The named columns of a run table as rows (numbers as floats, NaN where not measured)."""
+    table = read_table(path)
+    missing = [c for c in columns if c not in table.columns]
     if missing:
-        raise ValueError(f"{path.name} lacks columns {', '.join(missing)}")
-    if len(rows) < 2:
-        raise ValueError(f"{path.name} has no rows")
-    index = [header.index(c) for c in columns]
-    return [
-        [r[i] if c in text_columns else _number(r[i]) for c, i in zip(columns, index, strict=True)]
-        for r in rows[1:]
-        if len(r) == len(header)
-    ]
+        raise Malformed(f"{path.name} lacks columns {', '.join(missing)}")
+    if not table.rows:
+        raise Malformed(f"{path.name} has no rows")
+    return [[r[c] if c in TEXT_COLUMNS else number(r[c]) for c in columns] for r in table.rows]
 
 
 def load_curves(comp: Comparison) -> Curves:
@@ -74,14 +54,14 @@ def load_curves(comp: Comparison) -> Curves:
         folder, tag = Path(run["path"]), [run["group"], run["run_id"]]
         try:
             rows = _read(folder / "metrics.csv", METRICS)
-        except ValueError as e:
+        except Malformed as e:
             skipped.append((str(folder), f"not plotted: {e}"))
             continue
         metrics += [tag + r for r in rows]
         configs.setdefault(run["group"], run)
         try:
-            rows = _read(folder / "layers.csv", LAYERS, text_columns=("layer",))
-        except ValueError as e:
+            rows = _read(folder / "layers.csv", LAYERS)
+        except Malformed as e:
             skipped.append((str(folder), f"no per-layer figures: {e}"))
             continue
         # Forward order is the order of first appearance (the contract writes layers that way).

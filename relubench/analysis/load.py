@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from relubench.config import RunConfig, as_run, short
-from relubench.runfolder import STATUSES
+from relubench.runfolder import STATUSES, Malformed
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,10 +54,6 @@ ENVIRONMENT = {
     "device_name": "device_name",
     "threads": "env_threads",
 }
-
-
-class Malformed(ValueError):
-    """A run folder whose files cannot be read as a run; the message is the reason."""
 
 
 Row = dict[str, Any]

@@ -322,6 +322,24 @@ def write(folder: Path, doc: dict[str, Any], command: str, figures: Sequence[str
     atomic_write(folder / "verdict.md", markdown(doc, command, figures))
 
 
+def conclude(
+    study: Study, folders: Sequence[Path], out: Path, quick: bool, command: str
+) -> dict[str, Any]:
+    """A study's verdicts from its run folders, written into `out` (verdict.json, verdict.md,
+    the figures) and returned; runs that are not complete are listed in `left_out`."""
+    from relubench.analysis.study_figures import save_study_figures
+
+    runs, apart = read_runs(folders, [k for k in study.sweep["grid"] if k != "seed"])
+    doc = verdicts(study, runs, quick, apart)
+    try:
+        figures = save_study_figures(runs, study.figures, out)
+        write(out, doc, command, [p.name for p in figures])
+    except OSError as e:
+        why = e.strerror or e
+        raise CompareError(f"cannot write into {out}: {why}; give another --out") from None
+    return doc
+
+
 def read_verdict(folder: Path) -> dict[str, Any] | None:
     """A study folder's verdict.json, or None."""
     try:

@@ -21,7 +21,6 @@ tensorboardX (the `tensorboard` extra) is imported only when exporting.
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 import struct
@@ -35,11 +34,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from relubench.analysis.load import Malformed, find_runs, load_run
+from relubench.analysis.load import find_runs, load_run
 from relubench.config import CHOICES, FIELD_TYPES, RUNTIME_KEYS
 from relubench.errors import ExportError
 from relubench.files import atomic_write
-from relubench.runfolder import STATUSES, read_summary
+from relubench.runfolder import STATUSES, Cell, Malformed, read_summary, read_table
 
 INSTALL = "tensorboard export needs tensorboardX: pip install 'relubench[tensorboard]'"
 
@@ -191,37 +190,14 @@ def _write(run_dir: Path, events: list[Any], tbx: SimpleNamespace) -> Path:
     return path
 
 
-def _table(path: Path) -> list[dict[str, str]]:
-    """A run CSV's rows as {column: cell}; none if the file is missing. A row of the wrong
-    length (a file not written by relubench, or cut) is left out."""
-    try:
-        with open(path, newline="") as f:
-            rows = list(csv.reader(f))
-    except FileNotFoundError:
-        return []
-    except (OSError, UnicodeDecodeError) as e:
-        raise Malformed(f"{path.name} unreadable ({e})") from None
-    if rows and "epoch" not in rows[0]:
-        raise Malformed(f"{path.name} has no epoch column")
-    header = rows[0] if rows else []
-    return [dict(zip(header, r, strict=True)) for r in rows[1:] if len(r) == len(header)]
+def _table(path: Path) -> list[dict[str, Cell]]:
+    """A run table's rows; none if the file is missing (alphas.csv of a fixed shape)."""
+    return read_table(path, required=False).rows
 
 
-def _number(cell: str | None) -> float | None:
-    """A cell as a number; empty (not measured, e.g. train loss at epoch 0) or text is None."""
-    if not cell:
-        return None
-    try:
-        return float(cell)
-    except ValueError:
-        return None
-
-
-def _epoch(row: dict[str, str]) -> int | None:
-    try:
-        return int(row["epoch"])
-    except (KeyError, ValueError):
-        return None
+def _number(cell: Cell) -> float | None:
+    """A numeric cell; empty (not measured, e.g. train loss at epoch 0) or text is None."""
+    return None if cell is None or isinstance(cell, str) else float(cell)
 
 
 def _started(folder: Path) -> float:
@@ -238,7 +214,7 @@ def _run_events(folder: Path, tbx: SimpleNamespace) -> tuple[list[Any], int, int
     row = load_run(folder)  # its config, filled as compare fills it, and its status
     if not (folder / "metrics.csv").is_file():
         raise Malformed("metrics.csv missing")
-    metrics = {e: r for r in _table(folder / "metrics.csv") if (e := _epoch(r)) is not None}
+    metrics = {r["epoch"]: r for r in _table(folder / "metrics.csv")}
     scalars: dict[int, dict[str, float]] = {}  # epoch -> tag -> value (a later row wins)
     for e, r in metrics.items():
         for col, cell in r.items():
@@ -246,15 +222,15 @@ def _run_events(folder: Path, tbx: SimpleNamespace) -> tuple[list[Any], int, int
             if col != "epoch" and v is not None:
                 scalars.setdefault(e, {})[METRIC_TAGS.get(col, f"metrics/{col}")] = v
     for r in _table(folder / "layers.csv"):
-        e = _epoch(r)
+        e = r["epoch"]
         for col, cell in r.items():
             v = _number(cell)
-            if e is not None and col not in LAYER_SKIP and v is not None:
+            if col not in LAYER_SKIP and v is not None:
                 scalars.setdefault(e, {})[f"{col}/{r.get('layer', '')}"] = v
     slopes: dict[int, dict[str, dict[str, float]]] = {}  # epoch -> layer -> channel -> slope
     for r in _table(folder / "alphas.csv"):
-        e, v = _epoch(r), _number(r.get("alpha"))
-        if e is not None and v is not None and math.isfinite(v):  # a diverged slope: no bin
+        e, v = r["epoch"], _number(r.get("alpha"))
+        if v is not None and math.isfinite(v):  # a diverged slope: no bin
             slopes.setdefault(e, {}).setdefault(r.get("layer", ""), {})[r.get("channel", "")] = v
 
     epochs = sorted({*scalars, *slopes})
@@ -283,11 +259,11 @@ def _run_events(folder: Path, tbx: SimpleNamespace) -> tuple[list[Any], int, int
     return events, sum(len(s) for s in scalars.values()), histograms
 
 
-def _finals(rows: list[dict[str, str]]) -> dict[str, float]:
+def _finals(rows: list[dict[str, Cell]]) -> dict[str, float]:
     """The hparams metrics, as summary.json defines them: test accuracy at the last trained
     epoch, the best validation accuracy over trained epochs, dead and dormant fractions at the
     last epoch (epoch 0 included: a run measured at init has them)."""
-    trained = [r for r in rows if (_epoch(r) or 0) > 0]
+    trained = [r for r in rows if r["epoch"] > 0]
     measured = [_number(r.get("val_acc")) for r in trained]
     val = [v for v in measured if v is not None and not math.isnan(v)]
     found = {

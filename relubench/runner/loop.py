@@ -21,7 +21,7 @@ from relubench.data.batches import batches
 from relubench.nn.activations import param_groups
 from relubench.nn.probe import Probe, Recorder
 from relubench.runner import nodynamo
-from relubench.runner.events import QuietReporter, Reporter
+from relubench.runner.reporters import QuietReporter, Reporter
 
 
 class Diverged(RuntimeError):

@@ -16,11 +16,11 @@ from rich.progress import (
 from rich.table import Table
 
 from relubench.config import RunConfig
-from relubench.runner.events import Reporter, SweepReporter
+from relubench.runner.reporters import Reporter, SweepReporter
 
 if TYPE_CHECKING:  # the probe imports torch; `relubench sweep` must not when it skips everything
     from relubench.nn.probe import Probe
-    from relubench.runner.sweep import Plan
+    from relubench.runner.plan import Outcome, Plan
 
 
 def _bars(console: Console) -> Progress:
@@ -148,6 +148,7 @@ class RichSweepReporter(SweepReporter):
         self.counts = {"done": 0, "failed": 0, "skipped": 0}
         self.epochs: dict[str, int] = {}
         self.total_epochs: dict[str, int] = {}
+        self.outcome: Outcome | None = None
 
     def __enter__(self) -> RichSweepReporter:
         self.progress.__enter__()
@@ -174,6 +175,9 @@ class RichSweepReporter(SweepReporter):
 
     def started(self, cfg: RunConfig) -> None:
         self.total_epochs[cfg.run_id] = cfg.epochs
+
+    def end(self, outcome: Outcome) -> None:
+        self.outcome = outcome
 
     def finished(self, cfg: RunConfig, status: str, summary: dict[str, Any]) -> None:
         self.counts["done" if status == "complete" else "failed"] += 1

@@ -32,8 +32,9 @@ from relubench.config import RunConfig, merge, to_yaml
 from relubench.errors import ConfigError
 from relubench.files import atomic_write
 from relubench.runfolder import run_status
-from relubench.runner.events import QuietReporter, SweepReporter
-from relubench.runner.sweep import Outcome, Plan, execute, run_one
+from relubench.runner.execute import execute, run_one
+from relubench.runner.plan import Outcome, Plan
+from relubench.runner.reporters import QuietReporter, SweepReporter
 
 
 def _files(folder: Path) -> dict[str, bytes]:

@@ -32,9 +32,8 @@ from relubench.runfolder import RunWriter, layer_rows, read_summary, stamp, summ
 from relubench.runner import checkpoint
 from relubench.runner.budget import check_memory
 from relubench.runner.checkpoint import CheckpointError, capture, restore
-from relubench.runner.claim import Claim
 from relubench.runner.diagnose import message, replay
-from relubench.runner.events import QuietReporter, Reporter
+from relubench.runner.lock import RunLock
 from relubench.runner.loop import (
     Diverged,
     Loop,
@@ -44,6 +43,7 @@ from relubench.runner.loop import (
     make_schedule,
     train_one_epoch,
 )
+from relubench.runner.reporters import QuietReporter, Reporter
 
 
 def resolve_device(name: str) -> torch.device:
@@ -268,7 +268,7 @@ def run(
     entered = time.time()  # the process's start up to here: interpreter, imports, CLI
     device = resolve_device(cfg.device)
     check_memory(cfg)
-    with Claim(cfg) as folder, _sigterm_interrupts():
+    with RunLock(cfg) as folder, _sigterm_interrupts():
         done = read_summary(folder)
         status = done.get("status") if done else None
         if status == "complete" and not redo_complete:

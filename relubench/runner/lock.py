@@ -32,7 +32,7 @@ class RunBusy(RelubenchError):
     """Another live process is writing this config's run folder."""
 
 
-class Claim:
+class RunLock:
     """An exclusive claim on the run folder of `cfg`; `folder` is where the run goes."""
 
     def __init__(self, cfg: RunConfig) -> None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from relubench.config import RunConfig
     from relubench.nn.probe import Probe
-    from relubench.runner.sweep import Plan
+    from relubench.runner.plan import Outcome, Plan
 
 
 class Reporter(Protocol):
@@ -41,10 +41,13 @@ class SweepReporter(Protocol):
 
     def poll(self, running: dict[str, int]) -> None: ...
 
+    def end(self, outcome: Outcome) -> None:
+        """Every run of the plan has finished or been skipped."""
+
 
 class QuietReporter(Reporter):
     """A Reporter that says nothing (the Protocol's methods do nothing)."""
 
 
 class QuietSweepReporter(SweepReporter):
-    """A SweepReporter that says nothing."""
+    """A SweepReporter that says nothing (a sweep from Python with progress=False)."""
