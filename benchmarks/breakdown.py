@@ -14,29 +14,25 @@ time, from the launch to the exit, with the `timing` record its summary.json kee
     exit         after the last file, to the process's end
 
 Medians over rounds, as seconds and as shares of the wall time; the table goes into
-benchmarks/RESULTS.md with the machine named.
+benchmarks/RESULTS.md with the machine named (benchmarks/harness.py).
 
-    python benchmarks/breakdown.py --data-dir ~/data          # full MNIST (see configs/)
-    python benchmarks/breakdown.py --config configs/mnist-mini.yaml   # the default run
-    python benchmarks/breakdown.py --quick                    # tiny, to check the script runs
+    python -m benchmarks.breakdown --data-dir ~/data          # full MNIST (see configs/)
+    python -m benchmarks.breakdown --config configs/mnist-mini.yaml   # the default run
+    python -m benchmarks.breakdown --quick                    # tiny, to check the script runs
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from record import record, table  # noqa: E402  (sibling benchmark helper)
+from benchmarks.harness import ROOT, arguments, interleave, medians, record, table
 
-ROOT = Path(__file__).resolve().parents[1]
 QUICK = ["--dataset", "synthetic", "--epochs", "2", "--width", "4", "--set", "train_size=1024",
          "--set", "test_size=256", "--set", "probe_size=128"]  # fmt: skip
 
@@ -76,37 +72,32 @@ def one_round(args: list[str], out: Path) -> tuple[dict[str, float], dict, list[
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__, rounds=3, threads=2, rounds_help="processes")
     parser.add_argument("--config", default="configs/mnist-fast.yaml", help="recipe YAML")
     parser.add_argument("--data-dir", help="where full MNIST is (the recipe's dataset)")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
-    parser.add_argument("--rounds", type=int, default=3, help="processes (default: 3)")
     parser.add_argument("--set", dest="sets", action="append", default=[], help="k=v")
-    parser.add_argument("--quick", action="store_true", help="tiny: a check that it runs")
-    args = parser.parse_args()
+    args = parser.parse()
     config = args.config if Path(args.config).is_file() else str(ROOT / args.config)
     shown = ["--config", args.config, "--threads", str(args.threads), "--device", "cpu"]
     shown += [a for s in args.sets for a in ("--set", s)] + (QUICK if args.quick else [])
     cmd = [config if a == args.config else a for a in shown]
     if args.data_dir:
         cmd += ["--data-dir", args.data_dir]
-    rounds = 1 if args.quick else args.rounds
-    runs = []
     with tempfile.TemporaryDirectory() as tmp:
-        for r in range(rounds):
-            phases, summary, _ = one_round(cmd, Path(tmp) / f"round{r}")
-            cfg = summary["config"]
-            runs.append(phases)
-            wall = runs[-1]["wall time of the process"]
-            print(f"round {r + 1}/{rounds}: {wall:.2f} s")
-    wall = statistics.median(p["wall time of the process"] for p in runs)
-    rows = []
-    for phase in runs[0]:
-        s = statistics.median(p[phase] for p in runs)
-        rows.append((phase, f"{s:.2f}", f"{100 * s / wall:.1f}%"))
+        folders = (Path(tmp) / f"round{r}" for r in range(args.rounds))
+        rounds = interleave(
+            {"process": lambda: one_round(cmd, next(folders))},
+            args.rounds,
+            show=lambda done: f"{done[0]['wall time of the process']:.2f} s",
+        )["process"]
+    runs = [phases for phases, _, _ in rounds]
+    cfg = rounds[-1][1]["config"]
+    phases = medians({phase: [p[phase] for p in runs] for phase in runs[0]})
+    wall = phases["wall time of the process"]
+    rows = [(phase, f"{s:.2f}", f"{100 * s / wall:.1f}%") for phase, s in phases.items()]
     lines = [
         f"`relubench train {' '.join(shown)}` ({cfg['dataset']}, {cfg['model']}, {cfg['act']}, "
-        f"{cfg['epochs']} epoch{'s' if cfg['epochs'] != 1 else ''}): median of {rounds} "
+        f"{cfg['epochs']} epoch{'s' if cfg['epochs'] != 1 else ''}): median of {args.rounds} "
         "processes, each timed from its launch to its exit; the phases are the run's own "
         "`timing` record (summary.json).",
         "",

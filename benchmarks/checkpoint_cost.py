@@ -10,33 +10,30 @@ Two settings (the issue's bar: <= 2% of an epoch on both):
 Each epoch runs as `relubench train` runs it (`RunLog.epoch`: train, evaluate, probe, files),
 then the checkpoint is taken and written as the run does it (`capture` + `RunLog.save`: the
 state copied, then written with the CSV rows, temp file + fsync + rename). Reports the median
-over epochs of both and their ratio; the table goes into benchmarks/RESULTS.md.
+over epochs of both and their ratio; the table goes into benchmarks/RESULTS.md
+(benchmarks/harness.py).
 
-    python benchmarks/checkpoint_cost.py           # 3 epochs each (about 2 minutes)
-    python benchmarks/checkpoint_cost.py --quick   # tiny, to check the script runs
+    python -m benchmarks.checkpoint_cost           # 3 epochs each
+    python -m benchmarks.checkpoint_cost --quick   # tiny, to check the script runs
 """
 
 from __future__ import annotations
 
-import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from benchmarks.harness import arguments, record, set_threads, table
 from relubench.config import merge, to_yaml
 from relubench.data.load import Data
 from relubench.registry.datasets import DATASETS
 from relubench.runner.checkpoint import CHECKPOINT, capture
-from relubench.runner.reporters import QuietReporter
 from relubench.runner.loop import train_one_epoch
+from relubench.runner.reporters import QuietReporter
 from relubench.runner.train import RunLog, build_loop, load_data
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from record import record, table  # noqa: E402  (sibling benchmark helper)
 
 CIFAR_STEPS = 50_000 // 128  # steps of a CIFAR-10 epoch at batch 128
 
@@ -130,11 +127,11 @@ BAR = 0.02
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__, threads=0)
     parser.add_argument("--epochs", type=int, default=3, help="epochs per setting (default: 3)")
-    parser.add_argument("--quick", action="store_true", help="tiny: a check that it runs")
-    args = parser.parse_args()
-    epochs = 1 if args.quick else args.epochs
+    args = parser.parse(quick={"epochs": 1})
+    set_threads(args.threads)
+    epochs = args.epochs
     rows = results(epochs, args.quick)
     lines = [
         f"Median of {epochs} epochs per setting, {torch.get_num_threads()} threads; the "

@@ -8,23 +8,20 @@ activations take turns, one short epoch each per round (interleaved, so drifts i
 hit all alike); the report is the median over rounds of the time per step, as samples/s and as
 a ratio to ReLU's. It also reports process CPU time per step: on a machine shared with other
 work that is the steadier measure (with 1 thread it is the step's own compute). The table goes
-into benchmarks/RESULTS.md (benchmarks/record.py).
+into benchmarks/RESULTS.md (benchmarks/harness.py).
 
-    python benchmarks/cifar_step.py                      # resnet20, batch 128, 5 rounds
-    python benchmarks/cifar_step.py --model vgg --no-augment
-    python benchmarks/cifar_step.py --quick              # tiny, to check the script runs
+    python -m benchmarks.cifar_step                      # resnet20, batch 128, 5 rounds
+    python -m benchmarks.cifar_step --model vgg --no-augment
+    python -m benchmarks.cifar_step --quick              # tiny, to check the script runs
 """
 
 from __future__ import annotations
 
-import argparse
-import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
+from benchmarks.harness import arguments, interleave, medians, record, set_threads, table
 from relubench.config import merge
 from relubench.data.augment import CropFlip
 from relubench.nn.models import build_model
@@ -39,17 +36,13 @@ from relubench.runner.loop import (
     train_one_epoch,
 )
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from record import record, table  # noqa: E402  (sibling benchmark helper)
-
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__, rounds=5, threads=0, rounds_help="turns per activation")
     parser.add_argument("--model", default="resnet20", help="model (default: resnet20)")
     parser.add_argument("--batch-size", type=int, default=128, help="images per step (128)")
     parser.add_argument("--steps", type=int, default=8, help="steps per turn (default: 8)")
-    parser.add_argument("--rounds", type=int, default=5, help="turns per activation (5)")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--width", type=int, default=0, help="model width (default: model's)")
     parser.add_argument("--no-augment", action="store_true", help="skip crop + flip")
     parser.add_argument(
         "--memory-format", choices=("auto", "channels_last", "contiguous"), default="auto",
@@ -59,13 +52,9 @@ def main() -> None:
         "--acts", default=",".join(FAMILY),
         help=f"comma-separated, of {','.join(act_names())} (default: the six of the family)",
     )  # fmt: skip
-    parser.add_argument("--quick", action="store_true", help="tiny: a check that it runs")
-    args = parser.parse_args()
-    width, steps, rounds, batch = 0, args.steps, args.rounds, args.batch_size
-    if args.quick:
-        width, steps, rounds, batch = 4, 2, 1, 16
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parser.parse(quick={"width": 4, "steps": 2, "batch_size": 16})
+    width, steps, rounds, batch = args.width, args.steps, args.rounds, args.batch_size
+    set_threads(args.threads)
     spec = DATASETS["cifar10"]
     acts = args.acts.split(",")
     channels_last = (
@@ -115,16 +104,14 @@ def main() -> None:
         train_one_epoch(loop, x, y, 1)
         return (time.perf_counter() - t0) / steps, (time.process_time() - c0) / steps
 
-    for act in acts:  # warm-up: first calls allocate and pick kernels
-        turn(act)
-    times: dict[str, list[float]] = {a: [] for a in acts}
-    cpu: dict[str, list[float]] = {a: [] for a in acts}
-    for r in range(rounds):
-        for act in acts:
-            wall, c = turn(act)
-            times[act].append(wall)
-            cpu[act].append(c)
-        print(f"round {r + 1}: " + ", ".join(f"{a} {1e3 * times[a][-1]:.0f}" for a in acts) + " ms")
+    samples = interleave(
+        {act: (lambda act=act: turn(act)) for act in acts},
+        rounds,
+        warmup=1,  # first calls allocate and pick kernels
+        show=lambda t: f"{1e3 * t[0]:.0f} ms",
+    )
+    times = {a: [wall for wall, _ in samples[a]] for a in acts}
+    cpu = {a: [c for _, c in samples[a]] for a in acts}
 
     params = sum(p.numel() for p in runs[acts[0]].model.parameters())
     title = (
@@ -135,8 +122,7 @@ def main() -> None:
     )
     print("\n" + title)
     ref = "relu" if "relu" in acts else acts[0]
-    wall = {a: statistics.median(times[a]) for a in acts}
-    used = {a: statistics.median(cpu[a]) for a in acts}
+    wall, used = medians(times), medians(cpu)
     print(
         f"{'act':14} {'ms/step':>8} {'samples/s':>10} {'x ' + ref:>8} {'cpu ms':>8} {'x ' + ref:>8}"
     )

@@ -5,7 +5,7 @@ folder, in the exact format `relubench train` writes (benchmarks/fake_runs.py, b
 relubench.runfolder's contract): config.yaml, metrics.csv, layers.csv, alphas.csv for the PReLU
 runs (default cnn width 32: 352 slopes per epoch), summary.json. Six activations, seeds 0.. for
 each. Then times, each as a fresh subprocess so that interpreter and
-import start-up count, the median over repeats of:
+import start-up count, taking turns over rounds, the median of:
 
   relubench compare --help            start-up alone
   relubench compare DIR               the Rich table          (bar: <= 2 s for 1,000 runs)
@@ -13,26 +13,23 @@ import start-up count, the median over repeats of:
   relubench plot DIR --out ...        (with --plot; reads every CSV, so it is slower)
 
 and reports whether any of them imported torch (they must not). The table goes into
-benchmarks/RESULTS.md (benchmarks/record.py).
+benchmarks/RESULTS.md (benchmarks/harness.py).
 
-    python benchmarks/compare_bench.py             # 1,000 runs x 30 epochs, 5 repeats
-    python benchmarks/compare_bench.py --plot      # ... and time `relubench plot` too
-    python benchmarks/compare_bench.py --quick     # 20 runs, 1 repeat: checks the script runs
+    python -m benchmarks.compare_bench             # 1,000 runs x 30 epochs, 5 rounds
+    python -m benchmarks.compare_bench --plot      # ... and time `relubench plot` too
+    python -m benchmarks.compare_bench --quick     # 20 runs, 1 round: checks the script runs
 """
 
 from __future__ import annotations
 
-import argparse
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fake_runs import make_runs  # noqa: E402  (sibling benchmark helpers)
-from record import record, table  # noqa: E402
+from benchmarks.fake_runs import make_runs
+from benchmarks.harness import arguments, interleave, medians, record, table
 
 BAR_SECONDS = 2.0
 
@@ -54,23 +51,27 @@ def generate(root: Path, runs: int, epochs: int) -> float:
     return time.perf_counter() - t0
 
 
-def timed(args: list[str], repeats: int) -> tuple[float, bool, int]:
-    """Median wall seconds of `relubench *args` in fresh interpreters; torch imported; exit code."""
-    times, torch, code = [], False, 0
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        p = subprocess.run(
-            [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, check=False
-        )
-        times.append(time.perf_counter() - t0)
-        torch |= "TORCH_IMPORTED=True" in p.stderr
-        code = code or p.returncode
-    return statistics.median(times), torch, code
+def cli(args: list[str]) -> tuple[float, bool, int]:
+    """Wall seconds of `relubench *args` in a fresh interpreter; torch imported; exit code."""
+    t0 = time.perf_counter()
+    p = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, check=False
+    )
+    return time.perf_counter() - t0, "TORCH_IMPORTED=True" in p.stderr, p.returncode
 
 
-def bench(
-    runs: int, epochs: int, repeats: int, plot: bool = False
-) -> tuple[float, bool, list[str]]:
+def timed(commands: dict[str, list[str]], rounds: int) -> dict[str, tuple[float, bool, int]]:
+    """Per command (name: CLI arguments), taking turns over `rounds` fresh processes each: the
+    median wall seconds, whether any imported torch, the first non-zero exit code (else 0)."""
+    samples = interleave({name: (lambda a=a: cli(a)) for name, a in commands.items()}, rounds)
+    seconds = medians({name: [s for s, _, _ in runs] for name, runs in samples.items()})
+    return {
+        name: (seconds[name], any(t for _, t, _ in runs), next((c for *_, c in runs if c), 0))
+        for name, runs in samples.items()
+    }
+
+
+def bench(runs: int, epochs: int, rounds: int, plot: bool = False) -> tuple[float, bool, list[str]]:
     """Time compare (and plot) on `runs` generated folders.
 
     Returns the table's seconds, whether all ran without importing torch, and markdown lines."""
@@ -79,31 +80,30 @@ def bench(
         gen_s = generate(root, runs, epochs)
         size_mb = sum(f.stat().st_size for f in root.rglob("*") if f.is_file()) / 1e6
         print(f"wrote {runs} run folders x {epochs} epochs ({size_mb:.0f} MB) in {gen_s:.1f} s")
-        print(f"median of {repeats} fresh processes each:")
-        rows = [
-            ("relubench compare --help", ["compare", "--help"]),
-            (f"relubench compare <{runs} runs>", ["compare", str(root)]),
-            (f"relubench compare <{runs} runs> -f json", ["compare", str(root), "-f", "json"]),
-        ]
+        print(f"median of {rounds} fresh processes each, taking turns:")
+        commands = {
+            "relubench compare --help": ["compare", "--help"],
+            f"relubench compare <{runs} runs>": ["compare", str(root)],
+            f"relubench compare <{runs} runs> -f json": ["compare", str(root), "-f", "json"],
+        }
         if plot:
             figs = str(Path(tmp) / "figures")
-            rows.append((f"relubench plot <{runs} runs>", ["plot", str(root), "--out", figs]))
-        ok, table_s, md_rows = True, 0.0, []
-        for name, cli_args in rows:
-            seconds, torch, code = timed(cli_args, repeats)
-            if cli_args == ["compare", str(root)]:
-                table_s = seconds
+            commands[f"relubench plot <{runs} runs>"] = ["plot", str(root), "--out", figs]
+        results = timed(commands, rounds)
+        ok, md_rows = True, []
+        for name, (seconds, torch, code) in results.items():
             status = "ok" if code == 0 else f"EXIT {code}"
             imported = "YES" if torch else "no"
             print(f"  {name:<45} {seconds:6.2f} s   torch imported: {imported}   {status}")
             md_rows.append((f"`{name}`", f"{seconds:.2f}", imported, status))
             ok &= not torch and code == 0
+        table_s = results[f"relubench compare <{runs} runs>"][0]
     verdict = "meets" if table_s <= BAR_SECONDS else "MISSES"
     summary = f"compare over {runs} runs: {table_s:.2f} s, {verdict} the {BAR_SECONDS:.0f} s bar"
     print(summary)
     lines = [
         f"{runs} generated run folders x {epochs} epochs ({size_mb:.0f} MB, written in "
-        f"{gen_s:.1f} s); median of {repeats} fresh processes per command:",
+        f"{gen_s:.1f} s); median of {rounds} fresh processes per command:",
         "",
         *table(("command", "seconds", "torch imported", "exit"), md_rows, "lrll"),
         "",
@@ -113,16 +113,12 @@ def bench(
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__, rounds=5, rounds_help="fresh processes per command, in turns")
     parser.add_argument("--runs", type=int, default=1000, help="run folders (default 1000)")
     parser.add_argument("--epochs", type=int, default=30, help="epochs per run (default 30)")
-    parser.add_argument("--repeats", type=int, default=5, help="timings per command (default 5)")
     parser.add_argument("--plot", action="store_true", help="also time `relubench plot`")
-    parser.add_argument("--quick", action="store_true", help="20 runs, 1 repeat: a smoke check")
-    args = parser.parse_args()
-    if args.quick:
-        args.runs, args.repeats = 20, 1
-    _, ok, lines = bench(args.runs, args.epochs, args.repeats, args.plot)
+    args = parser.parse(quick={"runs": 20})
+    _, ok, lines = bench(args.runs, args.epochs, args.rounds, args.plot)
     record(__file__, lines, quick=args.quick)
     return 0 if ok else 1
 

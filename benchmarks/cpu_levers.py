@@ -11,32 +11,35 @@ rounds; each is the step `relubench train` takes (forward, cross-entropy, backwa
   1 thread         torch.set_num_threads(1) for its turns
   batch N          samples/s at other batch sizes (the ratio is per sample, not per step)
 
-The table goes into benchmarks/RESULTS.md (benchmarks/record.py).
+The table goes into benchmarks/RESULTS.md (benchmarks/harness.py).
 
-    python benchmarks/cpu_levers.py                       # cnn (MNIST shapes), all variants
-    python benchmarks/cpu_levers.py --model resnet20      # CIFAR shapes
-    python benchmarks/cpu_levers.py --no-compile          # skip torch.compile (it takes ~20 s)
-    python benchmarks/cpu_levers.py --quick               # tiny: a check that it runs
+    python -m benchmarks.cpu_levers                       # cnn (MNIST shapes), all variants
+    python -m benchmarks.cpu_levers --model resnet20      # CIFAR shapes
+    python -m benchmarks.cpu_levers --no-compile          # skip torch.compile (slow to compile)
+    python -m benchmarks.cpu_levers --quick               # tiny: a check that it runs
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import statistics
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from benchmarks.harness import (
+    arguments,
+    interleave,
+    median_ratios,
+    medians,
+    record,
+    set_threads,
+    table,
+    timer,
+)
+from benchmarks.step_cost import MODEL_DATA, make_row
 from relubench.registry.datasets import DATASETS
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from record import record, table  # noqa: E402  (sibling benchmark helpers)
-from step_cost import MODEL_DATA, make_row  # noqa: E402
 
 
 def make_step(
@@ -76,18 +79,15 @@ def make_step(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__, rounds=5, threads=0, rounds_help="turns per variant")
     parser.add_argument("--model", default="cnn", help="cnn, mlp, resnet20 or vgg (default cnn)")
     parser.add_argument("--act", default="relu", help="activation (default relu)")
     parser.add_argument("--width", type=int, default=0, help="model width (default: model's)")
     parser.add_argument("--batch-size", type=int, default=128, help="default variant's batch")
     parser.add_argument("--steps", type=int, default=5, help="steps per turn (5)")
-    parser.add_argument("--rounds", type=int, default=5, help="turns per variant (5)")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
-    parser.add_argument("--quick", action="store_true", help="tiny: a check that it runs")
-    args = parser.parse_args()
-    if args.quick:
-        args.width, args.batch_size, args.steps, args.rounds, args.no_compile = 4, 16, 1, 1, True
+    args = parser.parse(quick={"width": 4, "batch_size": 16, "steps": 1, "no_compile": True})
+    set_threads(args.threads)
 
     b = args.batch_size
     common = (args.model, args.act, args.width, b)
@@ -107,16 +107,13 @@ def main() -> None:
         steps[name], setup[name] = make_step(*pos, **kw)
         for _ in range(2):  # warm-up beyond the first call
             steps[name]()
-    seconds: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(args.rounds):
-        for name, step in steps.items():
-            t0 = time.perf_counter()
-            for _ in range(args.steps):
-                step()
-            seconds[name].append((time.perf_counter() - t0) / args.steps)
+    seconds = interleave(
+        {name: timer(step, args.steps) for name, step in steps.items()}, args.rounds
+    )
 
     base = "default (channels_last, fp32)"
     per_sample = {n: [s / variants[n][2] for s in secs] for n, secs in seconds.items()}
+    ratios, meds = median_ratios(per_sample, base), medians(seconds)
     width = args.width or "default"
     title = (
         f"{args.model} ({args.act}, width {width}), {MODEL_DATA[args.model]} shapes, torch "
@@ -127,10 +124,7 @@ def main() -> None:
     print(f"  {'variant':32} {'ms/step':>8} {'samples/s':>10} {'x default':>10}")
     rows = []
     for name in variants:
-        med = statistics.median(seconds[name])
-        ratio = statistics.median(
-            s / d for s, d in zip(per_sample[name], per_sample[base], strict=True)
-        )
+        med, ratio = meds[name], ratios[name]
         extra = f"   (first step {setup[name]:.1f} s)" if name == "torch.compile" else ""
         print(f"  {name:32} {1e3 * med:8.1f} {variants[name][2] / med:10.0f} {ratio:10.2f}x{extra}")
         rows.append(

@@ -12,29 +12,25 @@ uint8 data of CIFAR-10's size (50,000 x 3 x 32 x 32).
 They take turns (interleaved rounds, medians), so drifts in machine load hit both alike. Both
 run on one thread by default: the DataLoader's per-sample work is single-threaded anyway, and
 on a machine shared with other work a second torch thread waits for a busy core. The table
-goes into benchmarks/RESULTS.md (benchmarks/record.py).
+goes into benchmarks/RESULTS.md (benchmarks/harness.py).
 
-    python benchmarks/data_pipeline.py                # 3 rounds, full size
-    python benchmarks/data_pipeline.py --workers 2    # also a DataLoader with 2 workers
-    python benchmarks/data_pipeline.py --quick        # 2,000 images, 1 round: a check only
+    python -m benchmarks.data_pipeline                # 3 rounds, full size
+    python -m benchmarks.data_pipeline --workers 2    # also a DataLoader with 2 workers
+    python -m benchmarks.data_pipeline --quick        # 2,000 images, 1 round: a check only
 """
 
 from __future__ import annotations
 
-import argparse
+import itertools
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from benchmarks.harness import arguments, interleave, medians, record, set_threads, table
 from relubench.data.augment import CropFlip
 from relubench.registry.datasets import get_spec
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from record import record, table  # noqa: E402  (sibling benchmark helper)
 
 SPEC = get_spec("cifar10")
 
@@ -78,22 +74,18 @@ def relubench_epoch(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(
+        __doc__, rounds=3, threads=1, rounds_help="turns each",
+        threads_help="torch threads (1, like the DataLoader's per-sample work)",
+    )  # fmt: skip
     parser.add_argument("--images", type=int, default=SPEC.train, help="(default: 50000)")
     parser.add_argument("--batch-size", type=int, default=128, help="(default: 128)")
-    parser.add_argument("--rounds", type=int, default=3, help="turns each (default: 3)")
     parser.add_argument("--workers", type=int, default=0, help="also time N DataLoader workers")
-    parser.add_argument(
-        "--threads", type=int, default=1,
-        help="torch threads (default: 1, like the DataLoader's per-sample work; 0: torch's)",
-    )  # fmt: skip
-    parser.add_argument("--quick", action="store_true", help="2,000 images, 1 round")
-    args = parser.parse_args()
+    args = parser.parse(quick={"images": 2_000})
     import torchvision.transforms as T
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    n, rounds = (2_000, 1) if args.quick else (args.images, args.rounds)
+    set_threads(args.threads)
+    n, rounds = args.images, args.rounds
     g = torch.Generator().manual_seed(0)
     u8 = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
     y = torch.randint(0, 10, (n,), generator=g)
@@ -110,17 +102,18 @@ def main() -> None:
     if args.workers:
         loaders[f"DataLoader, {args.workers} workers"] = args.workers
 
-    times: dict[str, list[float]] = {"relubench CropFlip": [], **{k: [] for k in loaders}}
-    setup = []
-    for r in range(rounds):
-        s, e = relubench_epoch(u8, y, args.batch_size, r)
-        setup.append(s)
-        times["relubench CropFlip"].append(e)
-        for name, workers in loaders.items():
-            times[name].append(torchvision_epoch(dataset, args.batch_size, workers, r))
-        print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.3f} s" for k, v in times.items()))
-
-    ours = statistics.median(times["relubench CropFlip"])
+    ours = "relubench CropFlip"
+    seeds = {name: itertools.count() for name in [ours, *loaders]}  # round r's seed: r
+    turns = {ours: lambda: relubench_epoch(u8, y, args.batch_size, next(seeds[ours]))}
+    for name, workers in loaders.items():
+        turns[name] = lambda name=name, w=workers: torchvision_epoch(
+            dataset, args.batch_size, w, next(seeds[name])
+        )
+    samples = interleave(
+        turns, rounds, show=lambda t: f"{t[1] if isinstance(t, tuple) else t:.3f} s"
+    )
+    setup = [s for s, _ in samples[ours]]
+    epoch = medians({ours: [e for _, e in samples[ours]], **{k: samples[k] for k in loaders}})
     title = (
         f"one epoch of {n:,} CIFAR-shaped images, batch {args.batch_size}, crop+flip+normalise, "
         f"{torch.get_num_threads()} torch threads, median of {rounds} rounds"
@@ -128,10 +121,9 @@ def main() -> None:
     print("\n" + title)
     print(f"{'pipeline':26} {'s/epoch':>9} {'images/s':>11} {'x slower':>9}")
     rows = []
-    for name, ts in times.items():
-        m = statistics.median(ts)
-        print(f"{name:26} {m:9.3f} {n / m:11,.0f} {m / ours:9.1f}")
-        rows.append((name, f"{m:.3f}", f"{n / m:,.0f}", f"{m / ours:.1f}"))
+    for name, m in epoch.items():
+        print(f"{name:26} {m:9.3f} {n / m:11,.0f} {m / epoch[ours]:9.1f}")
+        rows.append((name, f"{m:.3f}", f"{n / m:,.0f}", f"{m / epoch[ours]:.1f}"))
     setup_line = (
         f"relubench's once-per-run set-up, the mirror copy: {statistics.median(setup):.3f} s"
     )

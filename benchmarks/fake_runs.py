@@ -2,16 +2,18 @@
 written by `relubench.testing.make_run` in the exact format `relubench train` writes (no torch:
 a folder costs a few file writes, so a benchmark can make a thousand of them).
 
-    python benchmarks/fake_runs.py OUT --runs 12 --epochs 5    # write some, to look at
-    python benchmarks/fake_runs.py --quick                     # 6 runs into a temp folder
+    python -m benchmarks.fake_runs OUT --runs 12 --epochs 5    # write some, to look at
+    python -m benchmarks.fake_runs --quick                     # 6 runs into a temp folder
+
+A helper of compare_bench.py, not a benchmark: it measures nothing and records nothing.
 """
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from pathlib import Path
 
+from benchmarks.harness import arguments
 from relubench.registry.activations import FAMILY
 from relubench.runfolder import check_run_folder
 from relubench.testing import make_run
@@ -45,12 +47,11 @@ def make_runs(root: str | Path, runs: int, epochs: int, width: int = 32) -> list
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__, quick_help="6 runs of 3 epochs, then removed")
     parser.add_argument("out", nargs="?", help="parent folder of the runs (default: a temp one)")
     parser.add_argument("--runs", type=int, default=6, help="run folders (default 6)")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per run (default 3)")
-    parser.add_argument("--quick", action="store_true", help="6 runs of 3 epochs, then removed")
-    args = parser.parse_args()
+    args = parser.parse(quick={"runs": 6, "epochs": 3})
     with tempfile.TemporaryDirectory(prefix="relubench-fake-runs-") as tmp:
         root = Path(tmp if args.quick or not args.out else args.out)
         folders = make_runs(root, args.runs, args.epochs)

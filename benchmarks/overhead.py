@@ -13,23 +13,16 @@ compare over 1,000 runs <= 2 s, checkpoint <= 2% of an epoch):
   checkpoint the checkpoint written after each epoch, against that epoch, on the default cnn
              run and on resnet20 at CIFAR-10's epoch length (benchmarks/checkpoint_cost.py)
 
-The summary goes into benchmarks/RESULTS.md (benchmarks/record.py).
+The summary goes into benchmarks/RESULTS.md (benchmarks/harness.py).
 
-    python benchmarks/overhead.py           # all three at full size (about 3 minutes)
-    python benchmarks/overhead.py --quick   # tiny, to check the script runs
+    python -m benchmarks.overhead           # all four at full size
+    python -m benchmarks.overhead --quick   # tiny, to check the script runs
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import checkpoint_cost  # noqa: E402  (sibling benchmark scripts)
-import compare_bench  # noqa: E402
-import probe_overhead  # noqa: E402
-from record import record, table  # noqa: E402
+from benchmarks import checkpoint_cost, compare_bench, probe_overhead
+from benchmarks.harness import arguments, record, set_threads, table
 
 PROBE_BAR, STARTUP_BAR = 0.03, 0.5
 
@@ -39,27 +32,26 @@ def verdict(ok: bool) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3, help="probe on/off pairs (default: 3)")
-    parser.add_argument("--repeats", type=int, default=7, help="CLI timings each (default: 7)")
-    parser.add_argument("--quick", action="store_true", help="tiny runs: a check only")
-    args = parser.parse_args()
+    parser = arguments(__doc__, rounds=3, threads=0, rounds_help="probe on/off pairs")
+    parser.add_argument(
+        "--repeats", type=int, default=7, help="fresh processes per CLI command (default: 7)"
+    )
+    args = parser.parse(quick={"repeats": 1})
+    set_threads(args.threads)
 
     print("== probe")
-    overrides = {"act": "prelu", "epochs": 2, "device": "cpu"}
+    overrides = {"act": "prelu", "epochs": 2, "device": "cpu", "threads": args.threads}
     if args.quick:
         overrides.update(probe_overhead.QUICK)
-    off, on, _ = probe_overhead.measure(overrides, 1 if args.quick else args.rounds)
+    off, on, _ = probe_overhead.measure(overrides, args.rounds)
     probe_cost = (on - off) / off
 
     print("== start-up")
-    repeats = 1 if args.quick else args.repeats
+    repeats = args.repeats
+    startup = compare_bench.timed({"--help": ["--help"], "--version": ["--version"]}, repeats)
     ok, imported = True, False
-    startup = {}
-    for cli_args in (["--help"], ["--version"]):
-        seconds, torch, code = compare_bench.timed(cli_args, repeats)
-        startup[cli_args[0]] = seconds
-        print(f"  relubench {cli_args[0]:<10} {seconds:5.2f} s   torch imported: {torch}")
+    for name, (seconds, torch, code) in startup.items():
+        print(f"  relubench {name:<10} {seconds:5.2f} s   torch imported: {torch}")
         ok &= not torch and code == 0
         imported |= torch
 
@@ -81,11 +73,11 @@ def main() -> int:
         ),
         (
             "`relubench --help`",
-            f"{startup['--help']:.2f} s",
+            f"{startup['--help'][0]:.2f} s",
             f"<= {STARTUP_BAR} s",
-            verdict(startup["--help"] <= STARTUP_BAR),
+            verdict(startup["--help"][0] <= STARTUP_BAR),
         ),
-        ("`relubench --version`", f"{startup['--version']:.2f} s", "", ""),
+        ("`relubench --version`", f"{startup['--version'][0]:.2f} s", "", ""),
         (
             f"`relubench compare`, {runs} runs x {epochs} epochs",
             f"{table_s:.2f} s",
@@ -98,7 +90,7 @@ def main() -> int:
     for name, figure, bar, v in rows:
         print(f"  {name.replace('`', ''):40} {figure}{f', {v} the bar ({bar})' if bar else ''}")
     lines = [
-        f"Probe: {overrides}, median of {1 if args.quick else args.rounds} on/off pairs; "
+        f"Probe: {overrides}, median of {args.rounds} on/off pairs; "
         f"start-up: median of {repeats} fresh processes, torch imported by them: "
         f"{'YES' if imported else 'no'}; all exited 0 and torch-free: {ok}.",
         "",

@@ -4,27 +4,21 @@ The probe records, during the evaluation's forward pass over the first `probe_si
 images, the per-unit maximum of every activation's input. "Off" swaps the recorder for one that
 attaches nothing; everything else (training, evaluation, files) is identical. Reports the
 median over rounds of the time per epoch (train + evaluation) and the ratio on/off; the table
-goes into benchmarks/RESULTS.md (benchmarks/record.py).
+goes into benchmarks/RESULTS.md (benchmarks/harness.py).
 
-    python benchmarks/probe_overhead.py            # default run: prelu cnn on mnist-mini, 2 epochs
-    python benchmarks/probe_overhead.py --quick    # tiny, to check the script runs
+    python -m benchmarks.probe_overhead            # default run: prelu cnn on mnist-mini, 2 epochs
+    python -m benchmarks.probe_overhead --quick    # tiny, to check the script runs
 """
 
 from __future__ import annotations
 
-import argparse
-import statistics
-import sys
 import tempfile
-from pathlib import Path
 
 import relubench.runner.loop as loop
+from benchmarks.harness import arguments, interleave, medians, record, table
 from relubench.config import merge
 from relubench.nn.probe import Probe
 from relubench.runner.train import run
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from record import record, table  # noqa: E402  (sibling benchmark helper)
 
 
 class NoRecorder:
@@ -69,12 +63,16 @@ QUICK = {
 def measure(overrides: dict, rounds: int) -> tuple[float, float, list[str]]:
     """Median seconds per epoch with the probe off and on, over interleaved rounds, and the
     rounds as markdown lines."""
-    on, off = [], []
-    for r in range(rounds):  # interleaved, so drifts in machine load hit both alike
-        off.append(epoch_seconds(overrides, probe_on=False))
-        on.append(epoch_seconds(overrides, probe_on=True))
-        print(f"round {r + 1}: epoch {off[-1]:.3f} s probe off, {on[-1]:.3f} s probe on")
-    m_on, m_off = statistics.median(on), statistics.median(off)
+    samples = interleave(
+        {
+            "probe off": lambda: epoch_seconds(overrides, probe_on=False),
+            "probe on": lambda: epoch_seconds(overrides, probe_on=True),
+        },
+        rounds,
+        show=lambda s: f"epoch {s:.3f} s",
+    )
+    off, on = samples["probe off"], samples["probe on"]
+    m_off, m_on = medians(samples).values()
     summary = (
         f"median epoch: {m_off:.3f} s off, {m_on:.3f} s on; probe cost "
         f"{100 * (m_on - m_off) / m_off:+.1f}% of the epoch ({rounds} rounds, {overrides})"
@@ -93,17 +91,14 @@ def measure(overrides: dict, rounds: int) -> tuple[float, float, list[str]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__, rounds=3, threads=0, rounds_help="on/off pairs")
     parser.add_argument("--act", default="prelu", help="activation (default: prelu)")
     parser.add_argument("--epochs", type=int, default=2, help="epochs per run (default: 2)")
-    parser.add_argument("--rounds", type=int, default=3, help="on/off pairs (default: 3)")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    parser.add_argument("--quick", action="store_true", help="tiny runs, 1 round: a check only")
-    args = parser.parse_args()
+    args = parser.parse()
     overrides = {"act": args.act, "epochs": args.epochs, "device": "cpu", "threads": args.threads}
     if args.quick:
         overrides.update(QUICK)
-    _, _, lines = measure(overrides, 1 if args.quick else args.rounds)
+    _, _, lines = measure(overrides, args.rounds)
     record(__file__, lines, quick=args.quick)
 
 

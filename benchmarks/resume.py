@@ -4,15 +4,15 @@ Trains the same `relubench train` command (default: prelu cnn, 6 epochs on mnist
 uninterrupted, then `--trials` times: started in its own process, SIGKILLed (no clean-up at
 all) at a moment drawn uniformly over the run, then the same command again. Each trial checks
 that no epoch appears twice in metrics.csv and that metrics.csv, layers.csv and alphas.csv equal
-the uninterrupted run's except the timing columns. The table goes into benchmarks/RESULTS.md.
+the uninterrupted run's except the timing columns. The table goes into benchmarks/RESULTS.md
+(benchmarks/harness.py).
 
-    python benchmarks/resume.py             # 3 trials (about 4 minutes on 2 cores)
-    python benchmarks/resume.py --quick     # tiny, to check the script runs
+    python -m benchmarks.resume             # 3 trials
+    python -m benchmarks.resume --quick     # tiny, to check the script runs
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import random
@@ -24,10 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.harness import arguments, record, table
 from relubench.config import merge
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from record import record, table  # noqa: E402  (sibling benchmark helper)
 
 TIMING = ("epoch_seconds", "samples_per_s")
 QUICK = {"dataset": "synthetic", "train_size": 1024, "test_size": 128, "probe_size": 128,
@@ -59,19 +57,16 @@ def rows(folder: Path, name: str) -> list[dict[str, str]]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__, threads=2, threads_help="torch threads of the run")
     parser.add_argument("--act", default="prelu", help="activation (default: prelu)")
     parser.add_argument("--epochs", type=int, default=6, help="epochs (default: 6)")
     parser.add_argument("--trials", type=int, default=3, help="kills (default: 3)")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
     parser.add_argument("--seed", type=int, default=0, help="draws the kill moments (0)")
-    parser.add_argument("--quick", action="store_true", help="tiny: a check that it runs")
-    args = parser.parse_args()
+    args = parser.parse(quick={"trials": 1, "epochs": 3})
     settings = {"act": args.act, "epochs": args.epochs, "threads": args.threads, "device": "cpu"}
     trials = args.trials
     if args.quick:
         settings.update(QUICK)
-        trials = 1
     draw = random.Random(args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)

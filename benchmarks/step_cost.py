@@ -12,12 +12,12 @@ the median of the per-round ratios (each against the ReLU turn of the same round
 the faster of two fp32 dense kernels, a large `torch.mm` (MKL) and a compute-bound 3x3
 convolution (oneDNN), each the best of 3 calls at the start of every round; FLOPs per step are
 what `FlopCounterMode` counts in one step (convolutions and matmuls, forward and backward).
-The tables go into benchmarks/RESULTS.md (benchmarks/record.py).
+The tables go into benchmarks/RESULTS.md (benchmarks/harness.py).
 
-    python benchmarks/step_cost.py                               # cnn, resnet20; 7 rounds x 5 steps
-    python benchmarks/step_cost.py --models cnn --rounds 11
-    python benchmarks/step_cost.py --prelu-impls torch,fast      # + PReLU rows per implementation
-    python benchmarks/step_cost.py --quick                       # tiny: a check that it runs
+    python -m benchmarks.step_cost                               # cnn, resnet20; 7 rounds x 5 steps
+    python -m benchmarks.step_cost --models cnn --rounds 11
+    python -m benchmarks.step_cost --prelu-impls torch,fast      # + PReLU rows per implementation
+    python -m benchmarks.step_cost --quick                       # tiny: a check that it runs
 """
 
 from __future__ import annotations
@@ -25,17 +25,25 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from benchmarks.harness import (
+    arguments,
+    interleave,
+    median_ratios,
+    medians,
+    record,
+    set_threads,
+    table,
+    timer,
+)
 from relubench.config import merge
 from relubench.nn.fast_prelu import FastPReLU
 from relubench.nn.models import build_model
@@ -44,15 +52,13 @@ from relubench.registry.datasets import DATASETS, DatasetSpec
 from relubench.registry.models import get_model
 from relubench.runner.loop import make_optimizer
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from record import record, table  # noqa: E402  (sibling benchmark helper)
-
 # The dataset whose input shape (and classes) each model is timed with: MNIST's 1x28x28 for the
 # MNIST nets, CIFAR's 3x32x32 for the CIFAR nets.
 MODEL_DATA = {"cnn": "mnist", "mlp": "mnist", "resnet20": "cifar10", "vgg": "cifar10"}
 # PReLU implementations for --prelu-impls: rows "prelu[torch]", "prelu-shared[fast]", ...
 PRELU_IMPLS: dict[str, type[nn.PReLU]] = {"torch": nn.PReLU, "fast": FastPReLU}
 BAR = 1.10  # slowest family activation's step <= 1.10x ReLU's
+PEAK = "(fp32 peak)"  # the turn that measures the machine's peak, first in every round
 
 
 # ---------------------------------------------------------------- the machine's fp32 peak
@@ -73,9 +79,9 @@ def gemm_peaks(n: int) -> dict[str, float]:
     """fp32 GFLOP/s of the two dense kernels torch has here: MKL's sgemm (`torch.mm`, n x n x n)
     and oneDNN's brgemm, through a compute-bound 3x3 convolution of 8n/64 channels.
 
-    Both, because on this AMD CPU oneDNN's AVX-512 kernels run ~1.4x faster than MKL's sgemm
-    (measured ~235 vs ~175 GFLOP/s), and the models' convolutions are oneDNN's: a peak from
-    torch.mm alone would let them look faster than the machine.
+    Both, because on an AMD CPU oneDNN's kernels can run faster than MKL's sgemm (figures in
+    benchmarks/RESULTS.md), and the models' convolutions are oneDNN's: a peak from torch.mm
+    alone would let them look faster than the machine.
     """
     a, b, out = torch.randn(n, n), torch.randn(n, n), torch.empty(n, n)
     mm = 2 * n**3 / best_seconds(lambda: torch.mm(a, b, out=out)) / 1e9
@@ -95,7 +101,6 @@ class Row:
     name: str  # activation, or "prelu[fast]" for an implementation row
     model: nn.Module
     opt: torch.optim.Optimizer
-    seconds: list[float] = field(default_factory=list)  # per step, one entry per round
 
 
 def use_prelu(model: nn.Module, cls: type[nn.PReLU]) -> nn.Module:
@@ -206,23 +211,24 @@ def bench_model(model_name: str, rows: list[str], args: argparse.Namespace) -> l
             steps[r.name]()
     rewinds = {r.name: rewinder(r) for r in built}
 
-    peaks: list[dict[str, float]] = []
-    for k in range(args.rounds):
-        peaks.append(gemm_peaks(args.matmul_size))
-        for r in built:
-            rewinds[r.name]()
-            t0 = time.perf_counter()
-            for _ in range(args.steps):
-                steps[r.name]()
-            r.seconds.append((time.perf_counter() - t0) / args.steps)
-        if args.verbose:
-            print(
-                f"round {k + 1}: " + ", ".join(f"{r.name} {1e3 * r.seconds[-1]:.1f}" for r in built)
-            )
+    # every round: the peak first, then each row from its post-warm-up state (rewound)
+    turns: dict[str, Callable[[], object]] = {PEAK: lambda: gemm_peaks(args.matmul_size)}
+    for r in built:
+        turns[r.name] = timer(steps[r.name], args.steps, before=rewinds[r.name])
+    samples = interleave(
+        turns,
+        args.rounds,
+        show=(lambda v: f"{1e3 * v:.1f}" if isinstance(v, float) else None)
+        if args.verbose
+        else None,
+    )
+    peaks: list[dict[str, float]] = samples.pop(PEAK)  # type: ignore[assignment]
+    seconds: dict[str, list[float]] = samples  # type: ignore[assignment]  # per step, per round
 
-    kernels = {k: statistics.median(p[k] for p in peaks) for k in peaks[0]}
+    kernels = medians({k: [p[k] for p in peaks] for k in peaks[0]})
     peak = max(kernels.values())
     base = next((r for r in built if r.name == "relu"), built[0])
+    ratios = median_ratios(seconds, base.name)
     params = sum(p.numel() for p in base.model.parameters())
     title = (
         f"{model_name} ({params / 1e6:.2f}M parameters), input {spec.channels}x{spec.size}x"
@@ -237,9 +243,9 @@ def bench_model(model_name: str, rows: list[str], args: argparse.Namespace) -> l
         f"{'x ' + base.name:>7} {'GFLOP/s':>8} {'of peak':>8}"
     )
     for r in built:
-        med = statistics.median(r.seconds)
-        spread = statistics.median(abs(s - med) for s in r.seconds) / med  # MAD, relative
-        ratio = statistics.median(s / b for s, b in zip(r.seconds, base.seconds, strict=True))
+        med = statistics.median(seconds[r.name])
+        spread = statistics.median(abs(s - med) for s in seconds[r.name]) / med  # MAD, relative
+        ratio = ratios[r.name]
         gflops = flops / med / 1e9
         print(
             f"  {r.name:22} {1e3 * med:8.1f} {100 * spread:6.1f}% {args.batch_size / med:10.0f} "
@@ -252,14 +258,10 @@ def bench_model(model_name: str, rows: list[str], args: argparse.Namespace) -> l
     notes = []
     plain = [r for r in built if "[" not in r.name]  # the registry's own activations
     if plain and base.name == "relu":
-
-        def ratio_of(r: Row) -> float:
-            return statistics.median(s / b for s, b in zip(r.seconds, base.seconds, strict=True))
-
-        slowest = max(plain, key=ratio_of)
-        verdict = "meets" if ratio_of(slowest) <= BAR else "misses"
+        slowest = max(plain, key=lambda r: ratios[r.name])
+        verdict = "meets" if ratios[slowest.name] <= BAR else "misses"
         notes.append(
-            f"slowest: {slowest.name}, {ratio_of(slowest):.3f}x relu's step "
+            f"slowest: {slowest.name}, {ratios[slowest.name]:.3f}x relu's step "
             f"({verdict} the bar of {BAR:.2f}x)"
         )
     notes.append(
@@ -282,7 +284,7 @@ def bench_model(model_name: str, rows: list[str], args: argparse.Namespace) -> l
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__, rounds=7, threads=0, rounds_help="turns per activation")
     parser.add_argument("--models", default="cnn,resnet20", help="comma-separated (cnn,resnet20)")
     parser.add_argument(
         "--acts", default=",".join(FAMILY),
@@ -294,24 +296,19 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--batch-size", type=int, default=128, help="images per step (128)")
     parser.add_argument("--steps", type=int, default=5, help="steps per turn (5)")
-    parser.add_argument("--rounds", type=int, default=7, help="turns per activation (7)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per row first (2)")
     parser.add_argument("--matmul-size", type=int, default=2048, help="n of the peak's mm (2048)")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument(
         "--memory-format", choices=("auto", "channels_last", "contiguous"), default="auto",
         help="auto: what `relubench train` uses for the model (default)",
     )  # fmt: skip
     parser.add_argument("--verbose", action="store_true", help="print every round's times")
-    parser.add_argument("--quick", action="store_true", help="tiny: a check that it runs")
-    args = parser.parse_args()
+    args = parser.parse(quick={"batch_size": 8, "steps": 1, "warmup": 1, "matmul_size": 256})
     if args.quick:
-        args.batch_size, args.steps, args.rounds, args.warmup, args.matmul_size = 8, 1, 1, 1, 256
         # one thread: two multi-threaded torch processes on a busy machine can slow each other
         # down 50x or more (their OpenMP teams wait for each other's preempted threads)
         args.threads = args.threads or 1
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
 
     rows = args.acts.split(",")
     if "relu" in rows:  # the baseline first: it is what every ratio divides by

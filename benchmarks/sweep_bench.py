@@ -1,21 +1,24 @@
 """Sweep throughput and resume overhead, measured through the real CLI (`python -m relubench`).
 
-1. A 12-run sweep of small runs (6 activations x 2 seeds, mnist-mini slices), once with
-   `--jobs 1` and once with `--jobs 2`, each into a fresh folder: wall time, speed-up, and
-   whether both produced identical metrics (timing columns aside).
-2. Resume overhead: a 100-run sweep whose runs are all complete, run again: wall time of the
-   command that skips everything (start-up included).
+1. A 12-run sweep of small runs (6 activations x 2 seeds, mnist-mini slices) with `--jobs 1`
+   and with `--jobs 2`, taking turns over `--rounds` rounds (default: one each), each into a
+   fresh folder: median wall time, speed-up, and whether both produced identical metrics
+   (timing columns aside). Once with the sweep's default thread split, once with 1 thread
+   per run.
+2. Resume overhead: a 102-run sweep whose runs are all complete, run again (3 times): wall
+   time of the command that skips everything (start-up included).
 
-The figures go into benchmarks/RESULTS.md (benchmarks/record.py).
+The figures go into benchmarks/RESULTS.md (benchmarks/harness.py).
 
-    python benchmarks/sweep_bench.py            # the full measurement (a few minutes)
-    python benchmarks/sweep_bench.py --quick    # tiny, to check the script runs
+    python -m benchmarks.sweep_bench              # the full measurement
+    python -m benchmarks.sweep_bench --rounds 3   # each sweep three times, in turns
+    python -m benchmarks.sweep_bench --quick      # tiny, to check the script runs
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
+import itertools
 import subprocess
 import sys
 import tempfile
@@ -24,12 +27,10 @@ from pathlib import Path
 
 import yaml
 
+from benchmarks.harness import arguments, interleave, medians, record, table
 from relubench.config import to_yaml
 from relubench.runfolder import RunWriter
 from relubench.runner.plan import expand
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from record import record, table  # noqa: E402  (sibling benchmark helper)
 
 ACTS = ["relu", "leaky", "prelu", "prelu-shared", "elu", "selu"]
 
@@ -55,7 +56,9 @@ def metrics(out: Path) -> dict[str, list[dict]]:
     return found
 
 
-def throughput(tmp: Path, quick: bool, threads: int) -> tuple[str, str, str, str, str, str]:
+def throughput(
+    tmp: Path, quick: bool, threads: int, rounds: int
+) -> tuple[str, str, str, str, str, str]:
     """threads = 0: the sweep's default split (jobs 1: all cores, jobs 2: half each)."""
     # lr 0.02: at 0.05-0.1 a shared PReLU slope can blow up (diverged) in so short a schedule
     base = {"epochs": 3, "train_size": 3000, "test_size": 500, "probe_size": 256, "width": 16,
@@ -73,14 +76,19 @@ def throughput(tmp: Path, quick: bool, threads: int) -> tuple[str, str, str, str
         }
         seeds = [0]
     base["threads"] = threads
-    times = {}
-    for jobs in (1, 2):
-        out = tmp / f"t{threads}-jobs{jobs}"
+    counter, folders = itertools.count(), {}
+
+    def run(jobs: int) -> float:
+        """One sweep with `jobs` into a fresh folder (the round's), seconds."""
+        out = tmp / f"t{threads}-jobs{jobs}-{next(counter)}"
         spec = {"base": {**base, "out": str(out)}, "grid": {"act": ACTS, "seed": seeds}}
-        f = tmp / f"sweep-t{threads}-jobs{jobs}.yaml"
+        f = out.with_suffix(".yaml")
         f.write_text(yaml.safe_dump(spec))
-        times[jobs] = sweep(f, "--jobs", str(jobs))
-    same = metrics(tmp / f"t{threads}-jobs1") == metrics(tmp / f"t{threads}-jobs2")
+        folders[jobs] = out
+        return sweep(f, "--jobs", str(jobs))
+
+    times = medians(interleave({1: lambda: run(1), 2: lambda: run(2)}, rounds))
+    same = metrics(folders[1]) == metrics(folders[2])
     how = f"{threads} thread per run" if threads else "threads split (jobs x threads <= cores)"
     print(
         f"{len(ACTS) * len(seeds)}-run sweep, {how}: --jobs 1 {times[1]:.1f} s, "
@@ -118,15 +126,15 @@ def resume_overhead(tmp: Path, quick: bool) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny runs: a check only")
-    args = parser.parse_args()
+    parser = arguments(__doc__, rounds=1, rounds_help="--jobs 1 / --jobs 2 pairs, in turns")
+    args = parser.parse()
     with tempfile.TemporaryDirectory(prefix="relubench-sweep-bench-") as tmp:
-        rows = [throughput(Path(tmp), args.quick, threads=t) for t in (0, 1)]
+        rows = [throughput(Path(tmp), args.quick, t, args.rounds) for t in (0, 1)]
         resumed = resume_overhead(Path(tmp), args.quick)
     header = ("sweep", "threads", "--jobs 1 s", "--jobs 2 s", "speed-up", "identical metrics")
     lines = [
-        "Wall time of `python -m relubench sweep`, start-up included:",
+        f"Wall time of `python -m relubench sweep`, start-up included; median of {args.rounds} "
+        f"round{'s' if args.rounds != 1 else ''}:",
         "",
         *table(header, rows, "llrrrl"),
         "",

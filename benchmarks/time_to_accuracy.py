@@ -12,18 +12,19 @@ the command a user types, `relubench train --config RECIPE --set seed=S`, one pr
 (default seeds 0-4), each timed from its launch to its exit: the interpreter, imports, data
 loading, the evaluation and probe at init and after every epoch, the run folder, all count. The
 reference is timed in this process from before its data is loaded (its imports are not
-counted), so the ratio errs in the reference's favour. Both use the same torch thread count.
+counted), so the ratio errs in the reference's favour. Both use the same torch thread count
+(`--threads`; default: torch's).
 
 They alternate (reference, every seed, reference, every seed, ...). Reported per threshold:
 the reference's median over rounds; relubench's median over seeds (each seed's median over
 rounds), its slowest seed, and the speed-up against that slowest seed, so it holds for every
-seed. Then a line per seed. The tables go into benchmarks/RESULTS.md (benchmarks/record.py).
+seed. Then a line per seed. The tables go into benchmarks/RESULTS.md (benchmarks/harness.py).
 
     python scripts/build_mnist_mini.py --full ~/data             # full MNIST, offline
-    python benchmarks/time_to_accuracy.py --data-dir ~/data      # side by side, seeds 0-4
-    python benchmarks/time_to_accuracy.py --data-dir ~/data --config configs/mnist-fast.yaml
-    python benchmarks/time_to_accuracy.py                        # no full MNIST: mnist-mini
-    python benchmarks/time_to_accuracy.py --quick                # tiny, to check the script runs
+    python -m benchmarks.time_to_accuracy --data-dir ~/data      # side by side, seeds 0-4
+    python -m benchmarks.time_to_accuracy --data-dir ~/data --config configs/mnist-fast.yaml
+    python -m benchmarks.time_to_accuracy                        # no full MNIST: mnist-mini
+    python -m benchmarks.time_to_accuracy --quick                # tiny, to check the script runs
 
 Without full MNIST under --data-dir, both run on the embedded mnist-mini (10k train, 2k test,
 written to a temporary folder in torchvision's layout for the reference), and the thresholds
@@ -32,7 +33,6 @@ drop to 97.0/98.0/98.5%, since a 10k training set does not reach full MNIST's ac
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import statistics
 import sys
@@ -44,14 +44,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmarks.breakdown import one_round  # a timed `relubench train` process
+from benchmarks.harness import ROOT, arguments, interleave, positive, record, set_threads, table
 from relubench.data.store import ASSETS, data_root, missing_files
 from relubench.registry.datasets import get_spec
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from breakdown import one_round  # noqa: E402  (sibling benchmark: a timed `relubench train`)
-from record import record, table  # noqa: E402  (sibling benchmark helper)
-
-ROOT = Path(__file__).resolve().parents[1]
 FULL_THRESHOLDS = (0.98, 0.99, 0.992)
 MINI_THRESHOLDS = (0.97, 0.98, 0.985)
 
@@ -188,30 +185,21 @@ def report(
     return medians, cells, finals
 
 
-def positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
-    return int(text)
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__, rounds=1, threads=0, rounds_help="reference, then every seed")
     parser.add_argument(
         "--data-dir", help="folder holding MNIST/raw (torchvision's layout); default: mnist-mini"
     )
     parser.add_argument("--config", default="configs/mnist-one-epoch.yaml", help="recipe YAML")
     parser.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated (default: 0-4)")
-    parser.add_argument(
-        "--rounds", type=positive, default=1, help="reference, then every seed (default: 1)"
-    )
     parser.add_argument("--ref-epochs", type=positive, default=14, help="reference cap (14)")
-    parser.add_argument("--quick", action="store_true", help="tiny runs, 1 round: a check only")
-    args = parser.parse_args()
+    args = parser.parse()
     config = args.config if Path(args.config).is_file() else str(ROOT / args.config)
     try:
         seeds = [int(s) for s in args.seeds.split(",")]
     except ValueError:
         parser.error(f"--seeds takes comma-separated integers, e.g. 0,1,2; got {args.seeds!r}")
+    set_threads(args.threads)
     threads = torch.get_num_threads()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -240,14 +228,13 @@ def main() -> None:
             ]  # fmt: skip
         print(f"torch {torch.__version__}, {threads} threads, {rounds} rounds, seeds {seeds}")
 
-        ref_runs: list[Timeline] = []
-        seed_runs: dict[int, list[Timeline]] = {s: [] for s in seeds}
-        for r in range(rounds):  # alternating, so drifts in machine load hit both alike
-            print(f"round {r + 1}, reference", flush=True)
-            ref_runs.append(reference(root, ref_epochs, thresholds[-1], limit))
-            for s in seeds:
-                print(f"round {r + 1}, relubench seed {s}", flush=True)
-                seed_runs[s].append(relubench_recipe(train_args, s))
+        turns = {"reference": lambda: reference(root, ref_epochs, thresholds[-1], limit)}
+        for s in seeds:
+            turns[f"seed {s}"] = lambda s=s: relubench_recipe(train_args, s)
+        # alternating, so drifts in machine load hit both alike
+        timelines = interleave(turns, rounds)
+        ref_runs = timelines["reference"]
+        seed_runs = {s: timelines[f"seed {s}"] for s in seeds}
 
     recipe = Path(args.config).name
     print("\ntime to test accuracy (evaluation and data loading count)")

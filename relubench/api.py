@@ -292,7 +292,7 @@ def comparison(
     tune: list[str] | str | None = None,
 ) -> Comparison:
     """The full comparison `relubench compare` prints: groups, runs, notes, skipped folders."""
-    from relubench.analysis.stats import compare as _compare
+    from relubench.analysis.stats import build_comparison
 
     def keys(value: list[str] | str | None) -> list[str] | None:
         if value is None:
@@ -300,7 +300,7 @@ def comparison(
         items = value.split(",") if isinstance(value, str) else value
         return [k for item in items for k in item.split(",")]
 
-    return _compare(_paths(paths), keys(by), baseline, include_incomplete, keys(tune) or [])
+    return build_comparison(_paths(paths), keys(by), baseline, include_incomplete, keys(tune) or [])
 
 
 def compare(

@@ -31,7 +31,7 @@ from relubench.registry.models import MODELS, model_names
 from relubench.registry.recipes import locate
 from relubench.yamlio import load_yaml, safe_yaml
 
-SLOPE_LR = 0.01  # chosen by measurement: benchmarks/stability.py, README "Stability"
+SLOPE_LR = 0.01  # chosen by measurement: python -m experiments.stability, docs/stability.md
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("onecycle", "cosine", "none")
 DEVICES = ("auto", "cpu", "cuda", "mps")

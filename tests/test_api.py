@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import relubench
-from relubench.analysis.stats import compare as stats_compare
+from relubench.analysis.stats import build_comparison
 from relubench.config import merge
 from relubench.errors import ConfigError
 from relubench.testing import make_run
@@ -77,7 +77,7 @@ def same(a, b) -> bool:
 
 def test_load_runs_is_a_row_per_run_equal_to_the_rows_compare_groups(results):
     df = relubench.load_runs(results)
-    comp = stats_compare([results])
+    comp = build_comparison([results])
     assert len(df) == len(comp.runs) == 7
     assert sorted(df["run_id"]) == sorted(r["run_id"] for r in comp.runs)
     by_id = df.set_index("run_id", drop=False).to_dict("index")

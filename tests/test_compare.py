@@ -15,7 +15,7 @@ from scipy import stats
 from typer.testing import CliRunner
 
 from relubench.analysis.formats import render
-from relubench.analysis.stats import compare, group_keys, welch_p
+from relubench.analysis.stats import build_comparison, group_keys, welch_p
 from relubench.cli import app
 from relubench.errors import CompareError
 from relubench.testing import make_run
@@ -48,7 +48,7 @@ def mean(xs):
 
 
 def test_means_stds_n_and_slopes(results):
-    comp = compare([results])
+    comp = build_comparison([results])
     assert comp.keys == ["act"]
     g = by_group(comp)
     assert {k: v["n"] for k, v in g.items()} == {"relu": 3, "prelu": 3, "elu": 1}
@@ -69,7 +69,7 @@ def test_means_stds_n_and_slopes(results):
 
 
 def test_welch_p_and_ci_match_scipy(results):
-    g = by_group(compare([results]))
+    g = by_group(build_comparison([results]))
     expected = stats.ttest_ind(PRELU, RELU, equal_var=False).pvalue
     assert g["prelu"]["p_welch"] == pytest.approx(expected, rel=1e-9)
     assert g["prelu"]["vs"] == "relu"
@@ -102,7 +102,7 @@ def test_welch_p_is_missing_without_spread_or_with_one_value():
 
 
 def test_n_equal_1_shows_dashes_not_numbers(results):
-    comp = compare([results])
+    comp = build_comparison([results])
     g = by_group(comp)["elu"]
     assert g["final_acc_std"] is None and g["final_acc_ci95_lo"] is None and g["p_welch"] is None
     row = next(line for line in render(comp, "markdown").splitlines() if line.startswith("| elu"))
@@ -111,14 +111,14 @@ def test_n_equal_1_shows_dashes_not_numbers(results):
 
 
 def test_groups_sorted_by_mean_final_accuracy(results):
-    assert [g["group"] for g in compare([results]).groups] == ["prelu", "elu", "relu"]
+    assert [g["group"] for g in build_comparison([results]).groups] == ["prelu", "elu", "relu"]
 
 
 def test_ties_sorted_by_best_accuracy_then_name(tmp_path):
     make_run(tmp_path, "selu", 0, final_acc=0.9)
     make_run(tmp_path, "elu", 0, final_acc=0.9)
     make_run(tmp_path, "leaky", 0, final_acc=0.9, best_acc=0.95)
-    assert [g["group"] for g in compare([tmp_path]).groups] == ["leaky", "elu", "selu"]
+    assert [g["group"] for g in build_comparison([tmp_path]).groups] == ["leaky", "elu", "selu"]
 
 
 def test_groups_by_every_differing_key_but_seed_and_runtime_keys(tmp_path):
@@ -127,7 +127,7 @@ def test_groups_by_every_differing_key_but_seed_and_runtime_keys(tmp_path):
             for seed in (0, 1):
                 # out and threads differ too, but say where a run ran, not what it is
                 make_run(tmp_path / f"machine{seed}", act, seed, lr=lr, threads=seed + 1)
-    comp = compare([tmp_path])
+    comp = build_comparison([tmp_path])
     assert comp.keys == ["act", "lr"]
     assert sorted(g["group"] for g in comp.groups) == [
         "prelu, 0.05",
@@ -136,14 +136,14 @@ def test_groups_by_every_differing_key_but_seed_and_runtime_keys(tmp_path):
         "relu, 0.1",
     ]
     assert all(g["n"] == 2 for g in comp.groups)
-    by = compare([tmp_path], by=["act"])
+    by = build_comparison([tmp_path], by=["act"])
     assert by.keys == ["act"] and [g["n"] for g in by.groups] == [4, 4]
 
 
 def test_one_activation_over_seeds_is_one_group_labelled_by_act(tmp_path):
     for seed in range(3):
         make_run(tmp_path, "prelu", seed)
-    comp = compare([tmp_path])
+    comp = build_comparison([tmp_path])
     assert comp.keys == ["act"] and [g["group"] for g in comp.groups] == ["prelu"]
     assert comp.baseline is None  # no relu here: no p-values, and no note (relu was the default)
     assert comp.notes == []
@@ -155,32 +155,32 @@ def test_baseline_is_matched_on_the_other_keys(tmp_path):
     for (act, model), values in accs.items():
         for seed, acc in enumerate(values):
             make_run(tmp_path, act, seed, final_acc=acc, model=model)
-    g = by_group(compare([tmp_path], by=["act", "model"]))
+    g = by_group(build_comparison([tmp_path], by=["act", "model"]))
     assert g["prelu, mlp"]["vs"] == "relu, mlp"
     assert g["prelu, mlp"]["p_welch"] == pytest.approx(
         stats.ttest_ind([0.85, 0.84], [0.8, 0.82], equal_var=False).pvalue
     )
     assert g["prelu, cnn"]["vs"] == "relu, cnn"
-    g2 = by_group(compare([tmp_path], by=["act", "model"], baseline="model=mlp"))
+    g2 = by_group(build_comparison([tmp_path], by=["act", "model"], baseline="model=mlp"))
     assert g2["prelu, cnn"]["vs"] == "prelu, mlp" and g2["prelu, mlp"]["vs"] == "baseline"
 
 
 def test_unknown_baseline_leaves_p_out_with_a_note(results):
-    comp = compare([results], baseline="swish")
+    comp = build_comparison([results], baseline="swish")
     assert all(g["p_welch"] is None for g in comp.groups)
     assert comp.notes == ["baseline 'swish' matches no group; p-values left out"]
 
 
 def test_unknown_by_key_is_an_error_listing_the_keys(results):
     with pytest.raises(CompareError, match="--by colour: not a config key.*act, width"):
-        compare([results], by=["colour"])
+        build_comparison([results], by=["colour"])
 
 
 def test_diverged_and_running_runs_are_apart_unless_asked(results):
     make_run(results, "relu", 7, final_acc=0.5, status="diverged", error="loss became nan")
     make_run(results, "relu", 8, final_acc=0.7, status="running", epochs_done=2)
     make_run(results, "relu", 9, status="failed", epochs_done=0, error="OSError: disk full")
-    comp = compare([results])
+    comp = build_comparison([results])
     assert by_group(comp)["relu"]["n"] == 3
     assert [(r["status"], r["seed"]) for r in comp.apart] == [
         ("diverged", 7),
@@ -191,7 +191,7 @@ def test_diverged_and_running_runs_are_apart_unless_asked(results):
     assert "| diverged | 3/3 | 50.00 | loss became nan |" in md
     assert "| failed | 0/3 | – | OSError: disk full |" in md
     assert "| running | 2/3 | 70.00 |" in md
-    inc = compare([results], include_incomplete=True)
+    inc = build_comparison([results], include_incomplete=True)
     # the failed run has no trained epoch: no accuracy to average, still apart
     assert by_group(inc)["relu"]["n"] == 5 and [r["seed"] for r in inc.apart] == [9]
     assert by_group(inc)["relu"]["final_acc"] == pytest.approx(mean([*RELU, 0.5, 0.7]))
@@ -211,7 +211,7 @@ def test_malformed_and_duplicate_folders_are_skipped_with_reasons(results, tmp_p
     (results / "notes" / "todo.txt").write_text("more seeds")
     copy = tmp_path / "copy" / "same-run"
     shutil.copytree(next(results.glob("*-relu-s0-*")), copy)
-    comp = compare([results, tmp_path / "copy"])
+    comp = build_comparison([results, tmp_path / "copy"])
     reasons = dict(comp.skipped)
     assert reasons[str(bad_json)].startswith("summary.json is not valid JSON")
     assert reasons[str(config_only)].startswith("summary.json missing")
@@ -223,7 +223,7 @@ def test_malformed_and_duplicate_folders_are_skipped_with_reasons(results, tmp_p
 
 def test_paths_globs_and_missing_paths(results, tmp_path):
     (tmp_path / "empty").mkdir()
-    comp = compare(
+    comp = build_comparison(
         [str(results / "*-prelu-*"), tmp_path / "empty", tmp_path / "nope", str(tmp_path / "x*")]
     )
     assert [g["group"] for g in comp.groups] == ["prelu"]
@@ -233,13 +233,15 @@ def test_paths_globs_and_missing_paths(results, tmp_path):
         str(tmp_path / "x*"): "matches nothing",
     }
     one = next(results.glob("*-elu-*"))
-    assert compare([one / "summary.json"]).groups[0]["group"] == "elu"  # a run's file: its run
+    assert (
+        build_comparison([one / "summary.json"]).groups[0]["group"] == "elu"
+    )  # a run's file: its run
 
 
 def test_nothing_to_compare_raises(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(CompareError, match="no runs to compare under") as e:
-        compare([tmp_path / "empty"])
+        build_comparison([tmp_path / "empty"])
     # the reason is in the one line; no separate warning repeats it
     assert f"{tmp_path / 'empty'} (holds no run folders)" in str(e.value)
     assert e.value.skipped == []
@@ -257,7 +259,7 @@ def test_group_keys_default_ignores_seed_and_runtime():
 
 
 def test_csv_parses_back_with_stable_columns(results):
-    table = pd.read_csv(io.StringIO(render(compare([results]), "csv")))
+    table = pd.read_csv(io.StringIO(render(build_comparison([results]), "csv")))
     assert list(table.columns) == [
         "act",
         "n",
@@ -303,7 +305,7 @@ def test_csv_parses_back_with_stable_columns(results):
 
 def test_json_parses_back(results):
     make_run(results, "relu", 7, final_acc=0.5, status="diverged", error="nan")
-    doc = json.loads(render(compare([results]), "json"))
+    doc = json.loads(render(build_comparison([results]), "json"))
     assert doc["by"] == ["act"] and doc["baseline"] == "relu"
     assert [g["act"] for g in doc["groups"]] == ["prelu", "elu", "relu"]
     relu = doc["groups"][2]
@@ -316,7 +318,7 @@ def test_json_parses_back(results):
 
 
 def test_markdown_and_latex_hold_the_rows(results):
-    comp = compare([results])
+    comp = build_comparison([results])
     md = render(comp, "markdown").splitlines()
     assert md[0].startswith("| act | n | final acc % | 95% CI | best acc % |")
     assert md[2].startswith("| prelu | 3 | 96.67 ± 2.08 |")
@@ -331,8 +333,8 @@ def test_markdown_and_latex_hold_the_rows(results):
 
 def test_output_does_not_depend_on_folder_order(results, tmp_path):
     folders = sorted(p for p in results.iterdir())
-    one = render(compare(folders), "csv")
-    assert render(compare(list(reversed(folders))), "csv") == one
+    one = render(build_comparison(folders), "csv")
+    assert render(build_comparison(list(reversed(folders))), "csv") == one
 
 
 # --- the CLI -------------------------------------------------------------------------------
@@ -444,7 +446,7 @@ def test_unstable_groups_are_flagged_not_read_as_verdicts(tmp_path):
         for seed, acc in enumerate(accs):
             make_run(tmp_path, act, seed, final_acc=acc)
     make_run(tmp_path, "prelu-shared", 2, status="diverged", epochs_done=1, error="nan")
-    comp = compare([tmp_path])
+    comp = build_comparison([tmp_path])
     flags = {g["act"]: g["flags"] for g in comp.groups}
     assert flags == {"relu": [], "elu": [], "selu": ["spread"], "prelu-shared": ["diverged"]}
     records = {r["act"]: r["flags"] for r in json.loads(render(comp, "json"))["groups"]}

@@ -219,7 +219,7 @@ def test_trains_like_torch_prelu():
 
 @pytest.mark.parametrize("shared", [False, True])
 def test_under_cpu_bf16_autocast(shared):
-    # users who wrap a step in torch.autocast("cpu", bfloat16) (benchmarks/cpu_levers.py does)
+    # users who wrap a step in torch.autocast("cpu", bfloat16) (benchmarks.cpu_levers does)
     # get bf16 activations and a float32 slope: the input gradient must equal nn.PReLU's, the
     # slope gradient must be float32 and at least as close to the exact sum as torch's
     torch.manual_seed(0)

@@ -12,8 +12,8 @@ from relubench.config import merge
 from relubench.nn.models import build_model
 from relubench.runner.checkpoint import capture
 from relubench.runner.diagnose import replay
-from relubench.runner.reporters import QuietReporter
 from relubench.runner.loop import train_one_epoch
+from relubench.runner.reporters import QuietReporter
 from relubench.runner.train import build_loop, load_data, run
 
 

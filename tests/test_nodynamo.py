@@ -76,10 +76,46 @@ cfg = merge(base)
 from relubench.runner.train import build_loop, load_data
 from relubench.runner.checkpoint import capture, restore
 import torch
-loop = build_loop(cfg, load_data(cfg), torch.device("cpu"), None)
-restore(loop, capture(loop))
+from relubench.runner import nodynamo
+with nodynamo.skipped():
+    loop = build_loop(cfg, load_data(cfg), torch.device("cpu"), None)
+    restore(loop, capture(loop))
 print("torch._dynamo" in sys.modules)
 """
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.strip() == "False"
+
+
+def _state(wrapped: list) -> list:
+    return [getattr(fn, "__dynamo_disable", None) for fn in wrapped]
+
+
+def test_a_run_leaves_a_library_users_optimizers_as_torch_made_them(tmp_path):
+    """Inside a run torch.optim's wrappers find their function without importing
+    torch._dynamo; after it every wrapper is as it was (uncached, or cached by torch._dynamo
+    if something used it before), so a notebook that later compiles its own model gets
+    torch's own optimizers."""
+    import relubench
+    from relubench.runner.reporters import QuietReporter
+
+    wrapped = [w.__wrapped__ for w in nodynamo._wrappers() if hasattr(w, "__wrapped__")]
+    assert wrapped, "torch.optim no longer wraps its functions as nodynamo expects"
+    before = _state(wrapped)
+    inside: list[bool] = []
+
+    class Watch(QuietReporter):
+        def step(self, epoch: int, step: int, loss: float, acc: float) -> None:
+            inside.append(all(cached is not None for cached in _state(wrapped)))
+
+    run = relubench.train(
+        dataset="synthetic", train_size=64, test_size=32, probe_size=16, width=4, epochs=1,
+        batch_size=32, act="prelu", threads=1, out=str(tmp_path), reporter=Watch(),
+    )  # fmt: skip
+    assert run.status == "complete"
+    assert inside and all(inside)  # no wrapper had to import torch._dynamo while training
+    after = _state(wrapped)
+    assert all(a is b for a, b in zip(after, before, strict=True))  # as before the run
+    with nodynamo.skipped() as outer, nodynamo.skipped() as nested:
+        assert nested == 0 and outer == sum(b is None for b in before)
+    assert all(a is b for a, b in zip(_state(wrapped), before, strict=True))

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from relubench.analysis.plots import draw_all, load_curves, save_figures
-from relubench.analysis.stats import compare
+from relubench.analysis.stats import build_comparison
 from relubench.cli import app
 from relubench.testing import make_run
 
@@ -76,7 +76,7 @@ def test_figure_is_a_valid_png_of_the_expected_size_and_an_svg(figures, name):
 
 def test_svg_is_reproducible(tmp_path):
     """No dates, fixed ids: the same runs give the same SVG bytes (figures diff cleanly)."""
-    comp = compare([make_run(tmp_path / "r", "prelu", 0, epochs=2)])
+    comp = build_comparison([make_run(tmp_path / "r", "prelu", 0, epochs=2)])
     one, _ = save_figures(comp, tmp_path / "one", formats=("svg",))
     two, _ = save_figures(comp, tmp_path / "two", formats=("svg",))
     assert [p.read_bytes() for p in one] == [p.read_bytes() for p in two]
@@ -89,7 +89,7 @@ def drawn(comp) -> list[str]:
 def test_no_slopes_figure_without_learned_slopes(tmp_path):
     for act in ("relu", "elu"):
         make_run(tmp_path, act, 0, epochs=2)
-    assert drawn(compare([tmp_path])) == [f for f in FIGURES if f != "slopes"]
+    assert drawn(build_comparison([tmp_path])) == [f for f in FIGURES if f != "slopes"]
 
 
 def test_a_run_with_unreadable_csv_is_left_out_with_the_reason(tmp_path):
@@ -98,7 +98,7 @@ def test_a_run_with_unreadable_csv_is_left_out_with_the_reason(tmp_path):
     (bad / "metrics.csv").write_text("epoch,loss\n1,2\n")
     no_layers = make_run(tmp_path, "relu", 2, epochs=2)
     (no_layers / "layers.csv").unlink()
-    curves = load_curves(compare([tmp_path]))
+    curves = load_curves(build_comparison([tmp_path]))
     assert dict(curves.skipped) == {
         str(bad): "not plotted: metrics.csv lacks columns test_acc, dead_frac",
         str(no_layers): "no per-layer figures: layers.csv missing",

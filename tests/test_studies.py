@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from relubench.analysis.study import judge, read_runs, verdicts
+from relubench.analysis.study import conclude, judge, verdicts
+from relubench.analysis.study_runs import read_runs
 from relubench.cli import app
 from relubench.registry.studies import STUDIES, get_study
 from relubench.testing import make_run
@@ -161,6 +162,35 @@ def test_claims_without_runs_are_inconclusive_and_the_document_is_complete(tmp_p
     assert [c["verdict"] for c in doc["claims"]] == ["inconclusive"] * 3
     for c in doc["claims"]:
         assert {"claim", "source", "paper", "measured", "criterion", "verdict"} <= set(c)
+
+
+def test_a_run_whose_tables_are_malformed_is_left_out_with_the_reason(tmp_path):
+    root = tmp_path / "runs"
+    good = [
+        make_run(root, "relu", s, depth=32, layer_stats={"dead_frac": flat(0.2)}) for s in (0, 1)
+    ]
+    binary = make_run(root, "relu", 2, depth=32)
+    (binary / "layers.csv").write_bytes(b"\xff\xfe\x00\x9c binary")
+    missing = make_run(root, "relu", 3, depth=32)
+    (missing / "metrics.csv").unlink()
+    garbled = make_run(root, "relu", 4, depth=32)
+    header, first, *rest = (garbled / "layers.csv").read_text().splitlines()
+    cells = first.split(",")
+    cells[header.split(",").index("units")] = "x"
+    (garbled / "layers.csv").write_text("\n".join([header, ",".join(cells), *rest]) + "\n")
+    runs, apart = read_runs(sorted(root.iterdir()), ["act", "depth"])
+    assert sorted(r.run_id for r in runs) == sorted(p.name for p in good)
+    why = {p.split("/")[-1]: w for p, w in apart}
+    assert why[binary.name] == "layers.csv is not UTF-8 text (act relu, depth 32)"
+    assert why[missing.name] == "metrics.csv missing (act relu, depth 32)"
+    assert why[garbled.name].startswith("layers.csv line 2: units is not a number")
+    doc = conclude(get_study("born-dead"), sorted(root.iterdir()), tmp_path, False, "cmd")
+    assert doc["runs"] == 2 and len(doc["left_out"]) == 3
+    assert doc["claims"][0]["n"] == 2 and doc["claims"][0]["value"] == pytest.approx(0.2)
+    assert (
+        "layers.csv is not UTF-8 text (act relu, depth 32): 1 run"
+        in (tmp_path / "verdict.md").read_text()
+    )
 
 
 # --- the CLI -------------------------------------------------------------------------------

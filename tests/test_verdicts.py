@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from relubench.analysis.formats import render
 from relubench.analysis.inference import detectable_difference, hedges_g, holm
-from relubench.analysis.stats import compare
+from relubench.analysis.stats import build_comparison
 from relubench.cli import app
 from relubench.config import merge
 from relubench.data.load import load, val_split
@@ -103,7 +103,7 @@ def lr_runs(tmp_path):
 
 
 def test_tune_picks_the_validation_optimum_never_the_test_optimum(lr_runs):
-    comp = compare([lr_runs], tune=["lr"])
+    comp = build_comparison([lr_runs], tune=["lr"])
     assert comp.keys == ["act"]
     relu = group(comp, "relu")
     assert relu["tuned"] == "0.05" and relu["n"] == 3
@@ -113,13 +113,13 @@ def test_tune_picks_the_validation_optimum_never_the_test_optimum(lr_runs):
 
 
 def test_a_tie_takes_the_smaller_value_and_a_diverged_seed_makes_a_value_ineligible(lr_runs):
-    prelu = group(compare([lr_runs], tune=["lr"]), "prelu")
+    prelu = group(build_comparison([lr_runs], tune=["lr"]), "prelu")
     assert prelu["tuned"] == "0.05" and prelu["ineligible"] == ["0.2"]
     assert prelu["flags"] == []  # the diverged value is out, so the verdict is not flagged
 
 
 def test_tuned_out_runs_are_not_listed_as_apart(lr_runs):
-    comp = compare([lr_runs], tune=["lr"])
+    comp = build_comparison([lr_runs], tune=["lr"])
     assert comp.apart == []
     assert len(comp.included) == 6
 
@@ -127,7 +127,7 @@ def test_tuned_out_runs_are_not_listed_as_apart(lr_runs):
 def test_tune_without_a_validation_split_is_refused_in_one_line(tmp_path):
     make_run(tmp_path, "relu", 0, lr=0.1)
     with pytest.raises(CompareError, match="no validation split .* --set val_size=1000"):
-        compare([tmp_path], tune=["lr"])
+        build_comparison([tmp_path], tune=["lr"])
     r = runner.invoke(app, ["compare", str(tmp_path), "--tune", "lr"])
     assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1
     for key in ("nonsense", "seed"):
@@ -155,7 +155,7 @@ def five(tmp_path):
 
 
 def test_holm_matches_statsmodels_and_welch_matches_scipy(five):
-    comp = compare([five])
+    comp = build_comparison([five])
     others = [g for g in comp.groups if g["vs"] != "baseline"]
     welch = [stats.ttest_ind(ACCS[g["act"]], ACCS["relu"], equal_var=False).pvalue for g in others]
     assert [g["p_welch"] for g in others] == pytest.approx(welch, rel=1e-9)
@@ -173,7 +173,7 @@ def test_holm_on_its_own_against_statsmodels():
 
 
 def test_difference_ci_effect_size_and_detectable_difference_against_independent_code(five):
-    comp = compare([five])
+    comp = build_comparison([five])
     a, b = ACCS["prelu"], ACCS["relu"]
     prelu = group(comp, "prelu")
     cm = CompareMeans(DescrStatsW(np.array(a)), DescrStatsW(np.array(b)))
@@ -191,7 +191,7 @@ def test_difference_ci_effect_size_and_detectable_difference_against_independent
 
 
 def test_verdicts_say_better_worse_or_what_could_have_been_detected(five):
-    comp = compare([five])
+    comp = build_comparison([five])
     assert group(comp, "prelu")["verdict"] == "better"
     assert group(comp, "selu")["verdict"] == "worse"
     for act in ("elu", "leaky"):
@@ -203,7 +203,7 @@ def test_verdicts_say_better_worse_or_what_could_have_been_detected(five):
 
 
 def test_every_format_carries_the_verdict_columns_and_the_legend(five):
-    comp = compare([five])
+    comp = build_comparison([five])
     csv = render(comp, "csv").splitlines()[0].split(",")
     for col in ("diff_pct", "diff_ci95_lo_pct", "hedges_g", "p_welch", "p_holm", "verdict"):
         assert col in csv
@@ -220,6 +220,6 @@ def test_every_format_carries_the_verdict_columns_and_the_legend(five):
 
 
 def test_the_tuned_table_in_markdown_names_the_choice(lr_runs):
-    md = render(compare([lr_runs], tune=["lr"]), "markdown")
+    md = render(build_comparison([lr_runs], tune=["lr"]), "markdown")
     assert "lr (tuned)" in md and "runner-up (val %)" in md and "validation" in md
     assert "| relu | 0.05 | 3 |" in md

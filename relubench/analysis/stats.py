@@ -154,6 +154,70 @@ def _parse_baseline(baseline: str | None, keys: list[str], groups: list[tuple]) 
     return None, wanted
 
 
+def _baseline_of(k: tuple, groups: list[tuple], idx: int, base_value: str) -> tuple | str | None:
+    """The baseline of group `k`: the group with the same values on the other keys and the
+    baseline value on its own; "baseline" when `k` is it, None when there is none."""
+    base = next(
+        (
+            b
+            for b in groups
+            if text(b[idx]).lower() == base_value.lower()
+            and all(b[j] == k[j] for j in range(len(k)) if j != idx)
+        ),
+        None,
+    )
+    return "baseline" if base == k else base
+
+
+def _group_row(
+    k: tuple,
+    g: list[Row],
+    keys: list[str],
+    finals: dict[tuple, list[float]],
+    base: tuple | str | None,
+    choice: Choice | None,
+) -> Row:
+    """One group's row: its accuracy over seeds, and against its baseline group `base`."""
+    final = finals[k]
+    n, mean, std = len(final), _mean(final), _std(final)
+    ci = None if std is None else t_quantile(n - 1) * std / math.sqrt(n)
+    against = finals[base] if isinstance(base, tuple) else []
+    vs = "baseline" if base == "baseline" else label(base) if isinstance(base, tuple) else None
+    p = welch_p(final, against) if against else None
+    best = _values(g, "best_test_acc")
+    diff = mean - _mean(against) if against else None
+    ci_diff = diff_ci(final, against) if against else None
+    val = _values(g, "final_val_acc")
+    return {
+        "group": label(k),
+        **dict(zip(keys, k, strict=True)),
+        "n": n,
+        "final_acc": mean,
+        "final_acc_std": std,
+        # Accuracy lives in [0, 1]; the symmetric t-interval can overshoot: clipped.
+        "final_acc_ci95_lo": None if ci is None else max(0.0, mean - ci),
+        "final_acc_ci95_hi": None if ci is None else min(1.0, mean + ci),
+        "val_acc": _mean(val) if len(val) == n else None,
+        "val_acc_std": _std(val) if len(val) == n else None,
+        "best_acc": _mean(best),
+        "best_acc_std": _std(best),
+        "dead_init": _mean(_values(g, "init_dead_frac")),
+        "dead_final": _mean(_values(g, "final_dead_frac")),
+        "alpha_first": _mean(_values(g, "alpha_first")),
+        "alpha_last": _mean(_values(g, "alpha_last")),
+        "s_per_epoch": _mean(_values(g, "seconds_per_epoch")),
+        "diff": diff,
+        "diff_ci95_lo": None if ci_diff is None else ci_diff[0],
+        "diff_ci95_hi": None if ci_diff is None else ci_diff[1],
+        "hedges_g": hedges_g(final, against) if against else None,
+        "p_welch": p,
+        "detectable": detectable_difference(final, against) if against else None,
+        "vs": vs,
+        **describe(choice, text),
+        "run_ids": sorted(r["run_id"] for r in g),
+    }
+
+
 def group_stats(
     runs: list[Row],
     keys: list[str],
@@ -177,60 +241,8 @@ def group_stats(
     finals = {k: _values(g, "final_test_acc") for k, g in grouped.items()}
     rows = []
     for k, g in grouped.items():
-        final = finals[k]
-        n, mean, std = len(final), _mean(final), _std(final)
-        ci = None if std is None else t_quantile(n - 1) * std / math.sqrt(n)
-        p, vs, base = None, None, None
-        if idx is not None:
-            # The baseline of a group: same values on the other keys, the baseline value on its.
-            base = next(
-                (
-                    b
-                    for b in grouped
-                    if text(b[idx]).lower() == base_value.lower()
-                    and all(b[j] == k[j] for j in range(len(keys)) if j != idx)
-                ),
-                None,
-            )
-            if base == k:
-                vs, base = "baseline", None
-            elif base is not None:
-                vs, p = label(base), welch_p(final, finals[base])
-        best = _values(g, "best_test_acc")
-        against = finals[base] if base is not None else []
-        diff = mean - _mean(against) if against else None
-        ci_diff = diff_ci(final, against) if against else None
-        val = _values(g, "final_val_acc")
-        rows.append(
-            {
-                "group": label(k),
-                **dict(zip(keys, k, strict=True)),
-                "n": n,
-                "final_acc": mean,
-                "final_acc_std": std,
-                # Accuracy lives in [0, 1]; the symmetric t-interval can overshoot: clipped.
-                "final_acc_ci95_lo": None if ci is None else max(0.0, mean - ci),
-                "final_acc_ci95_hi": None if ci is None else min(1.0, mean + ci),
-                "val_acc": _mean(val) if len(val) == n else None,
-                "val_acc_std": _std(val) if len(val) == n else None,
-                "best_acc": _mean(best),
-                "best_acc_std": _std(best),
-                "dead_init": _mean(_values(g, "init_dead_frac")),
-                "dead_final": _mean(_values(g, "final_dead_frac")),
-                "alpha_first": _mean(_values(g, "alpha_first")),
-                "alpha_last": _mean(_values(g, "alpha_last")),
-                "s_per_epoch": _mean(_values(g, "seconds_per_epoch")),
-                "diff": diff,
-                "diff_ci95_lo": None if ci_diff is None else ci_diff[0],
-                "diff_ci95_hi": None if ci_diff is None else ci_diff[1],
-                "hedges_g": hedges_g(final, against) if against else None,
-                "p_welch": p,
-                "detectable": detectable_difference(final, against) if against else None,
-                "vs": vs,
-                **describe((choices or {}).get(k), text),
-                "run_ids": sorted(r["run_id"] for r in g),
-            }
-        )
+        base = None if idx is None else _baseline_of(k, list(grouped), idx, base_value)
+        rows.append(_group_row(k, g, keys, finals, base, (choices or {}).get(k)))
     for row, p_adj in zip(rows, holm([r["p_welch"] for r in rows]), strict=True):
         row["p_holm"] = p_adj
         row["verdict"] = verdict(row["diff"], p_adj)
@@ -266,7 +278,46 @@ def flag_unstable(groups: list[Row], runs: list[Row], config_keys: list[str]) ->
         g["flags"] = flags
 
 
-def compare(
+def _nothing_to_compare(paths: list[str | Path], skipped: list[tuple[str, str]]) -> CompareError:
+    given = {str(p) for p in paths}
+    if all(path in given for path, _ in skipped):  # said in the line itself, no warning
+        where = ", ".join(f"{path} ({why})" for path, why in skipped) or ", ".join(given)
+        skipped = []
+    else:
+        where = f"{', '.join(given)} ({len(skipped)} skipped: see the warning)"
+    return CompareError(
+        f"no runs to compare under {where}; a run folder holds summary.json "
+        f"(`relubench train --out DIR` writes them)",
+        skipped,
+    )
+
+
+def _notes(
+    included: list[Row],
+    groups: list[Row],
+    tune: list[str],
+    baseline: str | None,
+    base_value: str | None,
+) -> list[str]:
+    """What a reader of the table must know: groups lost to --tune, an unmatched baseline."""
+    notes = []
+    if tune:
+        lost = sorted({r["group"] for r in included} - {g["group"] for g in groups})
+        if lost:
+            notes.append(
+                f"{', '.join(lost)}: every value of {','.join(tune)} had a diverged seed; "
+                "nothing to choose"
+            )
+    if baseline and base_value is None and groups:
+        notes.append(f"baseline {baseline!r} matches no group; p-values left out")
+    if not groups:
+        notes.append(
+            "no complete runs yet; pass --include-incomplete to compare the runs shown apart"
+        )
+    return notes
+
+
+def build_comparison(
     paths: list[str | Path],
     by: list[str] | None = None,
     baseline: str | None = None,
@@ -284,17 +335,7 @@ def compare(
     if by is not None:
         by = [k.strip() for k in by if k.strip()]
     if not runs:
-        given = {str(p) for p in paths}
-        if all(path in given for path, _ in skipped):  # said in the line itself, no warning
-            where = ", ".join(f"{path} ({why})" for path, why in skipped) or ", ".join(given)
-            skipped = []
-        else:
-            where = f"{', '.join(given)} ({len(skipped)} skipped: see the warning)"
-        raise CompareError(
-            f"no runs to compare under {where}; a run folder holds summary.json "
-            f"(`relubench train --out DIR` writes them)",
-            skipped,
-        )
+        raise _nothing_to_compare(paths, skipped)
     # A run enters the means when complete, or with --include-incomplete when it has a number.
     for r in runs:
         r["in_means"] = r["final_test_acc"] is not None and (
@@ -315,20 +356,7 @@ def compare(
         r["group"] = label([r.get(k) for k in keys])
     groups, base_value = group_stats(runs, keys, baseline, choices)
     flag_unstable(groups, runs, config_keys)
-    notes = []
-    if tune:
-        lost = sorted({r["group"] for r in included} - {g["group"] for g in groups})
-        if lost:
-            notes.append(
-                f"{', '.join(lost)}: every value of {','.join(tune)} had a diverged seed; "
-                "nothing to choose"
-            )
-    if baseline and base_value is None and groups:
-        notes.append(f"baseline {baseline!r} matches no group; p-values left out")
-    if not groups:
-        notes.append(
-            "no complete runs yet; pass --include-incomplete to compare the runs shown apart"
-        )
+    notes = _notes(included, groups, tune, baseline, base_value)
     on = {r["selected_on"] for r in runs if r["in_means"]}
     selected_on = "/".join(sorted(on, reverse=True)) if on else "test"
     return Comparison(

@@ -3,116 +3,27 @@
 Each claim of the study's definition (`relubench.registry.studies`) selects runs by config,
 measures a number per run (or per run and layer), and applies its criterion to the 95%
 interval over the seeds: `confirmed` when the whole interval satisfies it, `refuted` when the
-whole interval contradicts it, `inconclusive` when the interval straddles the bound. Torch-free.
+whole interval contradicts it, `inconclusive` when the interval straddles the bound.
+
+The runs and their measured numbers come from `analysis.study_runs`. Torch-free.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from relubench.analysis.inference import diff_ci
-from relubench.analysis.load import Malformed, load_run
 from relubench.analysis.stats import t_quantile, text
+from relubench.analysis.study_figures import save_study_figures
+from relubench.analysis.study_runs import StudyRun, matches, read_runs, value
 from relubench.errors import CompareError
 from relubench.files import atomic_write
-from relubench.registry.studies import Claim, Study
-
-VERDICTS = ("confirmed", "refuted", "inconclusive")
-DERIVED = {  # measured metric -> (layers.csv column, transform)
-    "out_var": ("out_std", lambda v: v * v),
-    "pre_var": ("pre_std", lambda v: v * v),
-    "abs_out_mean": ("out_mean", abs),
-}
-
-
-METRIC_DERIVED = {"gap": ("train_acc", "test_acc")}  # metrics.csv: first minus second
-
-
-@dataclass
-class Run:
-    """One run folder as the studies read it: its config, and its CSVs' rows."""
-
-    config: dict[str, Any]
-    metrics: list[dict[str, str]]
-    layers: list[dict[str, str]]
-    run_id: str
-
-
-def _rows(path: Path) -> list[dict[str, str]]:
-    try:
-        with open(path, newline="") as f:
-            return list(csv.DictReader(f))
-    except OSError:
-        return []
-
-
-def read_runs(
-    folders: Sequence[Path], keys: Sequence[str] = ()
-) -> tuple[list[Run], list[tuple[str, str]]]:
-    """The complete runs among `folders`; the others with why they were left out (their
-    status, and their values of `keys`, e.g. the study's grid keys)."""
-    runs, skipped = [], []
-    for folder in folders:
-        try:
-            row = load_run(folder)
-        except Malformed as e:
-            skipped.append((str(folder), str(e)))
-            continue
-        if row["status"] != "complete":
-            where = ", ".join(f"{k} {text(row.get(k))}" for k in keys)
-            skipped.append((str(folder), f"{row['status']}" + (f" ({where})" if where else "")))
-            continue
-        runs.append(
-            Run(row, _rows(folder / "metrics.csv"), _rows(folder / "layers.csv"), row["run_id"])
-        )
-    return runs, skipped
-
-
-def matches(run: Run, select: dict[str, Any]) -> bool:
-    return all(text(run.config.get(k)) == text(v) for k, v in select.items())
-
-
-def _epoch(rows: list[dict[str, str]], epoch: int | str) -> str:
-    if epoch == "last":
-        return max((r["epoch"] for r in rows), key=int, default="0")
-    return str(epoch)
-
-
-def layer_values(run: Run, metric: str, epoch: int | str) -> list[float]:
-    """`metric` for each activation layer of `run` at `epoch`, in forward order."""
-    column, transform = DERIVED.get(metric, (metric, lambda v: v))
-    at = _epoch(run.layers, epoch)
-    values = [r.get(column) for r in run.layers if r["epoch"] == at]
-    if not values or any(v in (None, "") for v in values):
-        raise CompareError(f"{run.run_id}: layers.csv has no {column} at epoch {at}")
-    return [transform(float(v)) for v in values]
-
-
-def value(run: Run, measure: dict[str, Any]) -> float | list[float]:
-    """The measured number of one run (a list with layers: each)."""
-    metric, epoch, layers = measure["metric"], measure.get("epoch", "last"), measure.get("layers")
-    if layers is None:  # a whole-net figure from metrics.csv
-        at = _epoch(run.metrics, epoch)
-        row = next((r for r in run.metrics if r["epoch"] == at), None)
-        columns = METRIC_DERIVED.get(metric, (metric,))
-        if row is None or any(row.get(c) in (None, "") for c in columns):
-            raise CompareError(f"{run.run_id}: metrics.csv has no {metric} at epoch {at}")
-        values = [float(row[c]) for c in columns]
-        return values[0] - values[1] if len(values) == 2 else values[0]
-    per_layer = layer_values(run, metric, epoch)
-    if layers == "each":
-        return per_layer
-    if layers == "first":
-        return per_layer[0]
-    if layers == "deep":
-        per_layer = per_layer[len(per_layer) // 2 :]
-    return sum(per_layer) / len(per_layer)
+from relubench.registry.studies import Claim, Criterion, Measure, Study
+from relubench.registry.studies.words import LAYERS, WHOLE_NET
 
 
 def interval(values: Sequence[float]) -> tuple[float, float, float, float]:
@@ -126,52 +37,43 @@ def interval(values: Sequence[float]) -> tuple[float, float, float, float]:
     return mean, std, mean - half, mean + half
 
 
-def _judge(low: float, high: float, criterion: dict[str, Any]) -> str:
+def _judge(low: float, high: float, criterion: Criterion) -> str:
     """The verdict of an interval [low, high] against a bound criterion."""
-    if "between" in criterion:
-        lo, hi = criterion["between"]
+    if criterion.kind == "between":
+        lo, hi = criterion.bound  # type: ignore[misc]
         if lo <= low and high <= hi:
             return "confirmed"
         return "refuted" if high < lo or low > hi else "inconclusive"
-    if "above" in criterion:
-        bound = criterion["above"]
+    bound = criterion.bound
+    if criterion.kind == "above":
         return "confirmed" if low > bound else "refuted" if high <= bound else "inconclusive"
-    bound = criterion["below"]
     return "confirmed" if high < bound else "refuted" if low >= bound else "inconclusive"
 
 
-def _bound_text(criterion: dict[str, Any]) -> str:
-    if "between" in criterion:
-        lo, hi = criterion["between"]
+def _bound_text(criterion: Criterion) -> str:
+    if criterion.kind == "between":
+        lo, hi = criterion.bound  # type: ignore[misc]
         return f"in [{lo:g}, {hi:g}]"
-    if "above" in criterion:
-        return f"> {criterion['above']:g}"
-    return f"< {criterion['below']:g}"
+    return f"{'>' if criterion.kind == 'above' else '<'} {criterion.bound:g}"
 
 
-def _measure_text(measure: dict[str, Any]) -> str:
-    where = {
-        "each": "every layer",
-        "all": "mean over layers",
-        "deep": "mean over deeper half",
-        "first": "first layer",
-    }
-    layers = where.get(measure.get("layers") or "", "whole net")
-    return f"{measure['metric']} at epoch {measure.get('epoch', 'last')} ({layers})"
+def _measure_text(measure: Measure) -> str:
+    layers = LAYERS[measure.layers] if measure.layers is not None else WHOLE_NET
+    return f"{measure.metric} at epoch {measure.epoch} ({layers})"
 
 
 def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
 
-def judge(claim: Claim, runs: list[Run]) -> dict[str, Any]:
+def judge(claim: Claim, runs: list[StudyRun]) -> dict[str, Any]:
     """One claim's record for verdict.json: what was measured, against what, and the verdict."""
     chosen = [r for r in runs if matches(r, claim.select)]
     record: dict[str, Any] = {
         "id": claim.id,
         "claim": claim.claim,
         "paper": claim.paper,
-        "select": claim.select,
+        "select": dict(claim.select),
         "runs": [r.run_id for r in chosen],
         "n": len(chosen),
     }
@@ -179,9 +81,9 @@ def judge(claim: Claim, runs: list[Run]) -> dict[str, Any]:
         return {**record, **_nothing("no complete runs")}
     values = [value(r, claim.measure) for r in chosen]
     crit = claim.criterion
-    if "less_than" in crit or "greater_than" in crit:
+    if crit.compares:
         return {**record, **_against(claim, values, runs)}
-    if claim.measure.get("layers") == "each":
+    if claim.measure.layers == "each":
         return {**record, **_each_layer(claim, values)}
     mean, std, low, high = interval(values)  # type: ignore[arg-type]
     return {
@@ -201,22 +103,22 @@ def _nothing(why: str) -> dict[str, Any]:
     return {"measured": why, "criterion": "", "verdict": "inconclusive"}
 
 
-def _against(claim: Claim, values: list, runs: list[Run]) -> dict[str, Any]:
+def _against(claim: Claim, values: list, runs: list[StudyRun]) -> dict[str, Any]:
     """less_than / greater_than: the difference from other runs, its Welch CI against 0."""
-    key = "less_than" if "less_than" in claim.criterion else "greater_than"
-    spec = claim.criterion[key]
-    measure = {**claim.measure, **({"layers": spec["layers"]} if "layers" in spec else {})}
-    others = [r for r in runs if matches(r, spec["select"])]
+    crit = claim.criterion
+    select = dict(crit.select or {})
+    measure = claim.against()
+    others = [r for r in runs if matches(r, select)]
     theirs = [value(r, measure) for r in others]
-    label = ", ".join(f"{k} {text(v)}" for k, v in spec["select"].items())
-    label += f" ({_measure_text(measure)})" if "layers" in spec else ""
+    label = ", ".join(f"{k} {text(v)}" for k, v in select.items())
+    label += f" ({_measure_text(measure)})" if crit.layers is not None else ""
     if not theirs:
         return _nothing(f"no complete runs of {label}")
     mine, other = sum(values) / len(values), sum(theirs) / len(theirs)
     diff = mine - other
     # no spread on either side (e.g. no dead unit in any run): the difference is exact
     low, high = diff_ci(values, theirs) or (diff, diff)
-    want = "<" if key == "less_than" else ">"
+    want = "<" if crit.kind == "less_than" else ">"
     ok = high < 0 if want == "<" else low > 0
     wrong = low >= 0 if want == "<" else high <= 0
     if min(len(values), len(theirs)) < 2:  # one run has no interval: it cannot decide
@@ -231,7 +133,7 @@ def _against(claim: Claim, values: list, runs: list[Run]) -> dict[str, Any]:
         "verdict": "confirmed" if ok else "refuted" if wrong else "inconclusive",
         "value": diff,
         "ci95": [low, high],
-        "against": {"select": spec["select"], "runs": [r.run_id for r in others]},
+        "against": {"select": select, "runs": [r.run_id for r in others]},
     }
 
 
@@ -268,7 +170,7 @@ def _each_layer(claim: Claim, values: list) -> dict[str, Any]:
 
 
 def verdicts(
-    study: Study, runs: list[Run], quick: bool, apart: Sequence[tuple[str, str]] = ()
+    study: Study, runs: list[StudyRun], quick: bool, apart: Sequence[tuple[str, str]] = ()
 ) -> dict[str, Any]:
     """verdict.json's content; `apart`: the study's runs left out (not complete), with why."""
     claims = [judge(c, runs) for c in study.claims]
@@ -327,9 +229,7 @@ def conclude(
 ) -> dict[str, Any]:
     """A study's verdicts from its run folders, written into `out` (verdict.json, verdict.md,
     the figures) and returned; runs that are not complete are listed in `left_out`."""
-    from relubench.analysis.study_figures import save_study_figures
-
-    runs, apart = read_runs(folders, [k for k in study.sweep["grid"] if k != "seed"])
+    runs, apart = read_runs(folders, [k for k in study.grid if k != "seed"])
     doc = verdicts(study, runs, quick, apart)
     try:
         figures = save_study_figures(runs, study.figures, out)

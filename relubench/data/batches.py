@@ -32,7 +32,7 @@ def batch_orders(
 
 def take(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """x[idx] along dim 0: index_select, much faster than advanced indexing on the CPU for a
-    batch of images (`python benchmarks/data_pipeline.py`), keeping channels-last layouts."""
+    batch of images (`python -m benchmarks.data_pipeline`), keeping channels-last layouts."""
 
     if (
         x.dim() == 4

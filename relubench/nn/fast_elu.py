@@ -5,7 +5,7 @@
 
 Why: on the CPU, torch's ELU kernel (which SELU shares) computes e^x - 1 with `expm1`, which
 torch's CPU builds run several times slower than `exp` (how much depends on the CPU), and the
-ELU and SELU training steps paid for it (`python benchmarks/step_cost.py --models cnn`; figures
+ELU and SELU training steps paid for it (`python -m benchmarks.step_cost --models cnn`; figures
 in benchmarks/RESULTS.md). Here the forward is built from vectorised passes, in place on the
 one allocation (the output):
 
@@ -71,7 +71,7 @@ class _ELUFunction(torch.autograd.Function):
         # written in y's memory format, whatever g's: the pooling before resnet20's classifier
         # hands NCHW gradients back into a channels_last net, torch's kernel would pass that
         # layout on through the residual stream, and batch norm's backward is slow on mixed
-        # layouts (the resnet20 SELU step, `python benchmarks/step_cost.py --models resnet20`)
+        # layouts (the resnet20 SELU step, `python -m benchmarks.step_cost --models resnet20`)
         grad = torch.empty_like(y)
         torch.ops.aten.elu_backward.grad_input(
             g, ctx.alpha, ctx.scale, 1.0, True, y, grad_input=grad

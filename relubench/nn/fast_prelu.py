@@ -20,7 +20,7 @@ p.lerp_(g, a) with p = threshold_backward(g, x, 0), and g_a = <g, x>_c - <p, x>_
 std 1 returns exactly sum(u * v) per channel in one fused pass, without the temporary that
 `(u * v).sum(dims)` would allocate. Fresh full-size allocations matter on a CPU: the page
 faults of one can cost more than the arithmetic on it. The gain, step cost against ReLU's with
-torch's PReLU and with this one: `python benchmarks/step_cost.py --prelu-impls torch,fast`
+torch's PReLU and with this one: `python -m benchmarks.step_cost --prelu-impls torch,fast`
 (figures, with the machines they were measured on, in benchmarks/RESULTS.md).
 What remains is memory traffic: this backward reads x and g three times (mask, dot product,
 blend) where ReLU's reads them once; fusing those passes needs a compiled kernel.

@@ -4,7 +4,7 @@ An entry names the class that builds it (every model class takes the same argume
 `(channels, size, classes, act, width, depth, drop)`, see `relubench.nn.models`), its default
 width and depth (what 0 resolves to, so config.yaml and the run id name the real architecture),
 the smallest input side it takes, and whether it trains in channels_last memory format (NHWC
-conv kernels: faster on the CPU, `python benchmarks/cpu_levers.py`; cuDNN's tensor cores want
+conv kernels: faster on the CPU, `python -m benchmarks.cpu_levers`; cuDNN's tensor cores want
 them too). Torch-free.
 """
 

@@ -108,21 +108,9 @@ def execute(
             cfg = next(queue, None)
             if cfg is None:
                 return
-            claim = None
-            if claim_here:  # the driver writes the folder (Ray): it holds the claim
-                claim = RunLock(cfg)
-                try:
-                    claim.acquire()
-                except RunBusy:
-                    skip(cfg, BUSY)
-                    continue
-            elif held(cfg.run_dir):  # the worker claims; a live claim elsewhere: skip now
-                skip(cfg, BUSY)
-                continue
-            if run_status(cfg.run_dir) == "complete":  # finished by another sweep meanwhile
-                if claim:
-                    claim.release()
-                skip(cfg, "complete")
+            claim, why = _claim(cfg, claim_here)
+            if why:
+                skip(cfg, why)
                 continue
             reporter.started(cfg)
             running[submit(cfg)] = (cfg, claim)
@@ -133,13 +121,7 @@ def execute(
             done, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
             for fut in done:
                 cfg, claim = running.pop(fut)
-                try:
-                    summary = finish(cfg, fut.result()) if finish else fut.result()
-                except Exception as e:  # the worker itself died (killed, out of memory, ...)
-                    summary = {"status": "failed", "error": f"{type(e).__name__}: {e}"}
-                finally:
-                    if claim:
-                        claim.release()
+                summary = _result(fut, cfg, finish, claim)
                 status = summary.get("status", "failed")
                 if status == "busy" or summary.get("already"):  # another process ran it
                     skip(cfg, BUSY if status == "busy" else "complete")
@@ -155,6 +137,41 @@ def execute(
                 claim.release()
     reporter.end(outcome)
     return outcome
+
+
+def _claim(cfg: RunConfig, claim_here: bool) -> tuple[RunLock | None, str | None]:
+    """Before a run is submitted: its lock when this process writes the folder (Ray), and why
+    to skip it instead (another process is writing it, or finished it meanwhile)."""
+    claim = None
+    if claim_here:  # the driver writes the folder (Ray): it holds the claim
+        claim = RunLock(cfg)
+        try:
+            claim.acquire()
+        except RunBusy:
+            return None, BUSY
+    elif held(cfg.run_dir):  # the worker claims; a live claim elsewhere: skip now
+        return None, BUSY
+    if run_status(cfg.run_dir) == "complete":  # finished by another sweep meanwhile
+        if claim:
+            claim.release()
+        return None, "complete"
+    return claim, None
+
+
+def _result(
+    fut: Future,
+    cfg: RunConfig,
+    finish: Callable[[RunConfig, Any], dict[str, Any]] | None,
+    claim: RunLock | None,
+) -> dict[str, Any]:
+    """A finished future's summary (through `finish`); its claim released either way."""
+    try:
+        return finish(cfg, fut.result()) if finish else fut.result()
+    except Exception as e:  # the worker itself died (killed, out of memory, ...)
+        return {"status": "failed", "error": f"{type(e).__name__}: {e}"}
+    finally:
+        if claim:
+            claim.release()
 
 
 def _epochs_done(cfg: RunConfig) -> int:

@@ -35,7 +35,7 @@ class MixedPrecision:
 
     Why not bf16 on the CPU: it depends on the CPU. Without native bf16 units it is emulated
     and slower; with them (AMX-BF16) it is faster, and the activations' share of the step grows
-    (`python benchmarks/cpu_levers.py`; figures in benchmarks/RESULTS.md). A default that
+    (`python -m benchmarks.cpu_levers`; figures in benchmarks/RESULTS.md). A default that
     changes the arithmetic with the CPU model would make the same config train differently on
     two laptops; CPU runs stay float32 everywhere."""
 
@@ -63,7 +63,6 @@ class MixedPrecision:
 def make_optimizer(cfg: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
     """The optimizer over `param_groups`; a group's lr is cfg.lr times its `lr_scale` (learned
     slopes: slope_lr), and the schedule multiplies every group's alike."""
-    nodynamo.skip()  # torch.optim would import torch._dynamo: seconds of start-up for nothing
     groups = param_groups(model, cfg.weight_decay, cfg.slope_lr, cfg.slope_decay)
     for g in groups:
         g["lr"] = cfg.lr * g.pop("lr_scale")
@@ -181,7 +180,8 @@ def evaluate(
     batch_size: int | None = None,
     dormant_tau: float = 0.1,
 ) -> tuple[dict[str, float], Probe | None]:
-    """Mean loss and accuracy over (x, y) in eval mode, probing the first `probe_size` images.
+    """Mean loss and accuracy ({"loss", "acc"}) over (x, y) in eval mode, whatever split x is,
+    probing the first `probe_size` images.
 
     The probe set is the head of the test set, so its forward pass is the evaluation's own:
     probing costs only the recording hooks, not a second pass. The probe runs in batches of
@@ -204,4 +204,4 @@ def evaluate(
             run(x[:probe_size], y[:probe_size], PROBE_BATCH)
         result = rec.result()
     run(x[probe_size:], y[probe_size:], batch_size or eval_batch(x.device))
-    return {"test_loss": loss_sum / len(x), "test_acc": correct / len(x)}, result
+    return {"loss": loss_sum / len(x), "acc": correct / len(x)}, result

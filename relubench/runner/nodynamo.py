@@ -1,7 +1,7 @@
 """Optimizers that never import torch._dynamo, which relubench never uses.
 
 torch.optim imports torch._dynamo, which costs about as much start-up as importing torch
-itself (benchmarks/breakdown.py measures it), at two places, only to serve torch.compile:
+itself (`python -m benchmarks.breakdown` measures it), at two places, only to serve torch.compile:
 
 - every optimizer's `step` is wrapped (`_use_grad_for_differentiable`) to switch gradients off
   and insert a graph break for the compiler; `eager(cls)` is `cls` with its step run under
@@ -9,8 +9,10 @@ itself (benchmarks/breakdown.py measures it), at two places, only to serve torch
   optimizer outside torch.compile;
 - `add_param_group`, `zero_grad`, `state_dict`, `load_state_dict` and each algorithm's
   functional update (`sgd`, `adam`, ...) are wrapped in `torch._disable_dynamo`, whose first
-  call imports torch._dynamo to mark the function as one the compiler must not trace; `skip()`
-  hands each wrapper what it would have cached after that import: the function itself.
+  call imports torch._dynamo to mark the function as one the compiler must not trace;
+  inside `skipped()` each wrapper finds what it would have cached after that import: the
+  function itself. On leaving it the wrappers are as torch made them, so a library user's
+  optimizers outside a relubench run (under torch.compile, say) are untouched.
 
 The same functions run on the same tensors: the numbers are those of torch.optim's own classes
 (a test checks it bit for bit). Both rely on private details of torch (torch/optim/optimizer.py,
@@ -20,7 +22,9 @@ wrappers import torch._dynamo as before, only slower (a test says so).
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
 import types
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -28,8 +32,10 @@ from typing import Any, TypeVar
 import torch
 import torch.optim
 
-_done = False
 Opt = TypeVar("Opt", bound=torch.optim.Optimizer)
+_lock = threading.Lock()
+_depth = 0  # runs inside skipped() in this process (a Ray worker trains in a thread)
+_set: list[Any] = []  # the functions given their cached value by the outermost skipped()
 
 
 def _wrappers() -> Iterator[Any]:
@@ -61,20 +67,32 @@ def _wrappers() -> Iterator[Any]:
                 yield from visit(value)
 
 
-def skip() -> int:
-    """Let torch.optim's wrapped functions run without importing torch._dynamo; returns how
-    many it found (0 after the first call, or if torch no longer wraps them this way)."""
-    global _done
-    if _done:
-        return 0
-    _done = True
-    found = 0
-    for wrapper in _wrappers():
-        fn = getattr(wrapper, "__wrapped__", None)
-        if fn is not None and getattr(fn, "__dynamo_disable", None) is None:
-            fn.__dynamo_disable = fn  # what the wrapper calls from now on
-            found += 1
-    return found
+@contextlib.contextmanager
+def skipped() -> Iterator[int]:
+    """While inside: torch.optim's wrapped functions run without importing torch._dynamo.
+    Yields how many functions it set (0 when nested, or if torch no longer wraps them this
+    way); on leaving the outermost, every one is as torch left it."""
+    global _depth
+    with _lock:
+        _depth += 1
+        found = 0
+        if _depth == 1:
+            for wrapper in _wrappers():
+                fn = getattr(wrapper, "__wrapped__", None)
+                if fn is not None and getattr(fn, "__dynamo_disable", None) is None:
+                    fn.__dynamo_disable = fn  # what the wrapper calls while inside
+                    _set.append(fn)
+            found = len(_set)
+    try:
+        yield found
+    finally:
+        with _lock:
+            _depth -= 1
+            if _depth == 0:
+                for fn in _set:
+                    if getattr(fn, "__dynamo_disable", None) is fn:
+                        del fn.__dynamo_disable
+                _set.clear()
 
 
 @functools.cache

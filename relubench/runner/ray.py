@@ -201,6 +201,27 @@ def _loopback_only() -> Iterator[None]:
             os.environ[LOOPBACK_SWITCH] = saved_env
 
 
+def _connect(ray: Any, address: str | None, local: bool) -> None:
+    """ray.init: a new local Ray on 127.0.0.1 (None or "local"), else the cluster at `address`."""
+    init: dict[str, Any] = {
+        "ignore_reinit_error": True,
+        "include_dashboard": False,
+        "log_to_driver": False,
+        "logging_level": "ERROR",
+    }
+    try:
+        if local:  # "local": a new Ray even if RAY_ADDRESS or a `ray start` one is around
+            with _loopback_only():
+                ray.init(address="local", **init)
+        else:
+            ray.init(address=address, **init)
+    except ConnectionError as e:
+        raise ConfigError(
+            f"cannot reach a Ray cluster at {address!r}: {e}; start one with "
+            "`ray start --head`, or drop --address to use a local Ray"
+        ) from None
+
+
 def run_ray(
     plan: Plan,
     jobs: int | None,
@@ -227,23 +248,7 @@ def run_ray(
             "`ray start --head`, or drop --address to use a local Ray"
         )
     local = address in (None, "local")
-    init: dict[str, Any] = {
-        "ignore_reinit_error": True,
-        "include_dashboard": False,
-        "log_to_driver": False,
-        "logging_level": "ERROR",
-    }
-    try:
-        if local:  # "local": a new Ray even if RAY_ADDRESS or a `ray start` one is around
-            with _loopback_only():
-                ray.init(address="local", **init)
-        else:
-            ray.init(address=address, **init)
-    except ConnectionError as e:
-        raise ConfigError(
-            f"cannot reach a Ray cluster at {address!r}: {e}; start one with "
-            "`ray start --head`, or drop --address to use a local Ray"
-        ) from None
+    _connect(ray, address, local)
     try:
         if local and not all(is_loopback(n["NodeManagerAddress"]) for n in ray.nodes()):
             raise ConfigError(f"the local Ray did not stay on 127.0.0.1; {HOW_INSTEAD}")

@@ -29,7 +29,7 @@ from relubench.nn.models import build_model
 from relubench.nn.probe import slopes
 from relubench.registry.models import get_model
 from relubench.runfolder import RunWriter, layer_rows, read_summary, stamp, summarize, tidy
-from relubench.runner import checkpoint
+from relubench.runner import checkpoint, nodynamo
 from relubench.runner.budget import check_memory
 from relubench.runner.checkpoint import CheckpointError, capture, restore
 from relubench.runner.diagnose import message, replay
@@ -210,7 +210,7 @@ class RunLog:
         val = {}
         if data.x_val is not None:
             v, _ = evaluate(model, data.x_val, data.y_val)
-            val = {"val_loss": v["test_loss"], "val_acc": v["test_acc"]}
+            val = {"val_loss": v["loss"], "val_acc": v["acc"]}
         eval_s = time.perf_counter() - t0
         t1 = time.perf_counter()
         row = {
@@ -218,7 +218,8 @@ class RunLog:
             "train_loss": None,
             "train_acc": None,
             **val,
-            **test,
+            "test_loss": test["loss"],
+            "test_acc": test["acc"],
             "dead_frac": p.dead_frac,
             "dormant_frac": p.dormant_frac,
             "lr": self.loop.opt.param_groups[0]["lr"],
@@ -268,7 +269,8 @@ def run(
     entered = time.time()  # the process's start up to here: interpreter, imports, CLI
     device = resolve_device(cfg.device)
     check_memory(cfg)
-    with RunLock(cfg) as folder, _sigterm_interrupts():
+    # torch.optim would import torch._dynamo: seconds of start-up for nothing (nodynamo)
+    with RunLock(cfg) as folder, _sigterm_interrupts(), nodynamo.skipped():
         done = read_summary(folder)
         status = done.get("status") if done else None
         if status == "complete" and not redo_complete:

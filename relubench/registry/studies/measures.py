@@ -33,16 +33,11 @@ class MeasureInfo:
         return bool(self.source)
 
 
-def _layer(name: str, label: str, **derived: object) -> MeasureInfo:
-    return MeasureInfo(name=name, label=label, per_layer=True, **derived)  # type: ignore[arg-type]
-
-
-def _net(name: str, label: str, **derived: object) -> MeasureInfo:
-    return MeasureInfo(name=name, label=label, whole_net=True, **derived)  # type: ignore[arg-type]
-
-
-def _both(name: str, label: str) -> MeasureInfo:
-    return MeasureInfo(name=name, label=label, per_layer=True, whole_net=True)
+def _m(name: str, label: str, on: str, source: tuple[str, ...] = (), how: str = "") -> MeasureInfo:
+    """A measure read `on` layers.csv ("layers"), metrics.csv ("metrics") or "both"."""
+    per_layer, whole_net = on in ("layers", "both"), on in ("metrics", "both")
+    return MeasureInfo(name=name, label=label, per_layer=per_layer, whole_net=whole_net,
+                       source=source, how=how)  # fmt: skip
 
 
 MEASURES: Mapping[str, MeasureInfo] = MappingProxyType(
@@ -50,33 +45,38 @@ MEASURES: Mapping[str, MeasureInfo] = MappingProxyType(
         m.name: m
         for m in (
             # metrics.csv: one row per epoch
-            _net("train_loss", "training loss"),
-            _net("train_acc", "train accuracy"),
-            _net("val_loss", "validation loss"),
-            _net("val_acc", "validation accuracy"),
-            _net("test_loss", "test loss"),
-            _net("test_acc", "test accuracy"),
-            _net("lr", "learning rate"),
-            _net("epoch_seconds", "seconds per epoch"),
-            _net("samples_per_s", "samples per second"),
-            # in both files: the whole net in metrics.csv, per layer in layers.csv
-            _both("dead_frac", "dead units (fraction)"),
-            _both("dormant_frac", "dormant units (fraction)"),
+            _m("train_loss", "training loss", "metrics"),
+            _m("train_acc", "train accuracy", "metrics"),
+            _m("val_loss", "validation loss", "metrics"),
+            _m("val_acc", "validation accuracy", "metrics"),
+            _m("test_loss", "test loss", "metrics"),
+            _m("test_acc", "test accuracy", "metrics"),
+            _m("lr", "learning rate", "metrics"),
+            _m("epoch_seconds", "seconds per epoch", "metrics"),
+            _m("samples_per_s", "samples per second", "metrics"),
+            # in both: the whole net in metrics.csv, per layer in layers.csv
+            _m("dead_frac", "dead units (fraction)", "both"),
+            _m("dormant_frac", "dormant units (fraction)", "both"),
             # layers.csv: one row per epoch and activation layer
-            _layer("units", "units"),
-            _layer("pre_mean", "mean pre-activation"),
-            _layer("pre_std", "pre-activation std"),
-            _layer("out_mean", "mean activation"),
-            _layer("out_std", "activation std"),
-            _layer("alpha_mean", "learned slope (mean)"),
-            _layer("alpha_min", "learned slope (min)"),
-            _layer("alpha_max", "learned slope (max)"),
-            # derived
-            _layer("out_var", "activation variance", source=("out_std",), how="squared"),
-            _layer("pre_var", "pre-activation variance", source=("pre_std",), how="squared"),
-            _layer("abs_out_mean", "|mean activation|", source=("out_mean",), how="absolute"),
-            _net("gap", "train - test accuracy", source=("train_acc", "test_acc"),
-                 how="first minus second"),  # fmt: skip
+            _m("units", "units", "layers"),
+            _m("pre_mean", "mean pre-activation", "layers"),
+            _m("pre_std", "pre-activation std", "layers"),
+            _m("out_mean", "mean activation", "layers"),
+            _m("out_std", "activation std", "layers"),
+            _m("alpha_mean", "learned slope (mean)", "layers"),
+            _m("alpha_min", "learned slope (min)", "layers"),
+            _m("alpha_max", "learned slope (max)", "layers"),
+            # derived from the columns above
+            _m("out_var", "activation variance", "layers", ("out_std",), "squared"),
+            _m("pre_var", "pre-activation variance", "layers", ("pre_std",), "squared"),
+            _m("abs_out_mean", "|mean activation|", "layers", ("out_mean",), "absolute value"),
+            _m(
+                "gap",
+                "train - test accuracy",
+                "metrics",
+                ("train_acc", "test_acc"),
+                "first minus second",
+            ),  # fmt: skip
         )
     }
 )

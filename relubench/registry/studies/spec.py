@@ -18,8 +18,9 @@ Verdicts: `confirmed` when the whole interval satisfies the criterion, `refuted`
 interval contradicts it, `inconclusive` when it straddles the bound (the seeds cannot tell).
 
 Every word is checked when its object is built, so a misspelt one fails at import with a
-ConfigError naming it; the checks that need the whole study (a selection's config keys and
-values against the grid) name the study and the claim too. Torch-free.
+ConfigError naming it (and, through `studies.load`, the study's module and line); the checks
+that need the claim or the whole study (a selection's config keys and values against the grid)
+name the study and the claim. Torch-free.
 """
 
 from __future__ import annotations
@@ -28,48 +29,14 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from relubench.errors import ConfigError
 from relubench.registry.studies.measures import MEASURES, measure_names
+from relubench.registry.studies.words import COMPARISONS, CRITERIA, FIGURE_KINDS, LAYERS
 
-Epoch = Union[int, Literal["last"]]  # noqa: UP007 (a runtime alias: py310 keeps Union)
-Layers = Literal["each", "all", "deep", "first"]
-
-# measure.layers: over which activation layers a per-layer measure is taken (None: the whole
-# net, from metrics.csv); the text is what verdict.md says
-LAYERS: Mapping[str, str] = MappingProxyType(
-    {
-        "each": "every layer",  # every layer judged on its own interval
-        "all": "mean over layers",  # per run
-        "deep": "mean over deeper half",  # per run, the second half of the layers
-        "first": "first layer",
-    }
-)
-WHOLE_NET = "whole net"
-BOUNDS = ("between", "above", "below")
-COMPARISONS = ("less_than", "greater_than")
-CRITERIA: Mapping[str, str] = MappingProxyType(
-    {
-        "between": "the seeds' 95% interval inside [lo, hi]",
-        "above": "the seeds' 95% interval above the bound",
-        "below": "the seeds' 95% interval below the bound",
-        "less_than": "the difference from other runs below 0, over its 95% Welch interval",
-        "greater_than": "the difference from other runs above 0, over its 95% Welch interval",
-    }
-)
-FIGURE_KINDS: Mapping[str, str] = MappingProxyType(
-    {
-        # metrics (per-layer measures, a panel each) per activation layer at `epoch`, for the
-        # runs matching `where`, a line per group (`by`)
-        "layers": "a measure per activation layer",
-        # metric (layers: over which layers; None: whole net) at `epoch` against the config
-        # key `x` (`log`: a log axis), a line per group
-        "versus": "a measure against a config key",
-        # metric, a metrics.csv column, per epoch, a line per group
-        "epochs": "a metrics.csv column per epoch",
-    }
-)
+Epoch = int | Literal["last"]
+Layers = Literal["each", "all", "deep", "first"]  # words.LAYERS
 SCALARS = (str, int, float, bool)
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
 
@@ -83,9 +50,7 @@ def _is_number(x: Any) -> bool:
 
 
 def _check_epoch(epoch: Any, what: str) -> None:
-    if epoch != "last" and not (isinstance(epoch, int) and not isinstance(epoch, bool)):
-        raise ConfigError(f"{what} epoch {epoch!r}: a number (0 = init) or 'last'")
-    if isinstance(epoch, int) and epoch < 0:
+    if not (epoch == "last" or (_is_number(epoch) and isinstance(epoch, int) and epoch >= 0)):
         raise ConfigError(f"{what} epoch {epoch!r}: a number (0 = init) or 'last'")
 
 
@@ -97,7 +62,9 @@ def _check_layers(layers: Any, what: str) -> None:
 def _frozen_selection(select: Any, what: str, word: str = "select") -> Mapping[str, Any]:
     """A selection (config key -> value), checked and made read-only."""
     if not isinstance(select, Mapping) or not select:
-        raise ConfigError(f"{what}: {word} {select!r} must be config values, e.g. {{'act': 'relu'}}")
+        raise ConfigError(
+            f"{what}: {word} {select!r} must be config values, e.g. {{'act': 'relu'}}"
+        )
     for k, v in select.items():
         if not isinstance(k, str) or not isinstance(v, SCALARS):
             raise ConfigError(f"{what}: {word} {k!r}: {v!r} is not a single config value")
@@ -238,8 +205,7 @@ class Figure:
         if self.name is not None and not SLUG.match(str(self.name)):
             raise ConfigError(f"{what}: name {self.name!r}: lower-case words joined by '-'")
         _check_epoch(self.epoch, f"{what}:")
-        {"layers": self._check_layers, "versus": self._check_versus,
-         "epochs": self._check_epochs}[self.kind](what)  # fmt: skip
+        getattr(self, f"_check_{self.kind}")(what)  # _check_layers, _check_versus, ...
 
     def _only(self, what: str, allowed: set[str]) -> None:
         unset = {"metrics": (), "metric": None, "x": None, "log": False, "layers": None}

@@ -13,26 +13,27 @@ activation) filled with one value per row:
   ELU                elu_forward as relubench runs it
 
 The variants and values take turns (each variant first in every third round); each figure is
-the median over rounds.
+the median over rounds. The table goes into benchmarks/RESULTS.md (benchmarks/harness.py).
 
-    python benchmarks/exp_range.py            # 11 rounds (under a minute)
-    python benchmarks/exp_range.py --quick    # tiny, to check the script runs
+    python -m experiments.exp_range            # 11 rounds
+    python -m experiments.exp_range --quick    # tiny, to check the script runs
 """
 
 from __future__ import annotations
 
-import argparse
-import statistics
-import sys
-import time
-from pathlib import Path
-
 import torch
 
+from benchmarks.harness import (
+    arguments,
+    interleave,
+    medians,
+    record,
+    rotating,
+    set_threads,
+    table,
+    timer,
+)
 from relubench.nn import fast_elu
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from record import record, table  # noqa: E402  (sibling benchmark helper)
 
 VALUES = (-1.0, -50.0, -90.0, -200.0, -1e6, -1e14)
 
@@ -56,32 +57,25 @@ def measure(shape: tuple[int, ...], rounds: int) -> dict[float, dict[str, float]
         "ELU": lambda x: fast_elu.elu_forward(x, 1.0),
     }
     inputs = {v: torch.full_like(out, v) for v in VALUES}
-    times: dict[float, dict[str, list[float]]] = {v: {k: [] for k in variants} for v in VALUES}
+    turns = {(v, name): timer(lambda fn=fn, x=x: fn(x)) for v, x in inputs.items()
+             for name, fn in variants.items()}  # fmt: skip
     for fn in variants.values():  # warm-up: first calls allocate and dispatch
         fn(inputs[VALUES[0]])
-    names = list(variants)
-    for r in range(rounds):
-        order = names[r % len(names) :] + names[: r % len(names)]  # each goes first in turn
-        for v, x in inputs.items():
-            for name in order:
-                fn = variants[name]
-                t0 = time.perf_counter()
-                fn(x)
-                times[v][name].append(1e3 * (time.perf_counter() - t0))
-        print(f"  round {r + 1}/{rounds}")
-    return {v: {k: statistics.median(t) for k, t in row.items()} for v, row in times.items()}
+    # each value's variants in turn, each variant first in every third round
+    samples = interleave(turns, rounds, order=rotating(list(turns), group=len(variants)))
+    ms = medians({key: [1e3 * t for t in times] for key, times in samples.items()})
+    return {v: {name: ms[v, name] for name in variants} for v in VALUES}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=11, help="rounds (default: 11)")
-    parser.add_argument("--quick", action="store_true", help="tiny: a check that it runs")
-    args = parser.parse_args()
+    parser = arguments(__doc__, rounds=11, threads=0)
+    args = parser.parse()
+    set_threads(args.threads)
     shape = (4, 32, 28, 28) if args.quick else (128, 32, 28, 28)
-    rounds = 1 if args.quick else args.rounds
-    medians = measure(shape, rounds)
+    rounds = args.rounds
+    result = measure(shape, rounds)
     rows = []
-    for v, m in medians.items():
+    for v, m in result.items():
         rows.append(
             (
                 f"{v:g}",

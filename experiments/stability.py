@@ -1,15 +1,16 @@
 """Stability: does every activation train at the defaults? A matrix of short runs, counted.
 
-    python benchmarks/stability.py                    # the bar: 0 diverged (about 150 runs)
-    python benchmarks/stability.py --set slope_lr=1   # the same matrix before the slope fix
-    python benchmarks/stability.py --quick            # a few tiny runs, for the test suite
+    python -m experiments.stability                    # the bar: 0 diverged (150 runs)
+    python -m experiments.stability --set slope_lr=1   # the same matrix before the slope fix
+    python -m experiments.stability --quick            # a few tiny runs, for the test suite
 
 The matrix, at the defaults on mnist-mini: the six family activations x `epochs` {1, 2, 5} x
 seeds 0-4 with one torch thread per run, plus `epochs` 1 x seeds 0-4 with two threads, and with
 `--batch-size 64`. Short runs are where a learned slope or a warm-up blows up: the one-cycle
 schedule reaches its peak lr within the first epoch. Runs go through `relubench sweep --jobs 2`
 (resumable: an interrupted benchmark continues in the same --out). Per activation it prints
-runs, diverged, mean ± std final accuracy and the worst run.
+runs, diverged, mean ± std final accuracy and the worst run; the table goes into
+benchmarks/RESULTS.md (benchmarks/harness.py).
 """
 
 from __future__ import annotations
@@ -24,10 +25,8 @@ from pathlib import Path
 
 import yaml
 
+from benchmarks.harness import arguments, record, table
 from relubench.registry.activations import FAMILY
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from record import record, table  # noqa: E402  (sibling benchmark helper)
 
 
 def sweeps(args: argparse.Namespace, base: dict) -> list[dict]:
@@ -50,15 +49,14 @@ def sweeps(args: argparse.Namespace, base: dict) -> list[dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__, quick_help="tiny synthetic runs: a check that the script runs")
     parser.add_argument("--acts", default=",".join(FAMILY), help="(default: the six)")
     parser.add_argument("--epochs", type=int, nargs="+", default=[1, 2, 5])
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default: 5)")
     parser.add_argument("--jobs", type=int, default=2, help="runs at once (default: 2)")
     parser.add_argument("--set", action="append", default=[], help="config key=value, all runs")
     parser.add_argument("--out", help="keep the run folders here (default: a temp folder)")
-    parser.add_argument("--quick", action="store_true", help="tiny synthetic runs")
-    args = parser.parse_args()
+    args = parser.parse()
     base: dict = {}
     for item in args.set:
         key, _, value = item.partition("=")

@@ -1,33 +1,30 @@
 """Why PReLU diverged: the learned slopes and the loss, step by step, at two slope_lr values.
 
-    python benchmarks/slope_trace.py               # prelu-shared, seed 0, 1 epoch, 2 threads
-    python benchmarks/slope_trace.py --act prelu --threads 1
-    python benchmarks/slope_trace.py --quick       # tiny synthetic run, for the test suite
+    python -m experiments.slope_trace               # prelu-shared, seed 0, 1 epoch, 2 threads
+    python -m experiments.slope_trace --act prelu --threads 1
+    python -m experiments.slope_trace --quick       # tiny synthetic run, for the test suite
 
 Trains the default recipe's first epoch twice, with `slope_lr` 1.0 (every parameter at one
 learning rate, as before the key existed) and at the default, and records every step: the
 loss, each activation layer's slope (one shared, or the mean of a channel's; min and max for
 per-channel), and the gradient norm of each layer's slope. Draws them into --figure (PNG) and
-records, per step of note, the slope that moved most.
+records, per step of note, the slope that moved most, in benchmarks/RESULTS.md
+(benchmarks/harness.py).
 """
 
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from benchmarks.harness import arguments, record, set_threads, table
 from relubench.config import SLOPE_LR, merge
 from relubench.data.batches import batches
 from relubench.nn.activations import slope_of
 from relubench.runner.train import build_loop, load_data
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from record import record, table  # noqa: E402  (sibling benchmark helper)
 
 
 def trace(overrides: dict) -> list[dict]:
@@ -80,14 +77,12 @@ def draw(traces: dict[float, list[dict]], act: str, path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--act", default="prelu-shared")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
+    parser = arguments(__doc__, threads=2, quick_help="a tiny synthetic run, no figure")
+    parser.add_argument("--act", default="prelu-shared", help="(default: prelu-shared)")
+    parser.add_argument("--seed", type=int, default=0, help="(default: 0)")
     parser.add_argument("--figure", default="docs/slope-trace.png", help="PNG to write")
-    parser.add_argument("--quick", action="store_true", help="a tiny synthetic run")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = parser.parse()
+    set_threads(args.threads)
     base = {"act": args.act, "seed": args.seed, "epochs": 1}
     if args.quick:
         base.update(dataset="synthetic", width=4, train_size=256, test_size=64, probe_size=32)

@@ -1,0 +1,122 @@
+"""A study's runs as the claims measure them: the complete run folders, and one number per
+run (or per run and layer) for a Measure. Shared by the verdicts (`analysis.study`) and the
+study figures (`analysis.study_figures`).
+
+A run folder's CSVs are read only through `relubench.runfolder.read_table`; a run that is not
+complete, or whose tables are malformed, is left out of every measure with the reason. The
+measures and their words are the registry's (`relubench.registry.studies.measures`, `words`);
+DERIVE computes its derived measures. Torch-free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from relubench.analysis.load import load_run
+from relubench.analysis.stats import text
+from relubench.errors import CompareError
+from relubench.registry.studies import Measure
+from relubench.registry.studies.measures import MEASURES
+from relubench.runfolder import Cell, Malformed, read_table
+
+# The registry's derived measures (measures.MEASURES, `source` and `how`), computed from their
+# source columns' values; tests/test_study_specs.py checks that the two agree.
+DERIVE: dict[str, Callable[..., float]] = {
+    "out_var": lambda std: std * std,
+    "pre_var": lambda std: std * std,
+    "abs_out_mean": abs,
+    "gap": lambda train, test: train - test,
+}
+
+
+@dataclass
+class StudyRun:
+    """One run folder as the studies read it: its config, and its CSVs' rows (parsed cells)."""
+
+    config: dict[str, Any]
+    metrics: list[dict[str, Cell]]
+    layers: list[dict[str, Cell]]
+    run_id: str
+
+
+def read_runs(
+    folders: Sequence[Path], keys: Sequence[str] = ()
+) -> tuple[list[StudyRun], list[tuple[str, str]]]:
+    """The complete runs among `folders`; the others with why they were left out (their
+    status, or what is wrong with their files, and their values of `keys`, e.g. the study's
+    grid keys)."""
+    runs, skipped = [], []
+    for folder in folders:
+        try:
+            row = load_run(folder)
+        except Malformed as e:
+            skipped.append((str(folder), str(e)))
+            continue
+        where = ", ".join(f"{k} {text(row.get(k))}" for k in keys)
+        where = f" ({where})" if where else ""
+        if row["status"] != "complete":
+            skipped.append((str(folder), f"{row['status']}{where}"))
+            continue
+        try:
+            metrics = read_table(Path(folder) / "metrics.csv").rows
+            layers = read_table(Path(folder) / "layers.csv").rows
+        except Malformed as e:  # a complete run whose tables cannot be read: left out too
+            skipped.append((str(folder), f"{e}{where}"))
+            continue
+        runs.append(StudyRun(row, metrics, layers, row["run_id"]))
+    return runs, skipped
+
+
+def matches(run: StudyRun, select: Any) -> bool:
+    """Whether the run's config has every value of `select` (a mapping)."""
+    return all(text(run.config.get(k)) == text(v) for k, v in select.items())
+
+
+def _epoch(rows: list[dict[str, Cell]], epoch: int | str) -> Cell:
+    if epoch == "last":
+        return max((r["epoch"] for r in rows if r["epoch"] is not None), default=0)
+    return epoch
+
+
+def _columns(metric: str) -> tuple[str, ...]:
+    """The table columns a measure is read from: its own, or a derived one's source."""
+    info = MEASURES.get(metric)
+    return info.source if info is not None and info.derived else (metric,)
+
+
+def _derived(metric: str, values: list[float]) -> float:
+    derive = DERIVE.get(metric)
+    return derive(*values) if derive is not None else values[0]
+
+
+def layer_values(run: StudyRun, metric: str, epoch: int | str) -> list[float]:
+    """`metric` for each activation layer of `run` at `epoch`, in forward order."""
+    (column,) = _columns(metric)
+    at = _epoch(run.layers, epoch)
+    values = [r.get(column) for r in run.layers if r["epoch"] == at]
+    if not values or any(v is None for v in values):
+        raise CompareError(f"{run.run_id}: layers.csv has no {column} at epoch {at}")
+    return [_derived(metric, [float(v)]) for v in values]  # type: ignore[arg-type]
+
+
+def value(run: StudyRun, measure: Measure) -> float | list[float]:
+    """The measured number of one run (a list with layers: each)."""
+    metric, layers = measure.metric, measure.layers
+    if layers is None:  # a whole-net figure from metrics.csv
+        at = _epoch(run.metrics, measure.epoch)
+        row = next((r for r in run.metrics if r["epoch"] == at), None)
+        columns = _columns(metric)
+        if row is None or any(row.get(c) is None for c in columns):
+            raise CompareError(f"{run.run_id}: metrics.csv has no {metric} at epoch {at}")
+        return _derived(metric, [float(row[c]) for c in columns])  # type: ignore[arg-type]
+    per_layer = layer_values(run, metric, measure.epoch)
+    if layers == "each":
+        return per_layer
+    if layers == "first":
+        return per_layer[0]
+    if layers == "deep":
+        per_layer = per_layer[len(per_layer) // 2 :]
+    return sum(per_layer) / len(per_layer)

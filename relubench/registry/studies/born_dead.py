@@ -1,0 +1,55 @@
+"""born-dead: a deep ReLU net is born with dead units, the more the deeper."""
+
+from __future__ import annotations
+
+from relubench.registry.studies.common import AT_INIT
+from relubench.registry.studies.spec import Claim, Criterion, Figure, Measure, Study
+
+SOURCE = (
+    "Lu, Shin, Su & Karniadakis 2020, Dying ReLU and Initialization: Theory and Numerical "
+    "Examples (Commun. Comput. Phys. 28)"
+)
+RELU_DEPTH32 = {"act": "relu", "depth": 32}
+
+STUDY = Study(
+    name="born-dead",
+    title="A deep ReLU net is born with dead units, the more the deeper",
+    source=SOURCE,
+    cost="MLPs of width 64 and depth 4, 8, 16, 32, at init on mnist-mini images, relu and "
+    "selu; full: 80 runs (10 seeds), quick: 24 (3 seeds)",
+    base={**AT_INIT, "width": 64},
+    grid={"act": ["relu", "selu"], "depth": [4, 8, 16, 32], "seed": list(range(10))},
+    quick_grid={"seed": [0, 1, 2]},
+    claims=(
+        Claim(
+            id="dead-at-init",
+            claim="A deep ReLU net with symmetric init has dead units before any training",
+            paper="a deep ReLU network will eventually die in probability as the depth goes "
+            "to infinity (their abstract)",
+            select=RELU_DEPTH32,
+            measure=Measure(metric="dead_frac", layers="all", epoch=0),
+            criterion=Criterion(kind="above", bound=0.01),
+        ),
+        Claim(
+            id="grows-with-depth",
+            claim="The deeper the ReLU net, the larger its share of dead units at init",
+            paper="the probability of a dead network grows with depth",
+            select=RELU_DEPTH32,
+            measure=Measure(metric="dead_frac", layers="all", epoch=0),
+            criterion=Criterion(kind="greater_than", select={"act": "relu", "depth": 4}),
+        ),
+        Claim(
+            id="deep-layers-die",
+            claim="Within a deep ReLU net, the later layers hold more dead units than the net "
+            "as a whole (death compounds through depth)",
+            paper="dying propagates: once a layer's units die, those after follow",
+            select=RELU_DEPTH32,
+            measure=Measure(metric="dead_frac", layers="deep", epoch=0),
+            criterion=Criterion(kind="greater_than", select=RELU_DEPTH32, layers="all"),
+        ),
+    ),
+    figures=(
+        Figure(kind="versus", x="depth", metric="dead_frac", layers="all", by=("act",), epoch=0),
+        Figure(kind="layers", metrics=("dead_frac",), where={"depth": 32}, by=("act",), epoch=0),
+    ),
+)

@@ -1,0 +1,77 @@
+"""seed-claims: what two popular explainers say of PReLU, Leaky ReLU and ELU."""
+
+from __future__ import annotations
+
+from relubench.registry.studies.spec import Claim, Criterion, Figure, Measure, Study
+
+SOURCE = (
+    'an Educative answer on PReLU, and "Activation Functions: The Other ReLUs - A Deep Dive" '
+    "(2023): the explainers this project started from"
+)
+PRELU_CNN = {"act": "prelu", "model": "cnn"}
+
+
+def _fewer_dead(act: str, model: str) -> Claim:
+    return Claim(
+        id=f"{act}-fewer-dead-{model}",
+        claim=f"{act} addresses dead neurons: fewer dead units than ReLU ({model})",
+        paper=f'{act} "addresses" / "helps mitigate" the dying ReLU problem',
+        select={"act": act, "model": model},
+        measure=Measure(metric="dead_frac", epoch="last"),
+        criterion=Criterion(kind="less_than", select={"act": "relu", "model": model}),
+    )
+
+
+def _than(act: str) -> Criterion:
+    return Criterion(kind="greater_than", select={"act": act, "model": "cnn"})
+
+
+STUDY = Study(
+    name="seed-claims",
+    title="What two popular explainers say of PReLU, Leaky ReLU and ELU",
+    source=SOURCE,
+    cost="the BN cnn and the mlp, 3 epochs on mnist-mini, relu, leaky, prelu, prelu-shared, "
+    "elu; full: 30 runs (3 seeds), quick: 16 (4 activations, 2 seeds, 3,000 images)",
+    base={"dataset": "mnist-mini", "epochs": 3},
+    grid={
+        "act": ["relu", "leaky", "prelu", "prelu-shared", "elu"],
+        "model": ["cnn", "mlp"],
+        "seed": [0, 1, 2],
+    },
+    quick_base={"train_size": 3000},
+    quick_grid={"act": ["relu", "leaky", "prelu", "elu"], "seed": [0, 1]},
+    claims=(
+        *(_fewer_dead(act, model) for act in ("prelu", "leaky", "elu") for model in ("cnn", "mlp")),
+        Claim(
+            id="prelu-overfits",
+            claim="PReLU's extra parameters increase overfitting: a larger train - test "
+            "accuracy gap than ReLU (cnn)",
+            paper='"may increase the risk of overfitting"',
+            select=PRELU_CNN,
+            measure=Measure(metric="gap", epoch="last"),
+            criterion=_than("relu"),
+        ),
+        Claim(
+            id="prelu-costs-more",
+            claim="PReLU costs more time per epoch than ReLU (cnn); the other explainer says it "
+            "comes without that overhead",
+            paper='"additional computational cost" vs "without the additional computational '
+            'overhead"',
+            select=PRELU_CNN,
+            measure=Measure(metric="epoch_seconds", epoch="last"),
+            criterion=_than("relu"),
+        ),
+        Claim(
+            id="prelu-beats-leaky",
+            claim="Learning the slope gives a considerable rise in accuracy, unlike Leaky ReLU "
+            "(cnn)",
+            paper='"a considerable rise in the accuracy of a model, unlike Leaky ReLU"',
+            select=PRELU_CNN,
+            measure=Measure(metric="test_acc", epoch="last"),
+            criterion=_than("leaky"),
+        ),
+    ),
+    figures=(
+        Figure(kind="epochs", metric="dead_frac", by=("model", "act"), name="dead-per-epoch"),
+    ),
+)

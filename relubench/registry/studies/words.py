@@ -1,0 +1,45 @@
+"""The words a study may use, each defined once, with what it means: the layers a measure is
+taken over, the criteria and the figure kinds (the measures themselves: `measures.MEASURES`).
+`spec` checks every study against them; `relubench.analysis.study` and `study_figures` act on
+them. Torch-free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+# measure.layers: over which activation layers a per-layer measure is taken (None: the whole
+# net, from metrics.csv); the text is what verdict.md says
+LAYERS: Mapping[str, str] = MappingProxyType(
+    {
+        "each": "every layer",  # every layer judged on its own interval
+        "all": "mean over layers",  # per run
+        "deep": "mean over deeper half",  # per run, the second half of the layers
+        "first": "first layer",
+    }
+)
+WHOLE_NET = "whole net"
+BOUNDS = ("between", "above", "below")
+COMPARISONS = ("less_than", "greater_than")
+CRITERIA: Mapping[str, str] = MappingProxyType(
+    {
+        "between": "the seeds' 95% interval inside [lo, hi]",
+        "above": "the seeds' 95% interval above the bound",
+        "below": "the seeds' 95% interval below the bound",
+        "less_than": "the difference from other runs below 0, over its 95% Welch interval",
+        "greater_than": "the difference from other runs above 0, over its 95% Welch interval",
+    }
+)
+FIGURE_KINDS: Mapping[str, str] = MappingProxyType(
+    {
+        # metrics (per-layer measures, a panel each) per activation layer at `epoch`, for the
+        # runs matching `where`, a line per group (`by`)
+        "layers": "a measure per activation layer",
+        # metric (layers: over which layers; None: whole net) at `epoch` against the config
+        # key `x` (`log`: a log axis), a line per group
+        "versus": "a measure against a config key",
+        # metric, a metrics.csv column, per epoch, a line per group
+        "epochs": "a metrics.csv column per epoch",
+    }
+)

@@ -1,0 +1,255 @@
+"""Studies are checked data: the registry's words and measures agree with the run folder and
+the analysis, every selection names runs the study makes, and a misspelt word fails when the
+spec is built, with a ConfigError naming it."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+import textwrap
+
+import pytest
+
+from relubench.analysis import study_figures
+from relubench.analysis.study_runs import DERIVE, StudyRun, read_runs, value
+from relubench.errors import ConfigError
+from relubench.registry.studies import (
+    MODULES,
+    STUDIES,
+    Claim,
+    Criterion,
+    Figure,
+    Measure,
+    Study,
+    get_study,
+    load,
+)
+from relubench.registry.studies.measures import MEASURES
+from relubench.registry.studies.words import CRITERIA, FIGURE_KINDS, LAYERS
+from relubench.runfolder import LAYERS_COLUMNS, METRICS_COLUMNS, VAL_COLUMNS
+from relubench.testing import make_run
+
+KEYS = {"epoch", "layer"}  # the tables' row keys, not measures
+
+
+# --- one table of measures, agreeing with the run folder and the analysis -----------------
+
+
+def test_every_measure_names_a_column_the_run_folder_writes():
+    metrics, layers = set(METRICS_COLUMNS + VAL_COLUMNS) - KEYS, set(LAYERS_COLUMNS) - KEYS
+    for name, m in MEASURES.items():
+        assert m.name == name and m.label and (m.per_layer or m.whole_net)
+        for column in m.source or (name,):
+            assert not m.per_layer or column in layers, (name, column)
+            assert not m.whole_net or column in metrics, (name, column)
+        if m.derived:
+            assert name not in metrics | layers, name  # derived names are not columns
+    # and the other way round: every column the run folder writes is a measure, in its file
+    assert {n for n, m in MEASURES.items() if m.per_layer and not m.derived} == layers
+    assert {n for n, m in MEASURES.items() if m.whole_net and not m.derived} == metrics
+
+
+def test_the_analysis_derives_exactly_the_registrys_derived_measures():
+    derived = {n: m for n, m in MEASURES.items() if m.derived}
+    assert set(DERIVE) == set(derived)
+    for name, m in derived.items():  # one value per source column, in the registry's order
+        assert isinstance(DERIVE[name](*[0.5] * len(m.source)), float)
+    assert DERIVE["out_var"](0.5) == 0.25 and DERIVE["pre_var"](2.0) == 4.0
+    assert DERIVE["abs_out_mean"](-0.3) == 0.3 and DERIVE["gap"](0.9, 0.85) == 0.9 - 0.85
+
+
+def test_figures_and_verdicts_take_their_words_from_the_registry():
+    assert set(study_figures.DRAW) == set(FIGURE_KINDS)
+    assert set(CRITERIA) == {"between", "above", "below", "less_than", "greater_than"}
+    for name, m in MEASURES.items():
+        assert study_figures.label(name) == m.label
+    # the labels of the figures the studies draw today
+    assert study_figures.label("out_var") == "activation variance"
+    assert study_figures.label("gap") == "train - test accuracy"
+
+
+def test_every_layers_word_is_measured(tmp_path):
+    make_run(tmp_path, "relu", 0, layer_stats={"out_mean": [1.0, 2.0, 3.0, 4.0]})
+    (run,) = read_runs(sorted(tmp_path.iterdir()))[0]
+    expected = {"each": [1.0, 2.0, 3.0, 4.0], "all": 2.5, "deep": 3.5, "first": 1.0}
+    assert set(expected) == set(LAYERS)
+    for word, want in expected.items():
+        assert value(run, Measure(metric="out_mean", epoch="last", layers=word)) == want
+    assert isinstance(run, StudyRun) and isinstance(run.metrics[0]["epoch"], int)
+
+
+# --- every selection names runs the study makes --------------------------------------------
+
+# claims --quick cannot decide: their runs (or the runs they compare with) are only in the
+# full study; they come out "no complete runs", inconclusive
+QUICK_UNTESTED = {
+    ("dead-vs-lr", "prelu-stays-lower"),
+    ("dead-vs-lr", "elu-stays-lower"),
+    ("dead-vs-lr", "bn-cnn-stays-low"),
+    ("prelu-slopes", "first-layer-largest-prelu-shared"),
+}
+
+
+@pytest.mark.parametrize("name", list(STUDIES))
+def test_every_selection_uses_the_studys_keys_and_values(name):
+    study = STUDIES[name]
+    for quick in (False, True):
+        spec = study.spec(quick)
+        for c in study.claims:
+            selections = [c.select, *([c.criterion.select] if c.criterion.compares else [])]
+            assert c.selections == selections
+            problems = [p for select in selections for p in study.unproduced(select, quick)]
+            if quick and (name, c.id) in QUICK_UNTESTED:
+                assert problems, f"{c.id} is testable --quick now: update QUICK_UNTESTED"
+                continue
+            assert problems == [], (quick, c.id)
+            values = {k: [v] for k, v in spec["base"].items()} | spec["grid"]
+            for select in selections:  # the same, said directly
+                assert all(k in values and v in values[k] for k, v in select.items()), c.id
+        for f in study.figures:
+            assert set(f.by) <= set(spec["grid"]) and study.unproduced(f.where, quick) == []
+            assert f.x is None or f.x in spec["grid"]
+
+
+def test_quick_is_a_subset_of_the_full_grid():
+    for study in STUDIES.values():
+        full, quick = study.spec(False)["grid"], study.spec(True)["grid"]
+        assert list(quick) == list(full)
+        for k, values in quick.items():
+            assert set(values) <= set(full[k]), (study.name, k)
+
+
+# --- a misspelt word fails when the spec is built ------------------------------------------
+
+
+def _claim(**change) -> Claim:
+    fields = dict(
+        id="c",
+        claim="ReLU dies",
+        paper="it does",
+        select={"act": "relu"},
+        measure=Measure(metric="dead_frac", layers="all", epoch=0),
+        criterion=Criterion(kind="above", bound=0.01),
+    )
+    return Claim(**{**fields, **change})
+
+
+def _study(**change) -> Study:
+    fields = dict(
+        name="tiny",
+        title="t",
+        source="s",
+        cost="c",
+        base={"dataset": "mnist-mini"},
+        grid={"act": ["relu", "elu"], "seed": [0, 1]},
+        claims=(_claim(),),
+    )
+    return Study(**{**fields, **change})
+
+
+@pytest.mark.parametrize(
+    ("build", "word"),
+    [
+        (lambda: Measure(metric="dead_frac", layers="frist", epoch=0), "frist"),
+        (lambda: Measure(metric="out_maen", layers="all", epoch=0), "out_maen"),
+        (lambda: Measure(metric="dead_frac", epoch="lsat"), "lsat"),
+        (lambda: Measure(metric="out_mean", epoch=0), "out_mean"),  # per layer: needs layers
+        (lambda: Measure(metric="train_loss", layers="all", epoch=0), "train_loss"),
+        (lambda: Criterion(kind="greter_than", select={"act": "relu"}), "greter_than"),
+        (lambda: Criterion(kind="abov", bound=0.1), "abov"),
+        (lambda: Criterion(kind="between", bound=(1.0, 0.0)), "between"),
+        (lambda: Criterion(kind="less_than", select={"act": "relu"}, layers="deeep"), "deeep"),
+        (lambda: Figure(kind="layer", metrics=("dead_frac",), by=("act",)), "layer"),
+        (lambda: Figure(kind="layers", metrics=("dead_frak",), by=("act",)), "dead_frak"),
+        (lambda: Figure(kind="versus", metric="test_acc", x="lr", by=("act",), layers="al"), "al"),
+        (lambda: Figure(kind="epochs", metric="gap", by=("act",)), "gap"),  # not a column
+        (lambda: Figure(kind="epochs", metric="train_loss", by=("act",), x="lr"), "x"),
+    ],
+)
+def test_a_misspelt_word_raises_a_config_error_naming_it(build, word):
+    with pytest.raises(ConfigError, match=re.escape(word)):
+        build()
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"claims": (_claim(select={"actt": "relu"}),)}, ["'tiny'", "'c'", "'actt'"]),
+        ({"claims": (_claim(select={"act": "relux"}),)}, ["'tiny'", "'c'", "'relux'"]),
+        (
+            {"claims": (_claim(criterion=Criterion(kind="less_than", select={"act": "selu"})),)},
+            ["'tiny'", "'c'", "'selu'"],
+        ),
+        ({"claims": (_claim(), _claim())}, ["'tiny'", "'c'", "twice"]),
+        ({"quick_grid": {"seed": [7]}}, ["'tiny'", "quick_grid", "7"]),
+        ({"quick_grid": {"depth": [4]}}, ["'tiny'", "'depth'"]),
+        ({"base": {"act": "relu"}}, ["'tiny'", "act", "both"]),
+        (
+            {"figures": (Figure(kind="layers", metrics=("dead_frac",), by=("acts",)),)},
+            ["'tiny'", "'figure1-layers'", "'acts'"],
+        ),
+        (
+            {"figures": (Figure(kind="versus", metric="test_acc", x="lr", by=("act",)),)},
+            ["'tiny'", "'lr'"],
+        ),
+    ],
+)
+def test_a_selection_the_study_never_runs_names_the_study_the_claim_and_the_word(change, words):
+    with pytest.raises(ConfigError) as e:
+        _study(**change)
+    for w in words:
+        assert w in str(e.value)
+
+
+def test_a_claims_own_checks_name_it():
+    with pytest.raises(ConfigError, match="claim 'c'.*'each'"):
+        _claim(
+            measure=Measure(metric="dead_frac", layers="each", epoch=0),
+            criterion=Criterion(kind="less_than", select={"act": "elu"}),
+        )
+    with pytest.raises(ConfigError, match="claim 'c'.*'train_loss'"):  # no per-layer loss
+        _claim(
+            measure=Measure(metric="train_loss", epoch=1),
+            criterion=Criterion(kind="less_than", select={"act": "elu"}, layers="all"),
+        )
+    with pytest.raises(ConfigError, match="'Bad_Id'"):
+        _claim(id="Bad_Id")
+
+
+def test_a_bad_study_module_fails_at_import_naming_its_file_and_line(tmp_path, monkeypatch):
+    (tmp_path / "badstudy.py").write_text(
+        textwrap.dedent("""
+        from relubench.registry.studies.spec import Measure
+
+        OK = 1
+        STUDY = Measure(metric="dead_frac", layers="frist", epoch=0)
+        """)
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ConfigError, match=r"badstudy\.py line 5: .*'frist'"):
+        load("badstudy")
+    sys.modules.pop("badstudy", None)
+
+
+# --- the definitions: frozen, keyword-only, one module per study ----------------------------
+
+
+def test_specs_are_frozen_and_built_by_keyword():
+    study = get_study("born-dead")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        study.name = "x"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        study.claims[0].select["act"] = "elu"  # type: ignore[index]
+    with pytest.raises(TypeError):
+        Measure("dead_frac", 0)  # type: ignore[misc]
+    spec = study.spec()
+    spec["grid"]["seed"].append(99)  # a copy: the study is unchanged
+    assert 99 not in study.spec()["grid"]["seed"] and 99 not in study.sweep["grid"]["seed"]
+
+
+def test_the_registry_lists_one_module_per_study_and_finds_names_in_any_case():
+    assert [m.replace("_", "-") for m in MODULES] == list(STUDIES)
+    assert get_study("SELU-Init") is STUDIES["selu-init"]
+    with pytest.raises(ConfigError, match=r"unknown study 'nonsense'; choose one of: .*study list"):
+        get_study("nonsense")
