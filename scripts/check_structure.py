@@ -33,35 +33,35 @@ LONG_FUNCTIONS: dict[str, str] = {  # "module:function" -> why it stays one func
 }
 
 
-def module_name(path: Path) -> str:
-    parts = path.relative_to(ROOT).with_suffix("").parts
+def module_name(path: Path, root: Path = ROOT) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def long_modules(files: list[Path]) -> list[str]:
+def long_modules(files: list[Path], root: Path = ROOT) -> list[str]:
     return [
-        f"{f.relative_to(ROOT)}: {n} lines, over {MAX_MODULE_LINES}"
+        f"{f.relative_to(root)}: {n} lines, over {MAX_MODULE_LINES}"
         for f in files
         if (n := len(f.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
     ]
 
 
-def long_functions(files: list[Path]) -> list[str]:
+def long_functions(files: list[Path], root: Path = ROOT) -> list[str]:
     found = []
     for f in files:
         for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 n = node.end_lineno - node.lineno + 1
-                key = f"{module_name(f)}:{node.name}"
+                key = f"{module_name(f, root)}:{node.name}"
                 if n > MAX_FUNCTION_LINES and key not in LONG_FUNCTIONS:
-                    found.append(f"{f.relative_to(ROOT)}:{node.lineno} {node.name}: {n} lines")
+                    found.append(f"{f.relative_to(root)}:{node.lineno} {node.name}: {n} lines")
     return found
 
 
-def imports_of(path: Path, modules: set[str]) -> set[str]:
-    """The relubench modules `path` imports, anywhere in it (a package import counts as its
+def imports_of(path: Path, modules: set[str], root: Path = ROOT) -> set[str]:
+    """The package's modules `path` imports, anywhere in it (a package import counts as its
     __init__; `from pkg import name` as the module pkg.name when that is a module)."""
-    me = module_name(path)
+    me = module_name(path, root)
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
@@ -79,10 +79,10 @@ def imports_of(path: Path, modules: set[str]) -> set[str]:
     return found
 
 
-def circles(files: list[Path]) -> list[str]:
+def circles(files: list[Path], root: Path = ROOT) -> list[str]:
     """Strongly connected groups of more than one module (Tarjan), each a circle."""
-    modules = {module_name(f): f for f in files}
-    graph = {m: imports_of(f, set(modules)) for m, f in modules.items()}
+    modules = {module_name(f, root): f for f in files}
+    graph = {m: imports_of(f, set(modules), root) for m, f in modules.items()}
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []

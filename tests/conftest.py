@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from relubench.runner.smoke import SMOKE
@@ -23,3 +30,16 @@ def no_system_datasets(monkeypatch):
     from relubench.data.store import SYSTEM_ENV
 
     monkeypatch.setenv(SYSTEM_ENV, "")
+
+
+def kill_at(spec: dict[str, Any]) -> None:
+    """Train or sweep in a child process that signals itself at the point `spec` names
+    (tests/killpoint.py says how); returns once the signal has ended it."""
+    sig = signal.Signals[spec.get("signal", "SIGKILL")]
+    r = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("killpoint.py")), json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == -sig, f"exit {r.returncode}, not {sig.name}: {r.stderr[-2000:]}"

@@ -1,25 +1,24 @@
-"""Checkpoints and resume: the state round trip, a real kill, a corrupt or foreign checkpoint."""
+"""Checkpoints and resume: the state round trip, real kills, a corrupt or foreign checkpoint."""
 
 from __future__ import annotations
 
 import csv
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY, kill_at
 
 from relubench.config import merge
 from relubench.runner import checkpoint
 from relubench.runner.checkpoint import CHECKPOINT, CheckpointError, capture, restore
-from relubench.runner.reporters import QuietReporter
 from relubench.runner.loop import train_one_epoch
+from relubench.runner.reporters import QuietReporter
 from relubench.runner.train import build_loop, load_data, run
 
 TIMING = ("epoch_seconds", "samples_per_s")
@@ -206,37 +205,47 @@ def test_no_checkpoint_when_switched_off(tiny):
     assert run(cfg)["resumes"] == []  # nothing to resume from: a fresh start
 
 
-def wait_for(path: Path, timeout: float = 120) -> None:
-    deadline = time.time() + timeout
-    while not path.exists():
-        assert time.time() < deadline, f"{path} never appeared"
-        time.sleep(0.01)
+# A run killed outright (SIGKILL: no clean-up at all) at each kind of moment after its first
+# checkpoint: at epoch 3 of 4 (12 steps an epoch), by a child process that kills itself there.
+MORE = {"act": "prelu", "epochs": 4, "train_size": 768}
+KILLS = {  # where -> (epoch of the checkpoint left, metrics.csv's epochs, summary's epochs_done)
+    "mid-epoch": ({"at": "step", "epoch": 3, "step": 10}, 2, 3, 2),
+    "after-the-epoch-rows": ({"at": "epoch", "epoch": 3}, 2, 4, 2),  # an epoch past the ckpt
+    "mid-checkpoint-write": ({"at": "checkpoint", "epoch": 3}, 2, 4, 3),  # a temp file left
+}  # killed right after its checkpoint, a run leaves the folder a mid-epoch kill leaves
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory) -> Path:
+    """The folder of the uninterrupted run the killed ones must land on."""
+    cfg = merge({**TINY, **MORE, "out": str(tmp_path_factory.mktemp("whole"))})
+    assert run(cfg)["resumes"] == []
+    return cfg.run_dir
 
 
 @pytest.mark.slow
-def test_a_run_killed_at_a_random_moment_resumes_bit_for_bit(tiny, tmp_path):
-    """SIGKILL (no clean-up at all) anywhere after the first checkpoint, then the same command:
-    no epoch twice, and the files equal an uninterrupted run's but for the timing columns."""
-    more = {"act": "prelu", "epochs": 6, "train_size": 1024, "threads": 1}
-    whole = cli(*flags({**tiny, "out": str(tmp_path / "whole")}, **more))
-    assert whole.returncode == 0, whole.stderr
-    cfg = merge({**tiny, **more})
-    cmd = [sys.executable, "-m", "relubench", "train", *flags(tiny, **more)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for(cfg.run_dir / CHECKPOINT)
-    time.sleep(random.uniform(0, 0.6))
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+@pytest.mark.parametrize("where", KILLS)
+def test_a_run_killed_anywhere_resumes_bit_for_bit(tiny, whole, where):
+    """SIGKILL, then the same run again: it resumes from the last whole checkpoint, no epoch is
+    in the files twice, and they equal the uninterrupted run's but for the timing columns."""
+    point, ckpt_epoch, rows_then, done_then = KILLS[where]
+    cfg = merge({**tiny, **MORE})
+    kill_at({**point, "train": cfg.to_dict()})
     killed = summary(cfg.run_dir)
-    assert killed["status"] == "running", "killed too late: make the run longer"
-    r = cli(*flags(tiny, **more))
-    assert r.returncode == 0, r.stderr
-    s = summary(cfg.run_dir)
-    (resume,) = s["resumes"]
-    assert killed["epochs_done"] - 1 <= resume["from_epoch"] <= killed["epochs_done"]
+    assert killed["status"] == "running" and killed["epochs_done"] == done_then
+    assert torch.load(cfg.run_dir / CHECKPOINT, weights_only=True)["epoch"] == ckpt_epoch
+    assert [r["epoch"] for r in rows(cfg.run_dir, "metrics.csv")] == [
+        str(e) for e in range(rows_then)
+    ]
+    assert bool(list(cfg.run_dir.glob(".*.tmp"))) == (where == "mid-checkpoint-write")
+    s = run(cfg)
+    assert s["status"] == "complete" and s["epochs_done"] == 4
+    assert [r["from_epoch"] for r in s["resumes"]] == [ckpt_epoch]
     epochs = [r["epoch"] for r in rows(cfg.run_dir, "metrics.csv")]
-    assert epochs == [str(e) for e in range(7)]  # every epoch once
-    same_files(cfg.run_dir, tmp_path / "whole" / cfg.run_id)
+    assert epochs == [str(e) for e in range(5)]  # every epoch once
+    same_files(cfg.run_dir, whole)
+    assert s["final_test_acc"] == summary(whole)["final_test_acc"]
+    assert not list(cfg.run_dir.glob(".*.tmp")) and not (cfg.run_dir / CHECKPOINT).exists()
 
 
 def test_a_sigterm_while_the_checkpoint_is_written_is_held_until_it_is_whole(tiny, monkeypatch):

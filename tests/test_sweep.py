@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
-from conftest import TINY
+from conftest import TINY, kill_at
 from typer.testing import CliRunner
 
 from relubench.cli import app
 from relubench.config import merge
 from relubench.errors import ConfigError
-from relubench.runner.lock import RunBusy, RunLock, held
 from relubench.runner.execute import threads_per_run
+from relubench.runner.lock import RunBusy, RunLock, held
 from relubench.runner.plan import expand
 
 runner = CliRunner()
@@ -235,37 +233,32 @@ def checkpoints(out: Path) -> dict[str, int]:
 
 @pytest.mark.slow
 def test_resume_after_a_real_kill(tmp_path):
-    """A sweep killed outright: finished runs are not run again, the unfinished one resumes
-    from its last complete epoch (only the epoch in progress is trained again)."""
+    """A sweep killed outright (SIGKILL: no clean-up at all, as if the machine died) in its third
+    run, mid-epoch 3: the finished runs are not run again, the unfinished one resumes from its
+    last complete epoch (only the epoch in progress is trained again), the rest run."""
     out = tmp_path / "r"
+    acts = ["relu", "leaky", "prelu", "elu", "selu"]
     spec = {
-        "base": {**TINY, "out": str(out), "epochs": 4, "train_size": 1024},
-        "grid": {"act": ["relu", "leaky", "prelu", "elu", "selu"]},
+        "base": {**TINY, "out": str(out), "epochs": 4, "train_size": 768},  # 12 steps an epoch
+        "grid": {"act": acts},
     }
     f = write_sweep(tmp_path, spec)
-    proc = sweep_proc(f)
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if len(completed(out)) >= 2 and list(out.glob("*/checkpoint.pt")):
-            break
-        time.sleep(0.01)
-    os.killpg(proc.pid, signal.SIGKILL)  # no clean-up at all: as if the machine died
-    proc.wait()
+    ids = {c.act: c.run_id for c in expand(f).configs}
+    kill_at({"at": "step", "epoch": 3, "step": 10, "act": "prelu", "sweep": str(f)})
     before, at_kill = completed(out), checkpoints(out)
-    assert 2 <= len(before) < 5, "the sweep should have been killed partway"
-    assert at_kill, "the sweep should have been killed inside a run"
-    proc = sweep_proc(f)
-    log, _ = proc.communicate(timeout=300)
-    assert proc.returncode == 0, log
+    assert set(before) == {ids["relu"], ids["leaky"]}
+    assert at_kill == {ids["prelu"]: 2}  # killed inside a run, its epoch 2 checkpointed
+    r = runner.invoke(app, ["sweep", str(f)])
+    assert r.exit_code == 0, r.output
     after = completed(out)
-    assert len(after) == 5  # the union is complete
+    assert set(after) == set(ids.values())  # the union is complete
     assert all(after[k] == v for k, v in before.items())  # nothing finished was run again
-    assert len(ran_by(log)) == 5 - len(before)
-    for run_id, epoch in at_kill.items():
-        resumes = json.loads((out / run_id / "summary.json").read_text())["resumes"]
-        assert [r["from_epoch"] for r in resumes] == [epoch]
-        epochs = [line.split(",")[0] for line in (out / run_id / "metrics.csv").open()][1:]
-        assert epochs == ["0", "1", "2", "3", "4"]
+    assert sorted(ran_by(r.output)) == sorted(ids[a] for a in ("prelu", "elu", "selu"))
+    folder = out / ids["prelu"]
+    resumes = json.loads((folder / "summary.json").read_text())["resumes"]
+    assert [r["from_epoch"] for r in resumes] == [2]
+    epochs = [line.split(",")[0] for line in (folder / "metrics.csv").open()][1:]
+    assert epochs == ["0", "1", "2", "3", "4"]  # every epoch once
     assert not list(out.rglob(".*.tmp"))  # no half-written file anywhere
     assert not list(out.glob("*/checkpoint.pt"))  # every run complete: none kept
 
