@@ -11,7 +11,8 @@ the gap between the 0.0 and 0.5 starts (at the end, against 0.5 at the start: sl
 learn forget where they started, so the gap shrinks), whether the change from 0.25 has the
 same sign on every seed, and the spread of the slopes within the layer (min-max, from 0.25).
 A layer *learns* when its gap is at most half the starting gap on every seed and its
-direction repeats across seeds (a change of at least 0.01, with one sign on every seed). Figure: each layer's mean slope over training steps, for the
+direction repeats across seeds (a change of at least 0.01, with one sign on every seed).
+Figure: each layer's mean slope over training steps, for the
 three starts (seed 0). The table goes to benchmarks/RESULTS.md (benchmarks/harness.py).
 """
 
