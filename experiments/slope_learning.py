@@ -1,7 +1,7 @@
 """Do PReLU's slopes learn? The same runs from three starting slopes: do they forget the start?
 
     python -m experiments.slope_learning                          # the default recipe, seeds 0-2
-    python -m experiments.slope_learning --set slope_lr=1 --out runs/slopes-lr1
+    python -m experiments.slope_learning --set slope_lr=1 --out results/slopes-lr1
     python -m experiments.slope_learning --quick                  # tiny synthetic runs, for tests
 
 Trains `prelu` and `prelu-shared` from `prelu_init` 0.0, 0.25 and 0.5 on the same seeds (the
@@ -131,11 +131,15 @@ def main() -> None:
     parser.add_argument("--acts", default=",".join(ACTS), help="activations (default: both)")
     parser.add_argument("--seeds", default="0,1,2", help="seeds (default: 0,1,2)")
     parser.add_argument("--set", action="append", default=[], help="config key=value for all")
-    parser.add_argument("--out", default="runs/slope-learning", help="folder of run folders")
+    parser.add_argument("--out", default="results/slope-learning", help="folder of run folders")
     parser.add_argument("--jobs", type=int, default=2, help="runs at once (default: 2)")
     parser.add_argument("--figure", default="docs/slope-learning.png", help="PNG to write")
     quick = ["dataset=synthetic", "train_size=256", "test_size=64", "probe_size=32", "width=4"]
     args = parser.parse(quick={"seeds": "0,1", "figure": None})
+    if args.quick:  # a smoke check: its runs go to a temporary folder, not the checkout
+        import tempfile
+
+        args.out = tempfile.mkdtemp(prefix="relubench-slope-learning-")
     sets = parse_set([*(quick if args.quick else []), *args.set])
     acts, seeds = args.acts.split(","), [int(s) for s in args.seeds.split(",")]
     configs = sweep(acts, seeds, sets, args.out, args.jobs)

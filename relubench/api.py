@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from relubench.config import RunConfig, resolve
-from relubench.errors import ConfigError
+from relubench.errors import CompareError, ConfigError, short
 from relubench.runfolder import read_summary, read_table, run_status
 
 if TYPE_CHECKING:
@@ -125,10 +125,16 @@ def train(
     A diverged run returns with status "diverged"; Ctrl-C raises KeyboardInterrupt with the
     completed epochs kept.
     """
+    for name, flag in (("force", force), ("restart", restart), ("progress", progress)):
+        if not isinstance(flag, bool):
+            raise ConfigError(f"{name} must be True or False, got {short(flag)}")
     if isinstance(config, RunConfig):
         cfg = resolve(None, [], {**config.to_dict(), **settings}) if settings else config
     else:
         cfg = resolve(config, [], settings)
+    from relubench.data.store import identify
+
+    cfg = identify(cfg)  # a copy of other data than the registry's is another experiment
     if run_status(cfg.run_dir) == "complete" and not force:
         raise ConfigError(
             f"{cfg.run_dir} already holds a complete run of this config; pass --force to "
@@ -143,7 +149,7 @@ def train(
 
         reporter = RichReporter(Console())
     with reporter if hasattr(reporter, "__enter__") else nullcontext():  # Rich's live display
-        run(cfg, reporter, restart=restart)
+        run(cfg, reporter, restart=restart, force=force)
     return Run.read(cfg.run_dir)
 
 
@@ -264,21 +270,48 @@ def _run_plan(
         return run_plan(plan, backend, jobs, reporter, address, cpus, gpus, restart)
 
 
-def _paths(paths: tuple[str | Path | list[str | Path], ...]) -> list[str | Path]:
-    flat = [p for item in paths for p in (item if isinstance(item, list) else [item])]
+def _paths(paths: tuple[Any, ...]) -> list[str | Path]:
+    """The paths given to load_runs/compare: each a str or Path, or a list or tuple of them;
+    none given is `results`. Anything else is a CompareError saying what was given."""
+    flat = [p for item in paths for p in (item if isinstance(item, (list, tuple)) else [item])]
+    odd = [p for p in flat if not isinstance(p, (str, Path)) or p == ""]
+    if odd:
+        bad = odd[0]
+        raise CompareError(
+            f"paths must be folders (str or Path), got {short(bad)} ({type(bad).__name__})"
+        )
     return flat or ["results"]
+
+
+def _keys(name: str, value: Any) -> list[str] | None:
+    """`by` or `tune`: None, "act,model", or a list of key names."""
+    if value is None:
+        return None
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(k, str) for k in items):
+        raise CompareError(f"{name} must be config key names (str or a list of str), "
+                           f"got {short(value)}")  # fmt: skip
+    return [k for item in items for k in item.split(",")]
 
 
 def load_runs(*paths: str | Path | list[str | Path]) -> pd.DataFrame:
     """Every run folder under `paths` (default: results), one row per run: its config keys,
     results (final_test_acc, best_test_acc, dead_frac, ...), status and path - the rows
     `compare` groups. Folders that could not be read are listed in `.attrs["skipped"]` as
-    (path, reason) pairs."""
+    (path, reason) pairs.
+
+    Raises CompareError, as `compare` does and with its message, when `paths` hold no
+    readable run at all (a missing path, a folder without runs, only malformed folders), or
+    a path is not a str or Path."""
     import pandas as pd
 
     from relubench.analysis.load import load_rows
+    from relubench.analysis.stats import nothing_to_compare
 
-    rows, config_keys, skipped = load_rows(_paths(paths))
+    given = _paths(paths)
+    rows, config_keys, skipped = load_rows(given)
+    if not rows:
+        raise nothing_to_compare(given, skipped)
     df = pd.DataFrame.from_records(rows)
     df.attrs.update(skipped=skipped, config_keys=config_keys)
     return df
@@ -291,16 +324,19 @@ def comparison(
     include_incomplete: bool = False,
     tune: list[str] | str | None = None,
 ) -> Comparison:
-    """The full comparison `relubench compare` prints: groups, runs, notes, skipped folders."""
+    """The full comparison `relubench compare` prints: groups, runs, notes, skipped folders.
+    Arguments of the wrong type are a CompareError (a RelubenchError), as flags would be."""
     from relubench.analysis.stats import build_comparison
 
-    def keys(value: list[str] | str | None) -> list[str] | None:
-        if value is None:
-            return None
-        items = value.split(",") if isinstance(value, str) else value
-        return [k for item in items for k in item.split(",")]
-
-    return build_comparison(_paths(paths), keys(by), baseline, include_incomplete, keys(tune) or [])
+    given = _paths(paths)
+    by_keys, tune_keys = _keys("by", by), _keys("tune", tune)
+    if baseline is not None and not isinstance(baseline, str):
+        raise CompareError(f"baseline must be a str (a group's value), got {short(baseline)}")
+    if not isinstance(include_incomplete, bool):
+        raise CompareError(
+            f"include_incomplete must be True or False, got {short(include_incomplete)}"
+        )
+    return build_comparison(given, by_keys, baseline, include_incomplete, tune_keys or [])
 
 
 def compare(

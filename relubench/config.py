@@ -3,11 +3,16 @@
 Precedence: defaults < YAML file < `--set key=value` < plain flags. Unknown keys and wrong
 types are errors (ConfigError), so a typo never silently trains the default.
 
+Every RunConfig is validated when it is made (`__post_init__`), however it is made.
+
 Config evolution (DESIGN): every key is an experiment key (in the run id's hash) or a runtime
 key (how or where a run trains: not in the hash). A key added after runs exist declares its
 *neutral value*, the one that reproduces the behaviour from before it existed; at that value it
-is left out of the hash, config.yaml and summary.json, so existing run ids, finished sweeps and
-compare's groups survive every release, and old folders read with the neutral value filled in.
+is left out of the hash and summary.json, so existing run ids, finished sweeps and compare's
+groups survive every release, and old folders read with the neutral value filled in. A run
+folder's config.yaml holds every key, so a file means the same whichever key is edited in it,
+in `train --config` and as a sweep's `base` alike; a config.yaml written before that (it lacks
+keys) reads its missing added keys at their neutral values, in both.
 This module must not import torch: the CLI reads it to start fast.
 """
 
@@ -27,9 +32,11 @@ import yaml
 from relubench.errors import ConfigError, short
 from relubench.registry.activations import ACTS, act_names
 from relubench.registry.datasets import DATASETS, dataset_names
+from relubench.registry.limits import LIMITS, show
 from relubench.registry.models import MODELS, model_names
 from relubench.registry.recipes import locate
-from relubench.yamlio import load_yaml, safe_yaml
+from relubench.yamlio import NumberTooLong, parse_yaml, read_text, safe_yaml
+from relubench.yamlio import load_yaml as load_yaml  # callers import it from here
 
 SLOPE_LR = 0.01  # chosen by measurement: python -m experiments.stability, docs/stability.md
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -102,6 +109,16 @@ class RunConfig:
     out: str = runtime("results")  # parent folder of the run folder
     save_model: bool = runtime(False)  # also write model.pt with the final weights
     checkpoint: bool = runtime(True)  # checkpoint.pt after each epoch: a killed run resumes
+    # the data a run saw, when it is not the registry's: set by the runner from the files found
+    # ("" = the registry's files, checksums matching; see relubench.data.identity)
+    data_id: str = added("")
+
+    def __post_init__(self) -> None:
+        """Every field type-checked and every value range-checked, however the config was made
+        (merge, a script, dataclasses.replace): names normalised, width/depth 0 resolved."""
+        for key in FIELD_TYPES:
+            setattr(self, key, _coerce(key, getattr(self, key)))
+        validate(self)
 
     def to_dict(self) -> dict[str, Any]:
         """Every key, for code; `written()` is what goes into files. (Values are scalars: no
@@ -181,21 +198,25 @@ def config_hash(config: dict[str, Any]) -> str:
 
 def folder_hash(folder: Path) -> str | None:
     """The config hash of the run in `folder` (summary.json, else config.yaml), or None when
-    there is no readable run there (no folder, or nothing written yet)."""
+    there is no readable run there (no folder, nothing written yet, or a file that is not a
+    bounded regular file: a FIFO or /dev/zero in a run folder is no run)."""
     try:
-        summary = json.loads((folder / "summary.json").read_text())
+        summary = json.loads(read_text(folder / "summary.json", "run file", SUMMARY_BYTES))
         if isinstance(summary.get("config_hash"), str):
             return summary["config_hash"]
         config = summary.get("config")
-    except (OSError, ValueError, AttributeError):
+    except (ConfigError, ValueError, AttributeError, RecursionError):
         try:
-            config = yaml.safe_load((folder / "config.yaml").read_text())
-        except (OSError, yaml.YAMLError, ValueError):
+            config = safe_yaml(read_text(folder / "config.yaml", "run file"))
+        except (ConfigError, yaml.YAMLError, ValueError, RecursionError):
             return None
     try:
         return config_hash(config) if isinstance(config, dict) else None
-    except TypeError:  # hand-edited: a key or value json cannot hold
+    except (TypeError, ValueError):  # hand-edited: a key or value json cannot hold
         return None
+
+
+SUMMARY_BYTES = 64 << 20  # a summary.json of a long run is well under a megabyte
 
 
 def _coerce(key: str, value: Any) -> Any:
@@ -206,18 +227,26 @@ def _coerce(key: str, value: Any) -> Any:
         ok = isinstance(value, bool)
     elif kind == "int":
         ok = isinstance(value, int) and not isinstance(value, bool)
+        if isinstance(value, str):
+            raise ConfigError(
+                f"{key} must be int, got {short(value)} (str): a whole number in plain decimal "
+                "digits, like 10"
+            )
     elif kind == "float":
-        if isinstance(value, str):  # PyYAML (YAML 1.1) reads `1e-3` as a string
+        if isinstance(value, str):  # `1e-3` is a string in YAML 1.1
             try:
                 value = float(value)
             except ValueError:
                 pass
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        value = float(value) if ok else value
+        try:
+            value = float(value) if ok else value
+        except OverflowError:  # an int of hundreds of digits
+            raise ConfigError(f"{key} must be a finite number, got {show(value)}") from None
     else:
         ok = isinstance(value, str)
     if not ok:
-        raise ConfigError(f"{key} must be {kind}, got {short(value)} ({type(value).__name__})")
+        raise ConfigError(f"{key} must be {kind}, got {show(value)} ({type(value).__name__})")
     if kind == "float" and not math.isfinite(value):
         raise ConfigError(f"{key} must be a finite number, got {value}")
     return value
@@ -240,17 +269,6 @@ def _choice(key: str, value: str, choices: tuple[str, ...] | list[str]) -> str:
     return value
 
 
-# Bounds no experiment needs to cross; past them torch overflows or a run cannot fit anywhere.
-LIMITS = {
-    "lr": 1e3,
-    "weight_decay": 1e3,
-    "slope_lr": 1e3,
-    "seed": 2**62,
-    "epochs": 10**6,
-    "batch_size": 2**20,
-}
-
-
 CHOICES = {
     "act": act_names,
     "model": model_names,
@@ -263,7 +281,8 @@ CHOICES = {
 
 
 def validate(cfg: RunConfig) -> RunConfig:
-    """Raise ConfigError on the first invalid value; normalise names to lower case."""
+    """Raise ConfigError on the first invalid value; normalise names to lower case and `out`
+    to one spelling (a, a/ and ./a are one folder). Every RunConfig runs it when made."""
     for key, choices in CHOICES.items():
         setattr(cfg, key, _choice(key, getattr(cfg, key), choices()))
     model = MODELS[cfg.model]  # width/depth 0 = the model's: config.yaml names the real net
@@ -276,17 +295,18 @@ def validate(cfg: RunConfig) -> RunConfig:
     )  # fmt: skip
     for key in positive:
         if getattr(cfg, key) <= 0:
-            raise ConfigError(f"{key} must be > 0, got {getattr(cfg, key)}")
+            raise ConfigError(f"{key} must be > 0, got {show(getattr(cfg, key))}")
     for key in (*non_negative, "seed"):
         if getattr(cfg, key) < 0:
-            raise ConfigError(f"{key} must be >= 0, got {getattr(cfg, key)}")
-    for key, top in LIMITS.items():
-        if getattr(cfg, key) > top:
-            raise ConfigError(f"{key} must be <= {top:g}, got {getattr(cfg, key):g}")  # 1e+21
+            raise ConfigError(f"{key} must be >= 0, got {show(getattr(cfg, key))}")
+    for key, top in LIMITS.items():  # before anything is built from them
+        if abs(getattr(cfg, key)) > top:
+            bound = f"{top:,}" if isinstance(top, int) and top < 2**40 else f"{top:g}"
+            raise ConfigError(f"{key} must be <= {bound}, got {show(getattr(cfg, key))}")
     cores = os.cpu_count() or 1
     if cfg.threads > cores:
         raise ConfigError(
-            f"threads {cfg.threads} is more than this machine's {cores} logical cores; "
+            f"threads {show(cfg.threads)} is more than this machine's {cores} logical cores; "
             f"use at most {cores} (0 = torch's choice)"
         )
     data = DATASETS[cfg.dataset]
@@ -322,6 +342,15 @@ def validate(cfg: RunConfig) -> RunConfig:
             f"augment (crop + flip) is defined for {with_aug} only, not {cfg.dataset}; "
             f"drop --augment"
         )
+    if len(cfg.data_id) > 200:
+        raise ConfigError(f"data_id is set by the runner from the data; got {short(cfg.data_id)}")
+    cfg.out = os.path.normpath(cfg.out) if cfg.out else cfg.out
+    return cfg
+
+
+def check_out(cfg: RunConfig) -> RunConfig:
+    """ConfigError when `out`, where the run folders go, is a file (checked where a config is
+    resolved to run, not whenever one is made: a file named like the default is no error then)."""
     out = Path(cfg.out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {cfg.out} is a file; give a folder for the run folders")
@@ -337,7 +366,9 @@ def parse_set(items: list[str]) -> dict[str, Any]:
             raise ConfigError(f"--set expects key=value, got {item!r}")
         try:
             out[key.strip()] = safe_yaml(raw) if raw.strip() else ""
-        except (yaml.YAMLError, ConfigError):
+        except NumberTooLong as e:
+            raise ConfigError(f"--set {key.strip()} {e}") from None
+        except (yaml.YAMLError, ConfigError, ValueError, RecursionError):
             out[key.strip()] = raw
     return out
 
@@ -355,14 +386,13 @@ def check_keys(layer: dict[str, Any], source: str = "") -> None:
 
 
 def merge(*layers: dict[str, Any], source: str = "") -> RunConfig:
-    """Build a validated RunConfig from dicts, later ones winning; unknown keys are errors."""
+    """Build a validated RunConfig from dicts, later ones winning; unknown keys are errors.
+    (RunConfig checks every value as it is made; `out` is checked here, where runs start.)"""
     values: dict[str, Any] = {}
     for layer in layers:
         check_keys(layer, source)
-        for key, value in layer.items():
-            if value is not None:
-                values[key] = _coerce(key, value)
-    return validate(RunConfig(**values))
+        values.update((k, v) for k, v in layer.items() if v is not None)
+    return check_out(RunConfig(**values))
 
 
 def as_run(config: dict[str, Any]) -> dict[str, Any]:
@@ -382,12 +412,17 @@ def resolve(
     flags: dict[str, Any] | None = None,
 ) -> RunConfig:
     """defaults < YAML < --set < flags (flags that are None were not given). A run folder's
-    config.yaml (its first line says so) reruns that run: added keys it lacks are neutral."""
+    config.yaml reruns that run (`load_config`)."""
+    if config_file is not None and not isinstance(config_file, (str, Path)):
+        raise ConfigError(
+            f"config must be a recipe's name, a YAML file's path or a RunConfig, got "
+            f"{show(config_file)} ({type(config_file).__name__})"
+        )
     if config_file:
         config_file = locate(config_file)  # a path, or a recipe's name
-    file_values = load_yaml(config_file) if config_file else {}
-    if config_file and _run_header(Path(config_file)):
-        file_values = as_run(file_values)
+    file_values = load_config(config_file) if config_file else {}
+    if not isinstance(sets or [], list) or not all(isinstance(x, str) for x in sets or []):
+        raise ConfigError(f"--set takes a list of key=value strings, got {show(sets)}")
     set_values = parse_set(sets or [])
     flag_values = {k: v for k, v in (flags or {}).items() if v is not None}
     check_keys(file_values, str(config_file or ""))  # unknown keys named with their source
@@ -395,12 +430,13 @@ def resolve(
     return merge(file_values, set_values, flag_values)
 
 
-def _run_header(path: Path) -> bool:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.readline().startswith(RUN_HEADER)
-    except (OSError, UnicodeDecodeError):
-        return False
+def load_config(path: str | Path) -> dict[str, Any]:
+    """A config file's keys, read the same way by `train --config` and a sweep's `base`: a run
+    folder's config.yaml (its first line says so) is that run, so keys it lacks (written before
+    config.yaml held every key) are at their neutral values (`as_run`)."""
+    text = read_text(path)
+    values = parse_yaml(text, Path(path))
+    return as_run(values) if text.startswith(RUN_HEADER) else values
 
 
 RUN_HEADER = "# relubench run "  # a run folder's config.yaml starts with it
@@ -409,4 +445,4 @@ RUN_HEADER = "# relubench run "  # a run folder's config.yaml starts with it
 def to_yaml(cfg: RunConfig) -> str:
     """The resolved config, in field order, so `relubench train --config` reruns it."""
     header = f"{RUN_HEADER}{cfg.run_id}\n# rerun: relubench train --config config.yaml\n"
-    return header + yaml.safe_dump(cfg.written(), sort_keys=False)
+    return header + yaml.safe_dump(cfg.to_dict(), sort_keys=False)  # every key: see the top

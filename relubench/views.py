@@ -16,9 +16,16 @@ from rich.table import Table
 from relubench.config import RunConfig
 from relubench.registry.activations import ACTS
 from relubench.registry.datasets import DATASETS
+from relubench.runfolder import printable
 
 if TYPE_CHECKING:
     from relubench.runner.plan import Outcome, Plan
+
+
+def safe(value: Any) -> str:
+    """Any text from a file or a user (a path, an error, a config value) for Rich: its markup
+    shown as text, its control characters escaped (never sent raw to a terminal)."""
+    return escape(printable(str(value)))
 
 
 def acts_table() -> Table:
@@ -66,7 +73,7 @@ def plan_table(file: Path, plan: Plan, limit: int = 1000) -> Table:
     """`sweep --dry-run`: the run ids (the first `limit`) and whether each is complete."""
     n, done = plan.count, len(plan.complete)
     first = f", the first {limit}:" if n > limit else ""
-    table = Table(title=f"{file}: {n:,} runs, {done:,} complete, {n - done:,} to run{first}")
+    table = Table(title=f"{safe(file)}: {n:,} runs, {done:,} complete, {n - done:,} to run{first}")
     table.add_column("run id", no_wrap=True)
     table.add_column("status", no_wrap=True)
     for c in plan.head(limit):
@@ -128,7 +135,7 @@ def _count(n: int) -> str:
 
 def skipped_warning(skipped: list[tuple[str, str]], limit: int = 20) -> str:
     """One warning for all folders that could not be used, each with its reason."""
-    lines = [f"  {escape(path)}: {escape(why)}" for path, why in skipped[:limit]]
+    lines = [f"  {safe(path)}: {safe(why)}" for path, why in skipped[:limit]]
     if len(skipped) > limit:
         lines.append(f"  ... and {len(skipped) - limit} more")
     return f"[yellow]warning:[/] skipped {len(skipped)}:\n" + "\n".join(lines)
@@ -152,14 +159,16 @@ def studies_table() -> Table:
 
 def verdict_table(doc: dict[str, Any]) -> Table:
     """A study's verdicts: claim, the paper's number, what was measured, the verdict."""
-    title = f"{doc['study']}: {doc['title']}" + (" (quick)" if doc.get("quick") else "")
-    table = Table(title=title, caption=doc["source"], caption_justify="left")
+    title = f"{safe(doc.get('study', '?'))}: {safe(doc.get('title', ''))}"
+    title += " (quick)" if doc.get("quick") is True else ""
+    table = Table(title=title, caption=safe(doc.get("source", "")), caption_justify="left")
     for col in ("claim", "paper", "measured", "criterion", "verdict"):
         table.add_column(col, no_wrap=col == "verdict")
-    for c in doc["claims"]:
-        style = VERDICT_STYLE.get(c["verdict"], "")
+    for c in doc.get("claims") or []:
+        verdict = str(c.get("verdict", ""))
+        style = VERDICT_STYLE.get(verdict, "none")
         table.add_row(
-            escape(c["claim"]), escape(c["paper"]), escape(c["measured"]),
-            escape(c["criterion"]), f"[{style}]{c['verdict']}[/]",
+            safe(c.get("claim", "")), safe(c.get("paper", "")), safe(c.get("measured", "")),
+            safe(c.get("criterion", "")), f"[{style}]{safe(verdict)}[/]",
         )  # fmt: skip
     return table

@@ -183,6 +183,13 @@ def slope_trace(b: str) -> None:
         number(first)
 
 
+def slope_learning(b: str) -> None:
+    for column in ("end from 0.0", "end from 0.25", "end from 0.5", "spread"):
+        finite(b, column)
+    assert set(cells(b, "learns")) <= {"**yes**", "no"}
+    assert len(cells(b, "layer")) >= 2  # a row per activation layer
+
+
 def exp_range(b: str) -> None:
     for column in ("exp", "ELU forward, no floor", "ELU forward", "floor's gain"):
         positive(b, column)
@@ -202,7 +209,7 @@ BENCHMARKS = (
     sweep_bench,
     time_to_accuracy,
 )
-EXPERIMENTS = (stability, slope_trace, exp_range)
+EXPERIMENTS = (stability, slope_trace, slope_learning, exp_range)
 FIGURES: dict[str, Callable[[str], None]] = {
     **{f"benchmarks.{check.__name__}": check for check in BENCHMARKS},
     **{f"experiments.{check.__name__}": check for check in EXPERIMENTS},

@@ -111,8 +111,9 @@ def test_shipped_recipes_load(path):
 
 
 def test_added_keys_at_their_neutral_value_keep_old_run_ids():
-    # DESIGN's config-evolution rule: the ids below were made before celu_alpha, rrelu_lower
-    # and rrelu_upper existed (the README's study and every finished sweep use them)
+    # the config-evolution rule (docs/architecture.md): the ids below were made before
+    # celu_alpha, rrelu_lower and rrelu_upper existed (the README's study and every finished
+    # sweep use them)
     assert merge({}).run_id == "mnist-mini-cnn-relu-s0-ead83933"
     # PReLU's slopes train at lr x slope_lr (0.01) now: a new experiment, a new id; at the
     # neutral value 1.0 it is the old experiment, with its old id
@@ -120,10 +121,12 @@ def test_added_keys_at_their_neutral_value_keep_old_run_ids():
     assert merge({"act": "prelu"}).run_id != "mnist-mini-cnn-prelu-s0-c0a070ae"
     # a key for learned slopes leaves runs without them alone, whatever its value
     assert merge({"slope_lr": 0.5}).run_id == merge({}).run_id
-    assert "slope_lr" not in to_yaml(merge({})) and "slope_lr: 0.01" in to_yaml(
+    # config.yaml holds every key, so a file means the same wherever it is read; the hash
+    # (and `written`, what summary.json records) leaves neutral values out
+    assert "slope_lr: 0.01" in to_yaml(merge({})) and "slope_lr: 0.01" in to_yaml(
         merge({"act": "prelu"})
     )
-    assert "celu_alpha" not in to_yaml(merge({})) and "celu_alpha" not in merge({}).written()
+    assert "celu_alpha: 1.0" in to_yaml(merge({})) and "celu_alpha" not in merge({}).written()
     # off its neutral value an added key is part of the experiment: a new id, and written
     moved = merge({"act": "celu", "celu_alpha": 0.5})
     assert moved.run_id != merge({"act": "celu"}).run_id
@@ -134,7 +137,7 @@ def test_added_keys_at_their_neutral_value_keep_old_run_ids():
     assert NEUTRAL == {
         "celu_alpha": 1.0, "rrelu_lower": 1 / 8, "rrelu_upper": 1 / 3, "slope_lr": 1.0,
         "val_size": 0, "dormant_tau": 0.1, "slope_decay": False, "init": "auto",
-        "label_smoothing": 0.0,
+        "label_smoothing": 0.0, "data_id": "",
     }  # fmt: skip
     assert merge({"label_smoothing": 0.0}).run_id == merge({}).run_id
     assert merge({"label_smoothing": 0.1}).run_id != merge({}).run_id

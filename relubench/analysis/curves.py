@@ -29,13 +29,16 @@ class Curves:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
 
 
+# rows of metrics.csv (one per epoch) or layers.csv (epoch x layer) a figure reads, at most:
+# far past any run's, and a bound on the memory a stray huge table takes (about 1 KB a row)
+MAX_ROWS = 100_000
 METRICS = ["epoch", "test_acc", "dead_frac"]
 LAYERS = ["epoch", "layer", "dead_frac", "alpha_mean", "alpha_min", "alpha_max"]
 
 
 def _read(path: Path, columns: list[str]) -> list[list]:
     """The named columns of a run table as rows (numbers as floats, NaN where not measured)."""
-    table = read_table(path)
+    table = read_table(path, max_rows=MAX_ROWS)
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise Malformed(f"{path.name} lacks columns {', '.join(missing)}")

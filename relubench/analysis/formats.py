@@ -19,7 +19,7 @@ from relubench.analysis.cells import (
 )
 from relubench.analysis.stats import Comparison, missing
 from relubench.errors import CompareError
-from relubench.runfolder import csv_text
+from relubench.runfolder import csv_text, printable
 
 FORMATS = ("table", "markdown", "csv", "latex", "json")
 SUFFIX_FORMATS = {".md": "markdown", ".csv": "csv", ".tex": "latex", ".json": "json"}
@@ -111,7 +111,7 @@ def to_json(comp: Comparison) -> str:
             if missing(r["final_test_acc"])
             else round(100 * r["final_test_acc"], 2),
             "error": r["error"],
-            "path": r["path"],
+            "path": printable(r["path"]),
         }
         for r in comp.apart
     ]
@@ -120,7 +120,7 @@ def to_json(comp: Comparison) -> str:
         "baseline": comp.baseline,
         "groups": groups,
         "apart": apart,
-        "skipped": [{"path": p, "reason": why} for p, why in comp.skipped],
+        "skipped": [{"path": printable(p), "reason": printable(why)} for p, why in comp.skipped],
     }
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 

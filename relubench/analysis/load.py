@@ -8,7 +8,6 @@ be read as a run is skipped with the reason, never fatal. Torch-free.
 from __future__ import annotations
 
 import glob
-import json
 import math
 import os
 from pathlib import Path
@@ -17,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from relubench.config import RunConfig, as_run, short
-from relubench.runfolder import STATUSES, Malformed
+from relubench.errors import CompareError
+from relubench.runfolder import STATUSES, Malformed, load_summary, printable, read_bounded
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,6 +43,10 @@ NUMBERS = (
     "wall_seconds",
     "parameters",
 )
+FRACTIONS = ("final_test_acc", "best_test_acc", "final_val_acc", "best_val_acc",
+             "init_dead_frac", "final_dead_frac")  # fmt: skip
+COUNTS = ("epochs_done", "best_epoch", "seconds_per_epoch", "wall_seconds", "parameters")
+MAX_CONFIG_BYTES = 1 << 20  # config.yaml of a run written before summaries held the config
 # Environment fields; device and threads are renamed because the config has its own (requested
 # `auto`/0 there, actual `cpu`/2 here).
 ENVIRONMENT = {
@@ -95,12 +99,12 @@ def find_runs(paths: list[str | Path]) -> tuple[list[Path], list[tuple[str, str]
     """Run folders under `paths` (folders, run folders, their files, or glob patterns).
 
     Returns the folders in a stable order (each once) and the paths that led nowhere, with why.
+    A path given twice, or inside another one given, counts once and is no problem.
     """
     found: list[str] = []
     problems: list[tuple[str, str]] = []
     seen: set[tuple[int, int]] = set()
-    for raw in paths:
-        text = str(raw)
+    for text in dict.fromkeys(os.path.normpath(str(raw)) for raw in paths):
         if _has_glob(text) and not os.path.exists(text):  # a quoted glob: expand it ourselves
             matches = sorted(glob.glob(os.path.expanduser(text), recursive=True))
             if not matches:
@@ -109,6 +113,8 @@ def find_runs(paths: list[str | Path]) -> tuple[list[Path], list[tuple[str, str]
             matches = [text]
         for m in matches:
             if os.path.isdir(m):
+                if _identity(m) in seen:  # searched already, as (part of) another path
+                    continue
                 before = len(found)
                 _walk(m, found, problems, seen)
                 if len(found) == before and m == text:
@@ -120,14 +126,39 @@ def find_runs(paths: list[str | Path]) -> tuple[list[Path], list[tuple[str, str]
                     problems.append((text, "is a file, not a run folder"))
             else:
                 problems.append((text, "no such file or folder"))
-    seen: set[str] = set()
-    unique = []
-    for f in found:
-        real = os.path.abspath(f)  # not realpath: a syscall per folder, for rare symlinks
-        if real not in seen:
-            seen.add(real)
-            unique.append(Path(f))
-    return unique, problems
+    unique: dict[str, Path] = {}
+    for f in found:  # not realpath: a syscall per folder, for rare symlinks
+        unique.setdefault(os.path.abspath(f), Path(f))
+    return list(unique.values()), problems
+
+
+def _identity(folder: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def run_folder_of(path: str | Path) -> Path | None:
+    """The run folder `path` is or lies inside (symlinks resolved), or None: a folder that
+    holds summary.json or config.yaml, `path` itself or any folder above it."""
+    here = Path(os.path.realpath(path))
+    for folder in (here, *here.parents):
+        if folder.is_dir() and any((folder / f).exists() for f in RUN_FILES):
+            return folder
+    return None
+
+
+def refuse_run_folder(out: str | Path, flag: str = "--out") -> None:
+    """CompareError when writing `out` would write into a run folder (its own files, or any
+    file or folder inside it): a run folder is the run's record, never an output's place."""
+    folder = run_folder_of(out)
+    if folder is not None:
+        raise CompareError(
+            f"{flag} {printable(str(out))} is inside the run folder {printable(str(folder))}; "
+            "write outputs elsewhere"
+        )
 
 
 def _number(summary: dict[str, Any], key: str) -> float | None:
@@ -138,7 +169,38 @@ def _number(summary: dict[str, Any], key: str) -> float | None:
         raise Malformed(f"summary.json: {key} is {short(value)}, not a number")
     if not math.isfinite(value):
         raise Malformed(f"summary.json: {key} is {value}, not a finite number")
-    return float(value)
+    value = float(value)
+    if key in FRACTIONS and not 0.0 <= value <= 1.0:
+        raise Malformed(f"summary.json: {key} is {value}, outside [0, 1]")
+    if key in COUNTS and value < 0:
+        raise Malformed(f"summary.json: {key} is {value}, below 0")
+    return value
+
+
+def _slopes(summary: dict[str, Any]) -> list[float]:
+    """The final mean slope of each layer that has one, in forward order; a layers entry of
+    the wrong type is Malformed (a NaN slope, of a diverged run, stays NaN: shown as –)."""
+    layers = summary.get("layers")
+    if layers is None:
+        return []
+    if not isinstance(layers, list):
+        raise Malformed(f"summary.json: layers is {short(layers)}, not a list")
+    slopes = []
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, dict):
+            raise Malformed(f"summary.json: layers[{i}] is {short(layer)}, not an object")
+        a = layer.get("alpha_mean")
+        if a is None:
+            continue
+        if isinstance(a, bool) or not isinstance(a, (int, float)):
+            raise Malformed(f"summary.json: layers[{i}].alpha_mean is {short(a)}, not a number")
+        slopes.append(float(a))
+    return slopes
+
+
+def _text(value: Any) -> Any:
+    """A string from a run folder, its control characters escaped; anything else as it is."""
+    return printable(value) if isinstance(value, str) else value
 
 
 def _read_config(folder: Path, summary: dict[str, Any]) -> dict[str, Any]:
@@ -146,34 +208,36 @@ def _read_config(folder: Path, summary: dict[str, Any]) -> dict[str, Any]:
     if isinstance(config, dict):
         return config
     try:  # runs written before the summary carried the config
-        config = yaml.safe_load((folder / "config.yaml").read_text())
-    except (OSError, yaml.YAMLError) as e:
-        raise Malformed(f"no config in summary.json and config.yaml unreadable ({e})") from None
+        config = yaml.safe_load(read_bounded(folder / "config.yaml", MAX_CONFIG_BYTES))
+    except FileNotFoundError:
+        raise Malformed("no config in summary.json and config.yaml missing") from None
+    except Malformed as e:
+        raise Malformed(f"no config in summary.json and {e}") from None
+    except (yaml.YAMLError, ValueError, RecursionError) as e:
+        why = printable(str(e).splitlines()[0] if str(e) else type(e).__name__)
+        raise Malformed(f"no config in summary.json and config.yaml unreadable ({why})") from None
     if not isinstance(config, dict):
         raise Malformed("no config in summary.json and config.yaml is not a mapping")
     return config
 
 
 def load_run(folder: str | Path) -> dict[str, Any]:
-    """One run folder as one flat row: config keys, results, slopes, environment.
+    """One run folder as one flat row: config keys, results, slopes, environment. Strings
+    from the folder (run id, error, config values, environment) have their control
+    characters escaped (`runfolder.printable`), so no output can carry them raw.
 
-    Raises Malformed with the reason when the folder cannot be read as a run.
+    Raises Malformed with the reason when the folder cannot be read as a run: its files
+    unreadable, not regular files or too large, a field of the wrong type or out of range.
     """
     folder = Path(folder)
     try:
-        text = (folder / "summary.json").read_text()
-    except FileNotFoundError:
-        raise Malformed(
-            "summary.json missing (config.yaml alone: the run never started?)"
-        ) from None
-    except OSError as e:
-        raise Malformed(f"summary.json unreadable ({e.strerror})") from None
-    try:
-        summary = json.loads(text)
-    except ValueError as e:
-        raise Malformed(f"summary.json is not valid JSON ({e})") from None
-    if not isinstance(summary, dict):
-        raise Malformed("summary.json is not a JSON object")
+        summary = load_summary(folder)
+    except Malformed as e:
+        if str(e) == "summary.json missing":
+            raise Malformed(
+                "summary.json missing (config.yaml alone: the run never started?)"
+            ) from None
+        raise
     status = summary.get("status")
     if status not in STATUSES:
         raise Malformed(f"summary.json: unknown status {short(status)}")
@@ -181,32 +245,29 @@ def load_run(folder: str | Path) -> dict[str, Any]:
     config = _read_config(folder, summary)
     odd = next((k for k, v in config.items() if not isinstance(v, SCALARS)), None)
     if odd is not None:
-        raise Malformed(f"config: {odd} is {short(config[odd])}, not a single value")
-    config = as_run(config)  # keys added after the run: their neutral value
+        raise Malformed(f"config: {short(odd)} is {short(config[odd])}, not a single value")
+    key = next((k for k in config if not isinstance(k, str)), None)
+    if key is not None:
+        raise Malformed(f"config: key {short(key)} is not a name")
+    config = {printable(k): _text(v) for k, v in as_run(config).items()}  # added keys: neutral
     row: dict[str, Any] = {**{k: v for k, v in DEFAULTS.items() if k not in config}, **config}
     row.update({k: _number(summary, k) for k in NUMBERS})
-    for key in ("final_test_acc", "best_test_acc", "final_val_acc", "best_val_acc"):
-        v = row[key]
-        if v is not None and not 0.0 <= v <= 1.0:
-            raise Malformed(f"summary.json: {key} is {v}, outside [0, 1]")
     if status == "complete" and row["final_test_acc"] is None:
         raise Malformed("summary.json: status complete but no final_test_acc")
-    slopes = [
-        layer.get("alpha_mean")
-        for layer in summary.get("layers") or []
-        if isinstance(layer, dict) and isinstance(layer.get("alpha_mean"), (int, float))
-    ]
+    slopes = _slopes(summary)
+    run_id = summary.get("run_id")
+    error = summary.get("error")
     row.update(
-        run_id=summary["run_id"] if isinstance(summary.get("run_id"), str) else folder.name,
+        run_id=printable(run_id if isinstance(run_id, str) and run_id else folder.name),
         path=str(folder),
         status=status,
-        error=None if summary.get("error") is None else str(summary["error"])[:500],
+        error=None if error is None else printable(str(error)[:500]),
         epochs_planned=_number(summary, "epochs"),
         # the best epoch was chosen on validation, or (no validation split) on test
         selected_on="val" if summary.get("best_selected_on") == "val" else "test",
-        alpha_first=float(slopes[0]) if slopes else None,  # layers are in forward order
-        alpha_last=float(slopes[-1]) if slopes else None,
-        **{col: summary.get(key) for key, col in ENVIRONMENT.items()},
+        alpha_first=slopes[0] if slopes else None,  # layers are in forward order
+        alpha_last=slopes[-1] if slopes else None,
+        **{col: _text(summary.get(key)) for key, col in ENVIRONMENT.items()},
     )
     return row
 

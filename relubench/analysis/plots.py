@@ -384,10 +384,14 @@ def save_figures(
 ) -> tuple[list[Path], list[tuple[str, str]]]:
     """Write every figure as PNG and SVG into out_dir; returns (files, runs skipped with why).
 
-    Each file is written atomically; a figure an earlier plot left there that these runs do
+    CompareError when out_dir is or lies inside a run folder. Each file is written
+    atomically; a figure an earlier plot left there that these runs do
     not have (slopes, without PReLU runs) is removed, so the folder shows these runs only.
     """
+    from relubench.analysis.load import refuse_run_folder
+
     out_dir = Path(out_dir)
+    refuse_run_folder(out_dir)  # a run folder's own files are never replaced by figures
     out_dir.mkdir(parents=True, exist_ok=True)
     curves = load_curves(comp)
     written = []

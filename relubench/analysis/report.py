@@ -25,7 +25,8 @@ from relubench.analysis.cells import (
 from relubench.analysis.curves import Curves, load_curves
 from relubench.analysis.plots import draw_all, png_bytes
 from relubench.analysis.stats import Comparison
-from relubench.analysis.study import read_verdict
+from relubench.analysis.study import CLAIM_TEXT, read_verdict
+from relubench.runfolder import Malformed, printable, read_bounded
 
 ENV_KEYS = [
     ("relubench", "relubench"),
@@ -64,7 +65,8 @@ details { margin: 0.3em 0; } code { font-size: 0.92em; overflow-wrap: anywhere; 
 
 
 def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
+    """Any value for the page: HTML-escaped, control characters shown as escapes."""
+    return html.escape(printable(str(value)), quote=True)
 
 
 def _table(
@@ -168,34 +170,54 @@ def _figures_section(curves: Curves) -> str:
     return "\n".join(parts) or "<p>No curves could be read.</p>"
 
 
-def _verdicts_section(sources: list[str]) -> list[str]:
+MAX_FIGURE_BYTES = 32 * 2**20  # a study figure is a few hundred KB
+
+
+def _verdicts_section(sources: list[str], skipped: list[tuple[str, str]]) -> list[str]:
     """Each study folder among `sources` (it holds verdict.json): its verdict table and its
-    figures, before anything else."""
+    figures, before anything else. A verdict.json or figure that cannot be used is added to
+    `skipped` with the reason."""
     parts = []
     for source in sources:
-        doc = read_verdict(Path(source))
+        try:
+            doc = read_verdict(Path(source))
+        except Malformed as e:
+            skipped.append((str(source), f"no verdicts: {e}"))
+            continue
         if doc is None:
             continue
-        quick = " (quick)" if doc.get("quick") else ""
-        rows = [
-            [c["claim"], c["paper"], c["measured"], c["criterion"], c["verdict"]]
-            for c in doc["claims"]
-        ]
+        quick = " (quick)" if doc.get("quick") is True else ""
+        rows = [[c[k] for k in CLAIM_TEXT] for c in doc["claims"]]
+        runs = doc.get("runs")
         parts += [
             f"<h2>Verdicts: {_e(doc['study'])}{quick}</h2>",
-            f"<p>{_e(doc['title'])}. Source: {_e(doc['source'])}; {doc['runs']} runs.</p>",
+            f"<p>{_e(doc['title'])}. Source: {_e(doc.get('source', '?'))}; "
+            f"{_e(runs if isinstance(runs, int) else '?')} runs.</p>",
             _table(["claim", "paper", "measured", "criterion", "verdict"], rows, left=5),
         ]
         for png in sorted(Path(source).glob("*.png")):
-            data = base64.b64encode(png.read_bytes()).decode()
+            try:
+                data = base64.b64encode(read_bounded(png, MAX_FIGURE_BYTES)).decode()
+            except (Malformed, OSError) as e:
+                skipped.append((str(source), f"figure left out: {e}"))
+                continue
             parts.append(f'<figure><img alt="{_e(png.stem)}" src="data:image/png;base64,{data}">'
                          f"<figcaption>{_e(png.name)}</figcaption></figure>")  # fmt: skip
     return parts
 
 
-def build_report(comp: Comparison, sources: list[str], title: str = "relubench report") -> str:
-    """The whole page as one string."""
+def build_report(
+    comp: Comparison,
+    sources: list[str],
+    title: str = "relubench report",
+    skipped: list[tuple[str, str]] | None = None,
+) -> str:
+    """The whole page as one string. Every value from a file is HTML-escaped. What was left
+    out (runs without curves, study files that cannot be used) is listed on the page and
+    added to `skipped` (path, why), for the caller to say."""
+    skipped = [] if skipped is None else skipped
     curves = load_curves(comp)
+    verdicts = _verdicts_section([str(s) for s in sources], skipped)
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     n_in, n_apart = len(comp.included), len(comp.apart)
     by = ", ".join(comp.keys) or "nothing"
@@ -208,7 +230,7 @@ def build_report(comp: Comparison, sources: list[str], title: str = "relubench r
         f'<p class="meta">relubench {_e(__version__)} · generated {_e(now)} · '
         f"from {_e(', '.join(sources))}</p>",
         f"<p>{_e(sentence)}</p>",
-        *_verdicts_section(sources),
+        *verdicts,
         "<h2>Comparison</h2>",
     ]
     if comp.groups:
@@ -231,9 +253,10 @@ def build_report(comp: Comparison, sources: list[str], title: str = "relubench r
         body += ["<h2>Configuration per group</h2>", _config_section(comp)]
         body += ["<h2>Environment</h2>", _environment_section(comp)]
         body += ["<h2>Runs</h2>", _runs_section(comp)]
-    skipped = comp.skipped + curves.skipped
-    if skipped:
-        items = "".join(f"<li><code>{_e(p)}</code>: {_e(why)}</li>" for p, why in skipped)
+    skipped += curves.skipped
+    left_out = comp.skipped + skipped
+    if left_out:
+        items = "".join(f"<li><code>{_e(p)}</code>: {_e(why)}</li>" for p, why in left_out)
         body += ["<h2>Skipped</h2>", f'<ul class="warn">{items}</ul>']
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'

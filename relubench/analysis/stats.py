@@ -11,6 +11,7 @@ when used, so `relubench compare` starts fast. Torch-free.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -278,8 +279,9 @@ def flag_unstable(groups: list[Row], runs: list[Row], config_keys: list[str]) ->
         g["flags"] = flags
 
 
-def _nothing_to_compare(paths: list[str | Path], skipped: list[tuple[str, str]]) -> CompareError:
-    given = {str(p) for p in paths}
+def nothing_to_compare(paths: list[str | Path], skipped: list[tuple[str, str]]) -> CompareError:
+    """The error when `paths` hold no readable run (compare and load_runs alike)."""
+    given = dict.fromkeys(os.path.normpath(str(p)) for p in paths)
     if all(path in given for path, _ in skipped):  # said in the line itself, no warning
         where = ", ".join(f"{path} ({why})" for path, why in skipped) or ", ".join(given)
         skipped = []
@@ -335,7 +337,7 @@ def build_comparison(
     if by is not None:
         by = [k.strip() for k in by if k.strip()]
     if not runs:
-        raise _nothing_to_compare(paths, skipped)
+        raise nothing_to_compare(paths, skipped)
     # A run enters the means when complete, or with --include-incomplete when it has a number.
     for r in runs:
         r["in_means"] = r["final_test_acc"] is not None and (

@@ -20,10 +20,11 @@ from relubench.analysis.inference import diff_ci
 from relubench.analysis.stats import t_quantile, text
 from relubench.analysis.study_figures import save_study_figures
 from relubench.analysis.study_runs import StudyRun, matches, read_runs, value
-from relubench.errors import CompareError
+from relubench.errors import CompareError, short
 from relubench.files import atomic_write
 from relubench.registry.studies import Claim, Criterion, Measure, Study
 from relubench.registry.studies.words import LAYERS, WHOLE_NET
+from relubench.runfolder import Malformed, read_bounded
 
 
 def interval(values: Sequence[float]) -> tuple[float, float, float, float]:
@@ -240,10 +241,35 @@ def conclude(
     return doc
 
 
+MAX_VERDICT_BYTES = 16 * 2**20  # verdict.json is a few KB
+VERDICT_TEXT = ("study", "title")  # each claim's text fields: CLAIM_TEXT
+CLAIM_TEXT = ("claim", "paper", "measured", "criterion", "verdict")
+
+
 def read_verdict(folder: Path) -> dict[str, Any] | None:
-    """A study folder's verdict.json, or None."""
+    """A study folder's verdict.json, or None when it has none. Malformed, with the reason,
+    when it is there but cannot be used: not a regular file, too large, not JSON, or without
+    a study, a title, or a list of claims with their texts."""
     try:
-        doc = json.loads((Path(folder) / "verdict.json").read_text())
-    except (OSError, ValueError):
+        data = read_bounded(Path(folder) / "verdict.json", MAX_VERDICT_BYTES)
+    except FileNotFoundError:
         return None
-    return doc if isinstance(doc, dict) and "claims" in doc else None
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError):
+        raise Malformed("verdict.json is not valid JSON") from None
+    if not isinstance(doc, dict):
+        raise Malformed("verdict.json is not a JSON object")
+    for key in VERDICT_TEXT:
+        if not isinstance(doc.get(key), str):
+            raise Malformed(f"verdict.json: {key} is {short(doc.get(key))}, not a text")
+    claims = doc.get("claims")
+    if not isinstance(claims, list):
+        raise Malformed(f"verdict.json: claims is {short(claims)}, not a list")
+    for i, c in enumerate(claims):
+        if not isinstance(c, dict):
+            raise Malformed(f"verdict.json: claims[{i}] is {short(c)}, not an object")
+        odd = next((k for k in CLAIM_TEXT if not isinstance(c.get(k), str)), None)
+        if odd is not None:
+            raise Malformed(f"verdict.json: claims[{i}].{odd} is {short(c.get(odd))}, not a text")
+    return doc

@@ -3,13 +3,15 @@ run (or per run and layer) for a Measure. Shared by the verdicts (`analysis.stud
 study figures (`analysis.study_figures`).
 
 A run folder's CSVs are read only through `relubench.runfolder.read_table`; a run that is not
-complete, or whose tables are malformed, is left out of every measure with the reason. The
+complete, or whose tables are malformed (a measured cell NaN or infinite included), is left
+out of every measure with the reason. The
 measures and their words are the registry's (`relubench.registry.studies.measures`, `words`);
 DERIVE computes its derived measures. Torch-free.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +22,7 @@ from relubench.analysis.stats import text
 from relubench.errors import CompareError
 from relubench.registry.studies import Measure
 from relubench.registry.studies.measures import MEASURES
-from relubench.runfolder import Cell, Malformed, read_table
+from relubench.runfolder import Cell, Malformed, printable, read_table
 
 # The registry's derived measures (measures.MEASURES, `source` and `how`), computed from their
 # source columns' values; tests/test_study_specs.py checks that the two agree.
@@ -63,11 +65,27 @@ def read_runs(
         try:
             metrics = read_table(Path(folder) / "metrics.csv").rows
             layers = read_table(Path(folder) / "layers.csv").rows
+            _finite("metrics.csv", metrics)
+            _finite("layers.csv", layers)
         except Malformed as e:  # a complete run whose tables cannot be read: left out too
             skipped.append((str(folder), f"{e}{where}"))
             continue
         runs.append(StudyRun(row, metrics, layers, row["run_id"]))
     return runs, skipped
+
+
+# every column a measure reads (its own, or a derived one's sources)
+MEASURED = frozenset(c for name, m in MEASURES.items() for c in (m.source or (name,)))
+
+
+def _finite(name: str, rows: list[dict[str, Cell]]) -> None:
+    """Malformed, naming the file, column, epoch (and layer), when a measured cell of a
+    complete run is NaN or infinite: a mean over it would be "nan ± nan" for the whole claim."""
+    for r in rows:
+        for column, cell in r.items():
+            if column in MEASURED and isinstance(cell, float) and not math.isfinite(cell):
+                layer = f", layer {printable(str(r['layer']))}" if "layer" in r else ""
+                raise Malformed(f"{name}: {column} is {cell} at epoch {r.get('epoch')}{layer}")
 
 
 def matches(run: StudyRun, select: Any) -> bool:
@@ -99,6 +117,8 @@ def layer_values(run: StudyRun, metric: str, epoch: int | str) -> list[float]:
     values = [r.get(column) for r in run.layers if r["epoch"] == at]
     if not values or any(v is None for v in values):
         raise CompareError(f"{run.run_id}: layers.csv has no {column} at epoch {at}")
+    if not all(math.isfinite(float(v)) for v in values):  # type: ignore[arg-type]
+        raise CompareError(f"{run.run_id}: layers.csv has a non-finite {column} at epoch {at}")
     return [_derived(metric, [float(v)]) for v in values]  # type: ignore[arg-type]
 
 
@@ -111,6 +131,8 @@ def value(run: StudyRun, measure: Measure) -> float | list[float]:
         columns = _columns(metric)
         if row is None or any(row.get(c) is None for c in columns):
             raise CompareError(f"{run.run_id}: metrics.csv has no {metric} at epoch {at}")
+        if not all(math.isfinite(float(row[c])) for c in columns):  # type: ignore[arg-type]
+            raise CompareError(f"{run.run_id}: metrics.csv {metric} is not finite at epoch {at}")
         return _derived(metric, [float(row[c]) for c in columns])  # type: ignore[arg-type]
     per_layer = layer_values(run, metric, measure.epoch)
     if layers == "each":

@@ -34,9 +34,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from relubench.analysis.load import find_runs, load_run
+from relubench.analysis.load import find_runs, load_run, refuse_run_folder
 from relubench.config import CHOICES, FIELD_TYPES, RUNTIME_KEYS
-from relubench.errors import ExportError
+from relubench.errors import CompareError, ExportError
 from relubench.files import atomic_write
 from relubench.runfolder import STATUSES, Cell, Malformed, read_summary, read_table
 
@@ -148,6 +148,11 @@ def export_tensorboard(paths: Sequence[str | Path], out: str | Path = "tb") -> E
     if out.exists() and not out.is_dir():
         raise ExportError(f"--out {out} is a file; give a folder for the TensorBoard runs")
     folders, skipped = find_runs(list(paths))
+    for target in [out, *(out / Path(os.path.abspath(f)).name for f in folders)]:
+        try:  # exporting into `results` would write each run's events into its own folder
+            refuse_run_folder(target)
+        except CompareError as e:
+            raise ExportError(str(e)) from None
     done = Exported(out, skipped=skipped)
     taken: dict[str, Path] = {}  # run id -> its folder
     for folder in folders:
@@ -190,9 +195,16 @@ def _write(run_dir: Path, events: list[Any], tbx: SimpleNamespace) -> Path:
     return path
 
 
-def _table(path: Path) -> list[dict[str, Cell]]:
-    """A run table's rows; none if the file is missing (alphas.csv of a fixed shape)."""
-    return read_table(path, required=False).rows
+# rows a run's table may hold to be exported (an Event's values cost about 0.5 KB each, a
+# parsed row about 1 KB): far past any run's (metrics: one row per epoch, layers: epoch x
+# layer, alphas: epoch x channel), and a bound on the memory a stray huge table takes
+MAX_ROWS = {"metrics.csv": 100_000, "layers.csv": 200_000, "alphas.csv": 1_000_000}
+
+
+def _table(path: Path, required: bool = False) -> list[dict[str, Cell]]:
+    """A run table's rows; none if the file is missing and not `required` (alphas.csv of a
+    fixed shape)."""
+    return read_table(path, required=required, max_rows=MAX_ROWS.get(path.name)).rows
 
 
 def _number(cell: Cell) -> float | None:
@@ -205,16 +217,14 @@ def _started(folder: Path) -> float:
     summary = read_summary(folder) or {}
     try:
         return datetime.fromisoformat(str(summary["started_at"])).timestamp()
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, OverflowError, OSError):
         return (folder / "config.yaml").stat().st_mtime if (folder / "config.yaml").exists() else 0
 
 
 def _run_events(folder: Path, tbx: SimpleNamespace) -> tuple[list[Any], int, int]:
     """The Event protos of one run folder, with its counts of scalar points and histograms."""
     row = load_run(folder)  # its config, filled as compare fills it, and its status
-    if not (folder / "metrics.csv").is_file():
-        raise Malformed("metrics.csv missing")
-    metrics = {r["epoch"]: r for r in _table(folder / "metrics.csv")}
+    metrics = {r["epoch"]: r for r in _table(folder / "metrics.csv", required=True)}
     scalars: dict[int, dict[str, float]] = {}  # epoch -> tag -> value (a later row wins)
     for e, r in metrics.items():
         for col, cell in r.items():

@@ -16,6 +16,16 @@ from relubench.analysis.cells import (
     legend,
 )
 from relubench.analysis.stats import Comparison
+from relubench.runfolder import printable
+
+
+def _safe(text: str) -> str:
+    """Text from run folders for a Rich table: markup shown as text (`[b, c]` stays), control
+    characters escaped."""
+    from rich.markup import escape
+
+    return escape(printable(str(text)))
+
 
 # Columns a narrow terminal leaves out first, in order, by the start of their header (keys, n,
 # the accuracies, p Holm and the verdict always stay).
@@ -68,8 +78,8 @@ def rich_tables(comp: Comparison, width: int = 200) -> list[Any]:
             )
         by = ", ".join(comp.keys) or "nothing"
         t = Table(
-            title=f"final test accuracy over seeds, grouped by {by}",
-            caption=caption,
+            title=f"final test accuracy over seeds, grouped by {_safe(by)}",
+            caption=_safe(caption),
             caption_justify="left",
         )
         for i in cols:
@@ -77,13 +87,13 @@ def rich_tables(comp: Comparison, width: int = 200) -> list[Any]:
             # narrow as its numbers; nothing is ever wrapped or cut.
             wide = len(header[i]) > max(len(r[i]) for r in rows)
             t.add_column(
-                header[i].replace(" ", "\n") if wide else header[i],
+                _safe(header[i]).replace(" ", "\n") if wide else _safe(header[i]),
                 justify="left" if i < len(comp.keys) else "right",
                 no_wrap=True,
             )
         for i, row in enumerate(rows):
             bold = i == 0 and len(rows) > 1  # the best group
-            t.add_row(*(row[c] for c in cols), style="bold" if bold else None)
+            t.add_row(*(_safe(row[c]) for c in cols), style="bold" if bold else None)
         tables.append(t)
     rows = apart_rows(comp)
     if rows:
@@ -91,7 +101,7 @@ def rich_tables(comp: Comparison, width: int = 200) -> list[Any]:
         for h in APART_HEADER:
             t.add_column(h)
         for row in rows:
-            t.add_row(*row)
+            t.add_row(*map(_safe, row))
         tables.append(t)
     return tables
 
@@ -105,5 +115,5 @@ def to_text(comp: Comparison, width: int = 200) -> str:
     for t in rich_tables(comp, width):
         console.print(t)
     for note in comp.notes:
-        console.print(note)
+        console.print(_safe(note))
     return buf.getvalue()

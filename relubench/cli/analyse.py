@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from relubench.cli.app import app, console, err, examples, fail, group, warn_skipped
 from relubench.cli.options import Baseline, By, Incomplete, OutFile, Paths, Tune, opt
 from relubench.errors import CompareError
+from relubench.views import safe
 
 
 def _comparison(
@@ -27,6 +27,20 @@ def _comparison(
     return comp
 
 
+def _out(out: Path | None, what: str) -> Path | None:
+    """--out checked before anything is read: `-` (stdout) only where `what` is None (compare's
+    text), never inside a run folder."""
+    from relubench.analysis.load import refuse_run_folder
+
+    if out is not None and str(out) == "-":
+        if what:
+            raise CompareError(f"--out - (stdout) cannot take {what}; give a file or folder")
+        return None
+    if out is not None:
+        refuse_run_folder(out)
+    return out
+
+
 def _write(out: Path, text: str) -> None:
     """Write a file the user named, atomically; a path that cannot be written is one line."""
     from relubench.files import atomic_write
@@ -38,6 +52,11 @@ def _write(out: Path, text: str) -> None:
         atomic_write(out, text)
     except OSError as e:
         raise CompareError(f"cannot write {out}: {e.strerror or e}; give another --out") from None
+
+
+def _notes(notes: list[str]) -> None:
+    for note in notes:
+        err.print(f"note: {safe(note)}")
 
 
 @app.command(
@@ -65,11 +84,12 @@ def compare_cmd(
     difference with CI, effect size, Holm-adjusted p, verdict."""
     from relubench.analysis.formats import pick_format, render
 
+    out = _out(out, "")
     fmt = pick_format(fmt, out)
     comp = _comparison(paths, by, baseline, include_incomplete, tune)
     if out is not None:
         _write(out, render(comp, fmt))
-        console.print(f"wrote {fmt} table of {len(comp.groups)} groups to [bold]{out}[/]")
+        console.print(f"wrote {fmt} table of {len(comp.groups)} groups to [bold]{safe(out)}[/]")
         if len(comp.apart) and fmt in ("csv", "latex"):
             err.print(f"note: {len(comp.apart)} runs not complete, not in the table")
     elif fmt == "table":
@@ -77,10 +97,9 @@ def compare_cmd(
 
         for table in rich_tables(comp, console.width):
             console.print(table)
-    else:
-        typer.echo(render(comp, fmt), nl=False)  # raw: no Rich wrapping or markup in the data
-    for note in comp.notes:
-        err.print(f"note: {note}")
+    else:  # raw: no Rich wrapping or markup in the data; no control character either
+        typer.echo(render(comp, fmt), nl=False)
+    _notes(comp.notes)
 
 
 @app.command(
@@ -98,6 +117,7 @@ def plot_cmd(
     """Figures: accuracy and dead units per epoch, dead units per layer, PReLU slopes, f(x)."""
     from relubench.analysis.plots import save_figures
 
+    _out(out, "figures")
     if out.exists() and not out.is_dir():
         fail(f"--out {out} is a file; give a folder for the figures")
     comp = _comparison(paths, by, None, include_incomplete)
@@ -113,7 +133,7 @@ def plot_cmd(
         fail("no run could be plotted: see the warning")
     for stem in dict.fromkeys(p.with_suffix("") for p in written):
         kinds = ",".join(p.suffix[1:] for p in written if p.with_suffix("") == stem)
-        console.print(f"wrote {stem}.{{{kinds}}}")
+        console.print(f"wrote {safe(stem)}.{{{kinds}}}")
 
 
 @app.command(
@@ -132,13 +152,15 @@ def report_cmd(
     """One self-contained HTML page: the table, every figure, each group's config, environment."""
     from relubench.analysis.report import build_report
 
+    _out(out, "an HTML page")
     comp = _comparison(paths, by, baseline, include_incomplete, tune)
-    for note in comp.notes:
-        err.print(f"note: {note}")
+    _notes(comp.notes)
+    left_out: list[tuple[str, str]] = []
     with console.status(f"writing the report of {len(comp.runs)} runs"):
-        page = build_report(comp, paths, title)
+        page = build_report(comp, paths, title, left_out)
         _write(out, page)
-    console.print(f"wrote [bold]{out}[/] ({len(page) / 1e6:.1f} MB), open it in a browser")
+    warn_skipped(left_out)
+    console.print(f"wrote [bold]{safe(out)}[/] ({len(page) / 1e6:.1f} MB), open it in a browser")
 
 
 export_app = group("Run folders in other tools' formats: TensorBoard.")
@@ -160,13 +182,14 @@ def export_tensorboard_cmd(
     """
     from relubench.analysis.tensorboard import export_tensorboard
 
-    with console.status(f"exporting run folders to {out}"):
+    _out(out, "TensorBoard runs")
+    with console.status(f"exporting run folders to {safe(out)}"):
         done = export_tensorboard(paths, out)
     warn_skipped(done.skipped)
     if not done.runs:
         fail("no run folder could be exported: see the warning")
     n = len(done.runs)
     console.print(
-        f"exported {n} run{'s' * (n != 1)} to [bold]{escape(str(out))}[/]; "
-        f"view them: tensorboard --logdir {escape(str(out))}"
+        f"exported {n} run{'s' * (n != 1)} to [bold]{safe(out)}[/]; "
+        f"view them: tensorboard --logdir {safe(out)}"
     )

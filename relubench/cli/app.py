@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 import relubench
 from relubench import views
 from relubench.errors import CompareError, RelubenchError
+from relubench.runfolder import printable
 
 console = Console()
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -27,8 +28,9 @@ class State:
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    """One red line on stderr, no traceback."""
-    err.print(f"[bold red]error:[/] {escape(message)}")
+    """One red line on stderr, no traceback: the message's markup shown as text, its control
+    characters (from a path or a run folder) escaped, never sent raw to the terminal."""
+    err.print(f"[bold red]error:[/] {escape(printable(str(message)))}")
     raise typer.Exit(code)
 
 

@@ -8,7 +8,7 @@ import typer
 
 from relubench import views
 from relubench.cli.app import app, console, examples, group
-from relubench.cli.options import DataDir, opt
+from relubench.cli.options import DataDir, flag
 
 data_app = group("Datasets: where they live, whether they are here, how to get them.")
 app.add_typer(data_app, name="data")
@@ -27,12 +27,17 @@ def data_list(data_dir: DataDir = None) -> None:
 @data_app.command("download", epilog=examples("relubench data download mnist --data-dir DIR"))
 def data_download(
     name: Annotated[
-        str, typer.Argument(help="mnist|fashion-mnist|cifar10|cifar100", show_default=False)
+        str,
+        typer.Argument(help="mnist, fashion-mnist, cifar10 or cifar100.", show_default=False),
     ],
     data_dir: DataDir = None,
     force: Annotated[
         bool,
-        opt("Delete the unpacked files first and fetch again (repairs them).", "--force"),
+        flag(
+            "Fetch again even if a copy is here (repairs it); the copy is replaced only once "
+            "the new files are here and read.",
+            "--force",
+        ),
     ] = False,
 ) -> None:
     """Fetch a dataset through torchvision (checksums verified) and check that it loads."""

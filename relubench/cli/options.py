@@ -16,28 +16,53 @@ from relubench.registry.models import model_names
 D = RunConfig()  # the defaults, quoted in every flag's help
 
 
-def opt(help: str, *names: str) -> Any:
-    return typer.Option(*names, help=help)
+def opt(help: str, *names: str, metavar: str | None = None) -> Any:
+    """An option whose help says its default where it has one: typer's own `[default: ...]`
+    is off, so a default is never shown twice, nor in two spellings. A flag (a name with a
+    slash, or --force and the like) takes no value, and shows none."""
+    flag = any("/" in n for n in names) or help.startswith(FLAG)
+    return typer.Option(
+        *names, help=help.removeprefix(FLAG), show_default=False, metavar="" if flag else metavar
+    )
+
+
+FLAG = "\0flag:"  # prefix of a flag's help: it shows no value
+
+
+def flag(help: str, *names: str) -> Any:
+    """A flag: present or not, no value."""
+    return opt(FLAG + help, *names)
 
 
 def cfg_opt(key: str, help: str, *names: str) -> Any:
     """The option of config key `key`, its default quoted from RunConfig."""
-    return typer.Option(*names, help=f"{help} (default: {getattr(D, key)})")
+    return opt(f"{help} (default: {getattr(D, key)})", *names)
 
 
-Act = Annotated[str | None, cfg_opt("act", f"Activation: {'|'.join(act_names())}.", "--act", "-a")]
-Model = Annotated[str | None, cfg_opt("model", f"Model: {'|'.join(model_names())}.")]
-Dataset = Annotated[str | None, cfg_opt("dataset", f"Dataset: {'|'.join(DATASETS)}.")]
+def choices(names: Any) -> str:
+    """A list of names that wraps in a narrow terminal (`a|b|c` would be cut with "…")."""
+    return ", ".join(names)
+
+
+Act = Annotated[str | None, cfg_opt("act", f"Activation: {choices(act_names())}.", "--act", "-a")]
+Model = Annotated[str | None, cfg_opt("model", f"Model: {choices(model_names())}.")]
+Dataset = Annotated[str | None, cfg_opt("dataset", f"Dataset: {choices(DATASETS)}.")]
 ConfigFile = Annotated[
     str | None,
     opt("A recipe's name (relubench recipes) or a YAML file of config keys.", "--config", "-c"),
 ]
 Sets = Annotated[
-    list[str] | None, opt("Override any config key: --set key=value (repeatable).", "--set", "-s")
+    list[str] | None,
+    opt(
+        "Override any config key: --set key=value (repeatable).",
+        "--set",
+        "-s",
+        metavar="KEY=VALUE",
+    ),
 ]
 Restart = Annotated[
     bool,
-    opt(
+    flag(
         "Start an unfinished run (running, interrupted) over instead of resuming it from its "
         "checkpoint.",
         "--restart",
@@ -52,12 +77,20 @@ Jobs = Annotated[
     int | None,
     opt("Runs at once, threads split between them. (default: 1; ray: fill it)", "--jobs", "-j"),
 ]
-DryRun = Annotated[bool, opt("List the runs and which are complete; run nothing.", "--dry-run")]
+DryRun = Annotated[bool, flag("List the runs and which are complete; run nothing.", "--dry-run")]
 Backend = Annotated[str, opt("local (processes) or ray. (default: local)")]
 Address = Annotated[str | None, opt("ray: cluster address, e.g. auto; none = a local Ray.")]
 CpusPerRun = Annotated[float, opt("ray: CPUs per run. (default: 1)")]
 GpusPerRun = Annotated[float, opt("ray: GPUs per run; fractions share a GPU.")]
-SweepSets = Annotated[list[str] | None, opt("Override a key in every run: k=v.", "--set", "-s")]
+SweepSets = Annotated[
+    list[str] | None,
+    opt(
+        "Override a key in every run: --set key=value (repeatable).",
+        "--set",
+        "-s",
+        metavar="KEY=VALUE",
+    ),
+]
 
 # compare, plot, report and export read run folders
 Paths = Annotated[
@@ -77,7 +110,7 @@ By = Annotated[
 ]
 Incomplete = Annotated[
     bool,
-    opt(
+    flag(
         "Also average runs that did not complete (running, diverged, ...).", "--include-incomplete"
     ),
 ]

@@ -18,6 +18,7 @@ from relubench.cli.options import (
     Restart,
     Sets,
     cfg_opt,
+    flag,
     opt,
 )
 from relubench.config import FIELD_TYPES, OPTIMIZERS, SCHEDULES, RunConfig, resolve
@@ -39,8 +40,8 @@ def train(
     epochs: Annotated[int | None, cfg_opt("epochs", "Passes over the training set.")] = None,
     batch_size: Annotated[int | None, cfg_opt("batch_size", "Images per step.")] = None,
     lr: Annotated[float | None, cfg_opt("lr", "Peak learning rate.")] = None,
-    optimizer: Annotated[str | None, cfg_opt("optimizer", "|".join(OPTIMIZERS))] = None,
-    schedule: Annotated[str | None, cfg_opt("schedule", "|".join(SCHEDULES))] = None,
+    optimizer: Annotated[str | None, cfg_opt("optimizer", ", ".join(OPTIMIZERS))] = None,
+    schedule: Annotated[str | None, cfg_opt("schedule", ", ".join(SCHEDULES))] = None,
     weight_decay: Annotated[
         float | None, cfg_opt("weight_decay", "On conv/linear weights.")
     ] = None,
@@ -48,14 +49,14 @@ def train(
     width: Annotated[
         int | None, opt(f"First-block channels, or mlp hidden units. (default: {width_help()})")
     ] = None,
-    device: Annotated[str | None, cfg_opt("device", "auto|cpu|cuda|mps.")] = None,
+    device: Annotated[str | None, cfg_opt("device", "auto, cpu, cuda, mps.")] = None,
     threads: Annotated[
         int | None, cfg_opt("threads", "torch CPU threads (0: torch's choice).")
     ] = None,
     out: Annotated[str | None, cfg_opt("out", "Folder for run folders.")] = None,
     data_dir: DataDir = None,
     download: Annotated[
-        bool | None, opt("Fetch a missing dataset through torchvision first.", "--download")
+        bool | None, flag("Fetch a missing dataset through torchvision first.", "--download")
     ] = None,
     augment: Annotated[
         bool | None,
@@ -65,13 +66,15 @@ def train(
     set_: Sets = None,
     force: Annotated[
         bool,
-        opt("Run again even if the run folder holds a complete run (replaces it).", "--force"),
+        flag("Run again even if the run folder holds a complete run (replaces it).", "--force"),
     ] = False,
     restart: Restart = False,
 ) -> None:
     """Train one model with one activation; write results/<run-id>/ as it goes."""
     flags = {k: v for k, v in ctx.params.items() if k in FIELD_TYPES}  # every config flag
-    cfg = resolve(config, set_ or [], flags)
+    from relubench.data.store import identify
+
+    cfg = identify(resolve(config, set_ or [], flags))  # its run id: which data it reads too
     _train(cfg, restart, force)
 
 
@@ -83,8 +86,12 @@ def _train(cfg: RunConfig, restart: bool, force: bool = False) -> None:
     try:
         done = api.train(cfg, force=force, restart=restart, reporter=RichReporter(console))
     except KeyboardInterrupt:
+        from relubench.runfolder import run_status
+
         if not (cfg.run_dir / "summary.json").is_file():  # stopped before training began
             fail("interrupted before the run started; nothing was written", code=130)
+        if force and run_status(cfg.run_dir) == "complete":  # the run it was replacing is back
+            fail(f"interrupted; the complete run in {cfg.run_dir} is kept as it was", code=130)
         fail(
             f"interrupted; completed epochs are kept in {cfg.run_dir}: rerun the same command to "
             "resume",

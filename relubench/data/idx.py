@@ -10,13 +10,18 @@ An IDX file is a big-endian header followed by the raw array data:
     then        the data, C order
 
 Files may be gzip-compressed; `read_idx` detects that from the gzip magic bytes rather than
-the file name. This module needs numpy only, so the data tools work without torch.
+the file name. Given the most bytes the file may hold (the registry knows: images x rows x
+cols + header), it never reads or decompresses past that: a 2 MB .gz that unpacks to 2 GB is
+refused as soon as the stream passes the bound. Only regular files are read (never a device or
+a FIFO). This module needs numpy only, so the data tools work without torch.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import os
+import stat
 import struct
 import zlib
 from pathlib import Path
@@ -26,7 +31,7 @@ import numpy as np
 
 from relubench.files import atomic_write
 
-__all__ = ["IdxError", "read_idx", "write_idx"]
+__all__ = ["IdxError", "open_regular", "read_idx", "read_idx_bytes", "write_idx"]
 
 # IDX dtype code -> numpy dtype as stored on disk (big-endian).
 _DTYPES: dict[int, np.dtype] = {
@@ -47,33 +52,63 @@ class IdxError(ValueError):
     """An IDX file is missing, unreadable, malformed or truncated."""
 
 
-def _read_bytes(path: Path) -> bytes:
-    """Return the file's IDX bytes, gunzipped if the file starts with the gzip magic."""
+def open_regular(path: Path, error: type[ValueError] = IdxError) -> BinaryIO:
+    """`path` opened for reading if it is a regular file (a FIFO is opened without blocking, then
+    refused); else `error` naming the file."""
     try:
-        raw = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
-        raise IdxError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    if not raw.startswith(_GZIP_MAGIC):
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as exc:
-        # gzip raises EOFError for a cut-off stream and BadGzipFile/zlib.error for garbage;
-        # callers should only ever have to catch IdxError.
-        raise IdxError(
-            f"{path}: corrupt or truncated gzip data ({exc}) (re-download the dataset)"
-        ) from exc
+        raise error(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise error(f"{path}: not a regular file (a folder, device or FIFO): not a dataset file")
+    return os.fdopen(fd, "rb")
 
 
-def read_idx(path: str | Path, sha256: str = "") -> np.ndarray:
+def read_idx_bytes(path: Path, limit: int | None = None) -> bytes:
+    """Return the file's IDX bytes, gunzipped if the file starts with the gzip magic; never more
+    than `limit` bytes read or unpacked (IdxError past it)."""
+    too_big = f"{path}: holds more than the {limit or 0:,} bytes this file has in the dataset"
+    with open_regular(path) as f:
+        try:
+            if limit is not None and os.fstat(f.fileno()).st_size > limit and not _gzipped(f):
+                raise IdxError(f"{too_big} (re-download the dataset)")
+            if not _gzipped(f):
+                return f.read()
+            with gzip.GzipFile(fileobj=f, mode="rb") as gz:
+                data = gz.read() if limit is None else gz.read(limit + 1)
+        except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+            # gzip raises EOFError for a cut-off stream and BadGzipFile/zlib.error for garbage;
+            # callers should only ever have to catch IdxError.
+            raise _corrupt(path, exc) from exc
+        except OSError as exc:
+            raise IdxError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    if limit is not None and len(data) > limit:
+        raise IdxError(f"{too_big} when unpacked: refused before unpacking the rest")
+    return data
+
+
+def _gzipped(f: BinaryIO) -> bool:
+    f.seek(0)
+    magic = f.read(2)
+    f.seek(0)
+    return magic == _GZIP_MAGIC
+
+
+def _corrupt(path: Path, exc: BaseException) -> IdxError:
+    return IdxError(f"{path}: corrupt or truncated gzip data ({exc}) (re-download the dataset)")
+
+
+def read_idx(path: str | Path, sha256: str = "", max_bytes: int | None = None) -> np.ndarray:
     """Read an IDX file (plain or gzip) into a writable, native-byte-order numpy array.
 
     Raises IdxError, with one line naming the file and the problem, if the file cannot be
-    read, is not IDX, its data length does not match its header exactly, or (given `sha256`)
-    its uncompressed bytes have another sha256.
+    read, is not IDX, its data length does not match its header exactly, (given `sha256`)
+    its uncompressed bytes have another sha256, or (given `max_bytes`) it holds, or unpacks
+    to, more bytes than that (checked while unpacking, so a gzip bomb costs `max_bytes`).
     """
     path = Path(path)
-    data = _read_bytes(path)
+    data = read_idx_bytes(path, max_bytes)
     if sha256 and hashlib.sha256(data).hexdigest() != sha256:
         raise IdxError(f"{path}: not the official file (its sha256 differs from the published)")
     if len(data) < 4:

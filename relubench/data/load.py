@@ -136,14 +136,17 @@ def _load_downloaded(spec: DatasetSpec, src: Source) -> Arrays:
     from relubench.data import readers
 
     found = require(spec, src.data_dir, src.download)
+    counts = (spec.train, spec.test)  # no file is read past what the registry's copy holds
     try:
         if spec.reader == "idx":  # a system copy is checked against the official files
             sums = spec.sha256 if found.system else ()
             arrays = readers.read_idx_dataset(
-                found.folder, spec.channels, spec.size, spec.classes, sums
+                found.folder, spec.channels, spec.size, spec.classes, sums, counts
             )
         else:
-            arrays = readers.read_cifar(found.folder, spec.channels, spec.size, spec.classes)
+            arrays = readers.read_cifar(
+                found.folder, spec.channels, spec.size, spec.classes, counts
+            )
     except readers.ReadError as e:
         repair = (
             f"reinstall the system package {spec.system_package or 'that installed it'}, or "

@@ -19,13 +19,14 @@ A CIFAR file is a Python pickle of a dict: data (N x 3072 uint8, the 1024 red, 1
 
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from relubench.data.idx import IdxError, read_idx
+from relubench.data.idx import IdxError, open_regular, read_idx
 from relubench.registry.datasets import CIFAR_LAYOUTS, IDX_FILES
 
 __all__ = ["DataUnpickler", "ReadError", "read_cifar", "read_idx_dataset"]
@@ -41,28 +42,45 @@ Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 # --- MNIST and Fashion-MNIST: IDX ------------------------------------------------------------
 
 
-def _idx(folder: Path, name: str, sha256: dict[str, str]) -> tuple[Path, np.ndarray]:
-    """The plain file torchvision unpacks, else its .gz archive (read_idx gunzips it)."""
+def idx_bytes(name: str, n: int, pixels: int) -> int:
+    """The bytes IDX file `name` holds for `n` images of `pixels` values: header + data."""
+    return 16 + n * pixels if "images" in name else 8 + n
+
+
+def _idx(
+    folder: Path, name: str, sha256: dict[str, str], limit: int | None
+) -> tuple[Path, np.ndarray]:
+    """The plain file torchvision unpacks, else its .gz archive (read_idx gunzips it, never
+    past `limit` bytes)."""
     path = folder / name
     if not path.is_file() and (folder / f"{name}.gz").is_file():
         path = folder / f"{name}.gz"
     try:
-        return path, read_idx(path, sha256.get(name, ""))
+        return path, read_idx(path, sha256.get(name, ""), limit)
     except IdxError as e:
         raise ReadError(str(e)) from None
 
 
 def read_idx_dataset(
-    folder: Path, channels: int, size: int, classes: int, sha256: tuple[str, ...] = ()
+    folder: Path,
+    channels: int,
+    size: int,
+    classes: int,
+    sha256: tuple[str, ...] = (),
+    counts: tuple[int, int] | None = None,
 ) -> Arrays:
     """MNIST-layout IDX files -> train images (N, 1, H, W), labels (N,), test images, labels;
-    given `sha256` (one per file of IDX_FILES, uncompressed), each file is checked against it."""
+    given `sha256` (one per file of IDX_FILES, uncompressed), each file is checked against it;
+    given `counts` (the registry's train and test images), no file is read or unpacked past
+    the bytes that many images take."""
     sums = dict(zip(IDX_FILES, sha256, strict=False))
     out: list[np.ndarray] = []
     names = iter(IDX_FILES)  # train images, train labels, test images, test labels
-    for image_file, label_file in zip(names, names, strict=True):
-        ipath, images = _idx(folder, image_file, sums)
-        lpath, labels = _idx(folder, label_file, sums)
+    for i, (image_file, label_file) in enumerate(zip(names, names, strict=True)):
+        n = counts[i] if counts else None
+        pixels = channels * size * size
+        ipath, images = _idx(folder, image_file, sums, n and idx_bytes(image_file, n, pixels))
+        lpath, labels = _idx(folder, label_file, sums, n and idx_bytes(label_file, n, pixels))
         if images.dtype != np.uint8 or images.shape[1:] != (size, size):
             raise ReadError(
                 f"{ipath}: holds {images.dtype} of shape {images.shape}, expected uint8 images "
@@ -122,15 +140,23 @@ class DataUnpickler(pickle.Unpickler):
             ) from None
 
 
-def _unpickle(path: Path) -> dict[str, Any]:
+def _unpickle(path: Path, limit: int | None = None) -> dict[str, Any]:
+    """A CIFAR pickle (a regular file of at most `limit` bytes) -> its dict."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path, ReadError) as f:
+            if limit is not None and os.fstat(f.fileno()).st_size > limit:
+                raise ReadError(
+                    f"{path}: {os.fstat(f.fileno()).st_size:,} bytes, more than the {limit:,} "
+                    "this file holds in the dataset: not a CIFAR file"
+                )
             # latin1: the files were pickled by Python 2; keys come back as str, arrays intact
             obj = DataUnpickler(f, encoding="latin1").load()
     except OSError as e:
         raise ReadError(f"{path}: cannot read: {e.strerror or e}") from None
     except _Refused as e:
         raise ReadError(f"{path}: {e}") from None
+    except ReadError:
+        raise
     except Exception as e:  # truncated or garbage: pickle raises many kinds, all mean corrupt
         raise ReadError(f"{path}: truncated or corrupt pickle ({type(e).__name__}: {e})") from None
     if not isinstance(obj, dict):
@@ -145,8 +171,10 @@ def _key(path: Path, obj: dict[str, Any], key: str) -> Any:
     return obj[key]
 
 
-def _cifar_file(path: Path, label_key: str, size: int, classes: int) -> tuple[np.ndarray, ...]:
-    obj = _unpickle(path)
+def _cifar_file(
+    path: Path, label_key: str, size: int, classes: int, limit: int | None = None
+) -> tuple[np.ndarray, ...]:
+    obj = _unpickle(path, limit)
     data, labels = _key(path, obj, "data"), _key(path, obj, label_key)
     pixels = 3 * size * size
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2:
@@ -167,15 +195,26 @@ def _cifar_file(path: Path, label_key: str, size: int, classes: int) -> tuple[np
     return data.reshape(len(data), 3, size, size), labels
 
 
-def read_cifar(folder: Path, channels: int, size: int, classes: int) -> Arrays:
-    """A CIFAR-10 or CIFAR-100 folder -> train images (N, 3, H, W), labels, test images, labels."""
+def cifar_bytes(n: int, size: int) -> int:
+    """The most bytes a CIFAR pickle of `n` images holds: pixels, a label and the filename each
+    (CIFAR-10's batches name every image), and room for the rest."""
+    return n * (3 * size * size + 200) + (1 << 20)
+
+
+def read_cifar(
+    folder: Path, channels: int, size: int, classes: int, counts: tuple[int, int] | None = None
+) -> Arrays:
+    """A CIFAR-10 or CIFAR-100 folder -> train images (N, 3, H, W), labels, test images, labels;
+    given `counts` (the registry's train and test images), a file larger than that many images
+    take is refused before it is read."""
     train_files, test_file, meta_file, label_key, names_key = CIFAR_LAYOUTS[classes]
     meta_path = folder / meta_file
-    names = _key(meta_path, _unpickle(meta_path), names_key)
+    train_max, test_max = (cifar_bytes(n, size) for n in counts) if counts else (None, None)
+    names = _key(meta_path, _unpickle(meta_path, 1 << 20), names_key)
     if not isinstance(names, list) or len(names) != classes:
         raise ReadError(f"{meta_path}: {names_key!r} should list {classes} class names")
-    train = [_cifar_file(folder / f, label_key, size, classes) for f in train_files]
-    x_test, y_test = _cifar_file(folder / test_file, label_key, size, classes)
+    train = [_cifar_file(folder / f, label_key, size, classes, train_max) for f in train_files]
+    x_test, y_test = _cifar_file(folder / test_file, label_key, size, classes, test_max)
     # one copy into a fresh array: writable, C-contiguous, and no pickle buffers kept alive
     x_train = np.concatenate([x for x, _ in train])
     y_train = np.concatenate([y for _, y in train])

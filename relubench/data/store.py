@@ -15,9 +15,11 @@ import os
 import shlex
 import shutil
 import sys
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from relubench.config import RunConfig
 from relubench.errors import DataError
 from relubench.registry.datasets import DatasetSpec, get_spec
 
@@ -149,9 +151,11 @@ def status(spec: DatasetSpec, root: Path) -> tuple[str, int]:
 def download(name: str, data_dir: str | Path | None = None, force: bool = False) -> Path:
     """Fetch a dataset through torchvision into the data dir; returns the dataset's folder.
 
-    torchvision verifies the archives' md5 sums and unpacks them in its own layout. `force`
-    first deletes the unpacked files (never the archives: torchvision keeps those whose md5
-    checks and downloads again only the ones that fail), to repair a truncated or corrupt copy.
+    torchvision verifies the archives' md5 sums and unpacks them in its own layout. The fetch
+    goes into a temporary folder inside the data dir; only once the files are there and read
+    whole are they moved over the copy in place, so a failed fetch (offline, a full disk) leaves
+    the existing copy as it was. `force` fetches even when a copy is here, to repair a truncated
+    or corrupt one (archives already here are reused where their md5 checks).
     """
     spec = get_spec(name)
     if spec.kind != "download":
@@ -160,37 +164,106 @@ def download(name: str, data_dir: str | Path | None = None, force: bool = False)
     folder = root / spec.folder
     if root.exists() and not root.is_dir():
         raise DataError(f"data dir {root} is a file; give a folder with --data-dir")
-    try:
-        if force:
-            if spec.reader == "idx":  # MNIST/raw also holds the .gz archives: keep them
-                for f in spec.files:
-                    (folder / f).unlink(missing_ok=True)
-            else:
-                shutil.rmtree(folder, ignore_errors=True)
-        elif not missing_files(spec, root):
+    if not force:
+        if not missing_files(spec, root):
             return folder
-        elif found := locate(spec, data_dir):  # a system package's copy will do
+        if found := locate(spec, data_dir):  # a system package's copy will do
             return found.folder
+    try:
         root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".relubench-download-", dir=root))
     except OSError as e:  # a parent that is a file, no permission, a read-only disk
         raise DataError(
             f"cannot write the data dir {root}: {e.strerror or e}; give another with --data-dir"
         ) from None
+    try:
+        _fetch_into(spec, root, tmp)
+        _move_over(tmp, root)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def _fetch_into(spec: DatasetSpec, root: Path, tmp: Path) -> None:
+    """torchvision's download into `tmp` (archives of `root` copied in first, so those whose md5
+    checks are not fetched again), then every file read whole: DataError if any is missing or
+    unreadable."""
     import torchvision.datasets
 
+    fetcher = getattr(torchvision.datasets, spec.torchvision)
+    archives = [f"{spec.folder}/{f}.gz" for f in spec.files] if spec.reader == "idx" else []
+    archives += [getattr(fetcher, "filename", "")] if spec.reader == "cifar" else []
     try:
-        getattr(torchvision.datasets, spec.torchvision)(str(root), train=True, download=True)
+        for rel in filter(None, archives):
+            if (root / rel).is_file():
+                (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(root / rel, tmp / rel)
+        fetcher(str(tmp), train=True, download=True)
     except Exception as e:  # network, disk or checksum: one line, whatever torchvision raised
         lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
         reason = lines[-1] if lines else type(e).__name__
         raise DataError(
             f"could not download {spec.name} into {root}: {reason}; check the network, or copy "
-            f"torchvision's files for it into {folder}"
+            f"torchvision's files for it into {root / spec.folder} (a copy already there is "
+            "kept as it was)"
         ) from None
-    still = missing_files(spec, root)
+    still = missing_files(spec, tmp)
     if still:
-        raise DataError(f"download of {spec.name} left {folder} without {', '.join(still)}")
-    return folder
+        raise DataError(f"download of {spec.name} came without {', '.join(still)}; nothing changed")
+    from relubench.data import readers
+
+    try:
+        folder, counts = tmp / spec.folder, (spec.train, spec.test)
+        if spec.reader == "idx":
+            readers.read_idx_dataset(folder, spec.channels, spec.size, spec.classes, (), counts)
+        else:
+            readers.read_cifar(folder, spec.channels, spec.size, spec.classes, counts)
+    except readers.ReadError as e:
+        raise DataError(
+            f"the download of {spec.name} does not read ({e}); nothing changed"
+        ) from None
+
+
+def _move_over(tmp: Path, root: Path) -> None:
+    """Every file under `tmp` to the same place under `root`, each replaced atomically."""
+    try:
+        for path in sorted(p for p in tmp.rglob("*") if p.is_file()):
+            target = root / path.relative_to(tmp)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+    except OSError as e:
+        raise DataError(f"cannot write the data dir {root}: {e.strerror or e}") from None
+
+
+def verify(spec: DatasetSpec, found: Found) -> str:
+    """Why a copy is damaged ("" if it is not, or cannot be told): a system copy must be the
+    registry's files, checksums matching (`relubench data list` shows it as damaged)."""
+    from relubench.data.checksums import official
+
+    if found.system and spec.sha256 and official(spec, found.folder) is not True:
+        return "fails its checksum"
+    return ""
+
+
+def identity(spec: DatasetSpec, data_dir: str | Path | None = None) -> str:
+    """The data a run of `spec` would read, for its run id: "" when it is the registry's (the
+    files' checksums match, or the dataset is embedded or generated), else the copy's
+    fingerprint (images per split, a digest of its files)."""
+    if spec.kind != "download":
+        return ""
+    found = locate(spec, data_dir)
+    if found is None:
+        return ""  # nothing to read: the run stops in one line before it needs an id
+    from relubench.data.checksums import fingerprint
+
+    return fingerprint(spec, found.folder)
+
+
+def identify(cfg: RunConfig) -> RunConfig:
+    """`cfg` with `data_id` saying which data it reads (`identity`): unchanged for the
+    registry's data, so those runs keep their ids; a copy of other files gets its own."""
+    data_id = identity(get_spec(cfg.dataset), cfg.data_dir)
+    return cfg if data_id == cfg.data_id else replace(cfg, data_id=data_id)
 
 
 def require(

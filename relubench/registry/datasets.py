@@ -58,6 +58,7 @@ class DatasetSpec:
     system: str = ""  # download: its folder under a system dataset root, files side by side
     system_package: str = ""  # the Debian/Ubuntu package that installs that folder
     sha256: tuple[str, ...] = ()  # of `files` as read (uncompressed), checked at every load
+    md5: tuple[str, ...] = ()  # of `files` (CIFAR: torchvision's per-file sums of the release)
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -158,6 +159,15 @@ DATASETS: dict[str, DatasetSpec] = {
             torchvision="CIFAR10",
             reader="cifar",
             augment=True,
+            md5=(  # torchvision.datasets.CIFAR10's train_list, test_list and meta
+                "c99cafc152244af753f735de768cd75f",
+                "d4bba439e000b95fd0a9bffe97cbabec",
+                "54ebc095f3ab1f0389bbae665268c751",
+                "634d18415352ddfa80567beed471001a",
+                "482c414d41f54cd18b22e5b47cb7c3cb",
+                "40351d587109b95175f43aff81a1287e",
+                "5ff9c542aee3614f3951f8cda6e48888",
+            ),
         ),
         DatasetSpec(
             "cifar100",
@@ -177,6 +187,11 @@ DATASETS: dict[str, DatasetSpec] = {
             torchvision="CIFAR100",
             reader="cifar",
             augment=True,
+            md5=(  # torchvision.datasets.CIFAR100's train_list, test_list and meta
+                "16019d7e3df5f24257cddd939b257f8d",
+                "f0ef6b0ae62326f3e7ffdfab6717acfc",
+                "7973b15100ade9c7d40fb424638fde48",
+            ),
         ),
     ]
 }

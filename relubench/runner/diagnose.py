@@ -128,14 +128,16 @@ def _norm(params: list[torch.Tensor]) -> float:
     return float(torch.stack(grads).norm()) if grads else 0.0
 
 
-def message(d: dict[str, Any], peak_lr: float, slopes: bool) -> str:
-    """The one line a person reads: what ran away, and what to try."""
-    if d.get("step") is None:
-        return f"training loss became non-finite in epoch {d['epoch']}"
-    what = "value" if d.get("scalar") else "largest |value|"
+def message(d: dict[str, Any], peak_lr: float, slopes: bool, reason: str = "") -> str:
+    """The one line a person reads: what ran away, and what to try. `reason`: what stopped the
+    run (the training loss, or an evaluation that became non-finite), said when the replay
+    finds no step whose training loss is non-finite."""
     hint = f"try --lr {peak_lr / 10:.3g}"
     if slopes:
         hint += " or a lower --set slope_lr"
+    if d.get("step") is None:
+        return f"{reason or 'training loss became non-finite in epoch ' + str(d['epoch'])}; {hint}"
+    what = "value" if d.get("scalar") else "largest |value|"
     return (
         f"loss became {d['loss']} at epoch {d['epoch']}, step {d['step']} (lr {d['lr']:.3g}): "
         f"{d['parameter']} ran away first ({what} {d['start']:.3g} -> {d['value_then']:.3g} by "

@@ -11,6 +11,7 @@ holds its lock (`relubench.runner.lock`). torch is imported only when a run has 
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
 
 from relubench.config import RunConfig, merge
+from relubench.errors import RelubenchError
 from relubench.runfolder import read_summary, run_status
 from relubench.runner.lock import RunBusy, RunLock, held
 from relubench.runner.plan import Outcome, Plan
@@ -37,6 +39,8 @@ def init_worker(threads: int, parent: int | None = None) -> None:
 def _exit_with(parent: int) -> None:
     while os.getppid() == parent:  # reparented once the parent is gone
         time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGTERM)  # a run in progress ends `interrupted`, then the exit
+    time.sleep(3)
     os._exit(1)
 
 
@@ -50,14 +54,16 @@ def run_one(
     finished meanwhile with `already` set (the sweep skips both); a checkpoint that cannot be
     resumed from as `failed` with the reason, its folder left as it is."""
     from relubench.runner.checkpoint import CheckpointError
-    from relubench.runner.train import run
+    from relubench.runner.train import FolderUnreadable, FolderUnwritable, run
 
     cfg = merge(cfg_dict)
     try:
         return run(cfg, reporter, redo_complete=False, restart=restart)
     except RunBusy as e:
         return {"status": "busy", "error": str(e)}
-    except CheckpointError as e:
+    except FolderUnwritable as e:  # a full disk: the sweep stops, the run resumes next time
+        return {"status": "interrupted", "error": str(e), "unwritable": True}
+    except (CheckpointError, FolderUnreadable) as e:
         return {"status": "failed", "error": str(e)}
     except Exception as e:  # recorded as `failed` in the folder by run(); the sweep continues
         return read_summary(cfg.run_dir) or {
@@ -88,23 +94,22 @@ def execute(
     """Run every run still to do, at most `jobs` at once, through `submit`.
 
     The process that writes a run folder claims it: the worker (`run` does), or this process
-    with `claim_here` (the Ray backend, whose `finish(cfg, result)` writes the folder here from
-    what the task returned); by default a future's result is the run's summary.
-    """
-    outcome = Outcome()
-    for cfg in plan:
-        if cfg.run_id in plan.complete:
-            outcome.skipped[cfg.run_id] = "complete"
+    with `claim_here` (Ray: `finish(cfg, result)` writes the folder here from what the task
+    returned); by default a future's result is the run's summary. A full disk stops the sweep
+    (no other run starts; a RelubenchError says so)."""
+    outcome = Outcome(skipped={c.run_id: "complete" for c in plan if c.run_id in plan.complete})
     reporter.start(plan, plan.count - len(outcome.skipped))
     queue: Iterator[RunConfig] = plan.todo
     running: dict[Future, tuple[RunConfig, RunLock | None]] = {}
+
+    full: list[str] = []  # a run's error if the disk is full: start no other
 
     def skip(cfg: RunConfig, why: str) -> None:
         outcome.skipped[cfg.run_id] = why
         reporter.skipped(cfg, why)
 
     def fill() -> None:
-        while len(running) < jobs:
+        while len(running) < jobs and not full:
             cfg = next(queue, None)
             if cfg is None:
                 return
@@ -128,6 +133,7 @@ def execute(
                     continue
                 outcome.ran[cfg.run_id] = status
                 reporter.finished(cfg, status, summary)
+                full += [str(summary["error"])] if summary.get("unwritable") else []
             reporter.poll({c.run_id: _epochs_done(c) for c, _ in running.values()})
             fill()
     finally:
@@ -135,7 +141,13 @@ def execute(
             fut.cancel()
             if claim:
                 claim.release()
+    return _ended(outcome, reporter, full)
+
+
+def _ended(outcome: Outcome, reporter: SweepReporter, full: list[str]) -> Outcome:
     reporter.end(outcome)
+    if full:  # a full disk: the run that met it says where, and how to go on
+        raise RelubenchError(f"the sweep stopped: {full[0]}")
     return outcome
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import time
 from pathlib import Path
@@ -86,6 +87,55 @@ class RunLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+PREVIOUS = ".previous"  # inside a run folder: the complete run a --force run is replacing
+
+
+def _entries(folder: Path) -> list[Path]:
+    return [p for p in folder.iterdir() if p.name not in (".lock", PREVIOUS)]
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def set_aside(folder: Path) -> None:
+    """Before a run replaces the one in `folder` (--force), under the claim: move its files into
+    `folder/.previous`, kept until the new run ends (`drop_previous`) or stops short
+    (`put_back`). If a run set aside is there already (a replacing run was killed), it stays
+    the one to keep, and what the killed run wrote goes."""
+    aside = folder / PREVIOUS
+    if aside.is_dir():
+        for entry in _entries(folder):
+            _remove(entry)
+        return
+    aside.mkdir()
+    for entry in _entries(folder):
+        entry.rename(aside / entry.name)
+
+
+def put_back(folder: Path) -> bool:
+    """The run set aside back in place of the one in `folder` (deleted); False if none was."""
+    aside = folder / PREVIOUS
+    if not aside.is_dir() or aside.is_symlink():
+        return False
+    for entry in _entries(folder):
+        _remove(entry)
+    for entry in aside.iterdir():
+        entry.rename(folder / entry.name)
+    aside.rmdir()
+    return True
+
+
+def drop_previous(folder: Path) -> None:
+    """The run set aside is replaced for good: the new run in `folder` has ended."""
+    aside = folder / PREVIOUS
+    if aside.is_dir() and not aside.is_symlink():
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def held(folder: Path) -> bool:

@@ -26,6 +26,7 @@ from relubench.config import (
     RunConfig,
     check_value,
     config_hash,
+    load_config,
     load_yaml,
     merge,
     short,
@@ -80,8 +81,12 @@ class Plan:
                 )
 
     def resolve(self, point: dict[str, Any]) -> RunConfig:
+        """One run's config; `data_id` says which data it reads when that is not the
+        registry's (relubench.data.store.identify), so such a run never pools with the real."""
+        from relubench.data.store import identify
+
         try:
-            return merge(self.base, point, self.overrides)
+            return identify(merge(self.base, point, self.overrides))
         except ConfigError as e:
             raise ConfigError(f"{self.source}: {e} (run {short(point, 200)})") from None
 
@@ -101,7 +106,7 @@ class Plan:
             return [str(self.overrides["out"])]
         given = [*self.grid.get("out", []), *(e["out"] for e in self.extra if "out" in e)]
         default = [] if "out" in self.grid else [self.base.get("out") or RunConfig.out]
-        return sorted({str(o) for o in [*default, *given]})
+        return sorted({os.path.normpath(str(o)) if o else str(o) for o in [*default, *given]})
 
     @cached_property
     def complete(self) -> set[str]:
@@ -167,8 +172,9 @@ def expand(path: str | Path, overrides: dict[str, Any] | None = None) -> Plan:
     path = locate(path)
     spec = load_yaml(path)
     base = spec.get("base") if isinstance(spec, dict) else None
-    if isinstance(base, str):  # a file relative to the sweep file or the cwd, or a recipe
-        spec = {**spec, "base": load_yaml(locate(base, path.parent))}
+    if isinstance(base, str):  # a file relative to the sweep file or the cwd, or a recipe;
+        # read as `train --config` reads it (a run folder's config.yaml is that run)
+        spec = {**spec, "base": load_config(locate(base, path.parent))}
     return plan_of(spec, str(path), overrides)
 
 

@@ -7,13 +7,13 @@ accuracy, then the probe (dead units, slopes) on the fixed probe set, then the f
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
+import math
+import os
 import platform
-import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +23,25 @@ from relubench._version import __version__
 from relubench.config import RunConfig, to_yaml
 from relubench.data.augment import CropFlip
 from relubench.data.load import Data, load
-from relubench.errors import ConfigError
-from relubench.files import atomic_write
+from relubench.errors import ConfigError, RelubenchError
+from relubench.files import atomic_write, signals_wait, sigterm_interrupts
 from relubench.nn.models import build_model
 from relubench.nn.probe import slopes
 from relubench.registry.models import get_model
-from relubench.runfolder import RunWriter, layer_rows, read_summary, stamp, summarize, tidy
+from relubench.runfolder import (
+    STATUSES,
+    RunWriter,
+    layer_rows,
+    read_summary,
+    stamp,
+    summarize,
+    tidy,
+)
 from relubench.runner import checkpoint, nodynamo
-from relubench.runner.budget import check_memory
+from relubench.runner.budget import check_memory, estimate
 from relubench.runner.checkpoint import CheckpointError, capture, restore
 from relubench.runner.diagnose import message, replay
-from relubench.runner.lock import RunLock
+from relubench.runner.lock import RunLock, drop_previous, put_back, set_aside
 from relubench.runner.loop import (
     Diverged,
     Loop,
@@ -44,6 +52,17 @@ from relubench.runner.loop import (
     train_one_epoch,
 )
 from relubench.runner.reporters import QuietReporter, Reporter
+
+
+class FolderUnwritable(RelubenchError):
+    """The run folder could not be written (a full disk): the run stopped, resumable."""
+
+
+class FolderUnreadable(RelubenchError):
+    """The run folder holds a run whose summary.json cannot be read."""
+
+
+UNWRITABLE = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS})
 
 
 def resolve_device(name: str) -> torch.device:
@@ -212,6 +231,10 @@ class RunLog:
             v, _ = evaluate(model, data.x_val, data.y_val)
             val = {"val_loss": v["loss"], "val_acc": v["acc"]}
         eval_s = time.perf_counter() - t0
+        for name, value in {**{f"test_{k}": v for k, v in test.items()}, **val}.items():
+            if not math.isfinite(value):  # a network whose outputs overflowed: not a result
+                loss = f" (train loss {train['train_loss']:.3g})" if train else ""
+                raise Diverged(f"{name} became {value} at epoch {epoch}{loss}")
         t1 = time.perf_counter()
         row = {
             "epoch": epoch,
@@ -244,6 +267,25 @@ class RunLog:
             }
         )
 
+    def commit(self) -> None:
+        """The epoch's summary, after its tables (one unit): if it cannot be written, the
+        epoch is taken back out of the tables, which stay those of the summary."""
+        try:
+            self.writer.summary(self.summary("running"))
+        except BaseException:
+            self.writer.undo()
+            raise
+
+    def stopped(self, status: str, error: str, keep_checkpoint: bool) -> None:
+        """End a run short of its last epoch: its summary if it can be written (a full disk
+        leaves the last whole epoch's); a run it was replacing (--force) comes back."""
+        with signals_wait(then_raise=False):
+            with contextlib.suppress(OSError):
+                self.writer.summary(self.summary(status, error))
+            if not keep_checkpoint:
+                checkpoint.remove(self.folder)
+            put_back(self.folder)
+
     def wrote(self, since: float) -> None:
         """Add the time since `since` (summary, checkpoint) to the last epoch's writing."""
         self.timing["epochs"][-1]["write_s"] += time.perf_counter() - since
@@ -254,70 +296,54 @@ def run(
     reporter: Reporter | None = None,
     redo_complete: bool = True,
     restart: bool = False,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Train one config end to end, writing its run folder as it goes; returns the summary.
 
     An unfinished run (status `running` with its writer dead, or `interrupted`) continues from
     its checkpoint, the last complete epoch, unless `restart`; a checkpoint that cannot be
     resumed from is a CheckpointError (the folder is left as it is). Anything else starts
-    afresh. Divergence ends the run with status `diverged`; Ctrl-C with `interrupted`
-    (re-raised); any other exception with `failed` (re-raised). Completed epochs are always
-    kept. The run folder is claimed first (RunBusy if a live process is writing it); without
-    `redo_complete`, a run found complete under the claim (another sweep finished it since we
-    looked) is not trained again: its summary comes back as it is.
+    afresh. Divergence (a non-finite training loss or evaluation) ends the run with status
+    `diverged`; Ctrl-C with `interrupted` (re-raised); a folder that cannot be written (a full
+    disk) with `interrupted` and FolderUnwritable, the last whole epoch kept and resumable; any
+    other exception with `failed` (re-raised). The folder is claimed first (RunBusy if a live
+    process writes it); without `redo_complete`, a run found complete under the claim is not
+    trained again: its summary comes back. A complete run being replaced stays aside until the
+    new one ends. An unreadable summary.json is FolderUnreadable unless `force` (then replaced).
     """
     entered = time.time()  # the process's start up to here: interpreter, imports, CLI
     device = resolve_device(cfg.device)
     check_memory(cfg)
     # torch.optim would import torch._dynamo: seconds of start-up for nothing (nodynamo)
-    with RunLock(cfg) as folder, _sigterm_interrupts(), nodynamo.skipped():
+    with RunLock(cfg) as folder, sigterm_interrupts(), nodynamo.skipped():
         done = read_summary(folder)
         status = done.get("status") if done else None
+        if status in ("complete", "diverged"):
+            drop_previous(folder)  # the run that replaced it ended; only a kill kept it
         if status == "complete" and not redo_complete:
             return {**done, "already": True}
+        unknown = status not in STATUSES and os.path.lexists(folder / "summary.json")
+        if unknown and not force:
+            raise FolderUnreadable(
+                f"{folder / 'summary.json'} cannot be read, so what the folder holds is unknown; "
+                "pass --force to replace the run, or move the folder away (or fix the file)"
+            )
         ckpt = None
         if status in ("running", "interrupted") and not restart:  # its writer is dead: we hold
-            ckpt = checkpoint.read(folder, cfg)  # the claim
-        return _run(cfg, device, folder, reporter or QuietReporter(), ckpt, entered)
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM (what schedulers and `docker stop` send) stops a run as Ctrl-C does: status
-    `interrupted`, completed epochs kept. Signals reach the main thread only."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
-
-
-@contextlib.contextmanager
-def _signals_wait(then_raise: bool) -> Iterator[None]:
-    """A Ctrl-C or SIGTERM during the block waits for it to end, so the files written in it are
-    whole; then it stops the run (`then_raise`) or is dropped (the run is stopping anyway, and
-    its last summary must not stay `running`). torch's C++ checkpoint writer, for one, turns a
-    KeyboardInterrupt raised inside it into a RuntimeError: a `failed` run, its checkpoint lost."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    held: list[int] = []
-    sigs = (signal.SIGINT, signal.SIGTERM)
-    old = {sig: signal.signal(sig, lambda signum, frame: held.append(signum)) for sig in sigs}
-    try:
-        yield
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
-    if held and then_raise:
-        raise KeyboardInterrupt
+            bound = checkpoint.size_bound(estimate(cfg)[1], cfg.epochs)  # the claim
+            ckpt = checkpoint.check(checkpoint.read(folder, cfg, bound), folder, cfg.epochs)
+        try:
+            replace = status == "complete" or unknown
+            return _run(cfg, device, folder, reporter or QuietReporter(), ckpt, entered, replace)
+        except OSError as e:
+            if e.errno not in UNWRITABLE:
+                raise
+            old = (read_summary(folder) or {}).get("status") == "complete"  # put back
+            raise FolderUnwritable(
+                f"cannot write {e.filename or folder}: {e.strerror}; the run stopped and "
+                f"{'the complete run there is kept' if old else 'its last whole epoch is kept'}"
+                ": free some space (or raise the file-size limit) and rerun the same command"
+            ) from None
 
 
 def _run(
@@ -327,6 +353,7 @@ def _run(
     reporter: Reporter,
     ckpt: dict[str, Any] | None,
     entered: float,
+    replace: bool,
 ) -> dict[str, Any]:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -342,54 +369,67 @@ def _run(
         build_s=time.perf_counter() - t1,
     )  # fmt: skip
     steps = len(data.y_train) // cfg.batch_size
-    if ckpt is not None:
-        first = rec.resume(ckpt)
-        reporter.start(cfg, steps)
-        reporter.resumed(rec.writer.metrics)
-    else:
-        first = 1
-        rec.writer.start(to_yaml(cfg), rec.summary("running"))
-        reporter.start(cfg, steps)
+    epoch, state = 0, None
     try:
-        if ckpt is None:
+        if ckpt is not None:
+            first = rec.resume(ckpt)
+            reporter.start(cfg, steps)
+            reporter.resumed(rec.writer.metrics)
+        else:
+            first = 1
+            if replace:  # the complete run there stays aside until this one ends
+                set_aside(folder)
+            rec.writer.start(to_yaml(cfg), rec.summary("running"))
+            reporter.start(cfg, steps)
             rec.epoch(0, None)
+            rec.commit()
         state = capture(loop)  # the epoch's start: to replay it if it diverges
         for epoch in range(first, cfg.epochs + 1):
             rec.epoch(epoch, train_one_epoch(loop, data.x_train, data.y_train, epoch))
             t = time.perf_counter()
-            with _signals_wait(then_raise=True):  # the epoch's files whole, then it stops
-                rec.writer.summary(rec.summary("running"))
+            with signals_wait(then_raise=True):  # the epoch's files whole, then it stops
+                rec.commit()
                 if epoch < cfg.epochs:
                     state = capture(loop)
                     rec.save(epoch, state)
                     reporter.saved(epoch)
             rec.wrote(t)
-    except Diverged as e:
-        checkpoint.remove(folder)  # resuming would diverge again: a diverged run is redone
-        with _signals_wait(then_raise=False):  # diverged is the status, whatever the replay meets
-            rec.writer.summary(rec.summary("diverged", str(e)))
-        diagnosis = replay(loop, state, data.x_train, data.y_train, epoch)
-        slopes = len(loop.opt.param_groups) > 2
-        result = rec.summary("diverged", message(diagnosis, cfg.lr, slopes))
-        result["diverged"] = tidy(diagnosis)
+        if cfg.save_model:
+            buf = io.BytesIO()
+            torch.save(loop.model.state_dict(), buf)
+            atomic_write(folder / "model.pt", buf.getvalue())
+        result = rec.summary("complete")
         rec.writer.summary(result)
-        reporter.end(result)
-        return result
-    except KeyboardInterrupt:
-        with _signals_wait(then_raise=False):  # the checkpoint stays: the same command resumes
-            rec.writer.summary(rec.summary("interrupted", "stopped by Ctrl-C or SIGTERM"))
+    except Diverged as e:
+        return _diverged(rec, state, epoch, e)
+    except KeyboardInterrupt:  # the checkpoint stays: the same command resumes
+        rec.stopped("interrupted", "stopped by Ctrl-C or SIGTERM", keep_checkpoint=True)
         raise
     except BaseException as e:
-        with _signals_wait(then_raise=False):
-            rec.writer.summary(rec.summary("failed", f"{type(e).__name__}: {e}"))
-        checkpoint.remove(folder)  # a failed run is redone from its start
+        if isinstance(e, OSError) and e.errno in UNWRITABLE:  # a full disk: resumable
+            rec.stopped("interrupted", f"cannot write {e.filename}: {e.strerror}", True)
+        else:  # a failed run is redone from its start
+            rec.stopped("failed", f"{type(e).__name__}: {e}", keep_checkpoint=False)
         raise
-    if cfg.save_model:
-        buf = io.BytesIO()
-        torch.save(loop.model.state_dict(), buf)
-        atomic_write(folder / "model.pt", buf.getvalue())
-    result = rec.summary("complete")
-    rec.writer.summary(result)
+    drop_previous(folder)  # the run this one replaced (--force)
     checkpoint.remove(folder)  # after `complete`: a kill in between loses nothing
     reporter.end(result)
+    return result
+
+
+def _diverged(rec: RunLog, state: dict[str, Any] | None, epoch: int, e: Diverged) -> dict[str, Any]:
+    """End a diverged run: its summary, then the replay's diagnosis in it."""
+    loop, folder = rec.loop, rec.folder
+    checkpoint.remove(folder)  # resuming would diverge again: a diverged run is redone
+    with signals_wait(then_raise=False):  # diverged is the status, whatever the replay meets
+        rec.writer.summary(rec.summary("diverged", str(e)))
+    diagnosis: dict[str, Any] = {"epoch": epoch, "step": None}
+    if state is not None:
+        diagnosis = replay(loop, state, rec.data.x_train, rec.data.y_train, epoch)
+    slopes = len(loop.opt.param_groups) > 2
+    result = rec.summary("diverged", message(diagnosis, rec.cfg.lr, slopes, str(e)))
+    result["diverged"] = tidy(diagnosis)
+    rec.writer.summary(result)
+    drop_previous(folder)  # the run ended: the one it replaced goes
+    loop.reporter.end(result)
     return result
