@@ -118,7 +118,7 @@ def draw(found: dict, steps: dict[str, int], path: Path) -> None:
                 x = [e * steps[act] for e, *_ in points]
                 label = layer if init == INITS[1] else None
                 ax.plot(x, [m for _, m, *_ in points], style, color=color, label=label)
-        ax.set_title(f"{act}: starts 0.0 (:), 0.25 (-), 0.5 (--); seed {seed}")
+        ax.set_title(f"{act}, seed {seed}: from 0.0 (solid), 0.25 (dashed), 0.5 (dotted)")
         ax.set_xlabel("training step")
         ax.set_ylabel("mean slope of the layer")
         ax.legend(fontsize="small")
