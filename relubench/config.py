@@ -233,8 +233,8 @@ def _coerce(key: str, value: Any) -> Any:
                 "digits, like 10"
             )
     elif kind == "float":
-        if isinstance(value, str):  # `1e-3` is a string in YAML 1.1
-            try:
+        if isinstance(value, str) and "_" not in value:  # `1e-3` is a string in YAML 1.1;
+            try:  # `1_0` is no plain decimal, though Python's float() would read 10
                 value = float(value)
             except ValueError:
                 pass

@@ -100,7 +100,7 @@ def datasets_table(data_dir: str | Path | None, get: str) -> Group:
     """Every dataset: images, classes, whether it is here and where it was found (system
     package, torchvision folder, cache, embedded), its size, its licence; then how to get one
     (`get`: the command that fetches one)."""
-    from relubench.data.store import data_root, folder_size, locate, status
+    from relubench.data.store import data_root, folder_size, locate, status, verify
 
     root = data_root(data_dir)
     table = Table(title=f"datasets (data dir {escape(str(root))})")
@@ -111,8 +111,9 @@ def datasets_table(data_dir: str | Path | None, get: str) -> Group:
             _, size = status(spec, root)
             here, where = "[green]yes[/]", spec.kind
         elif found := locate(spec, data_dir):
-            here, where = "[green]yes[/]", f"{found.where}: {escape(str(found.folder))}"
-            size = folder_size(found.folder)
+            damaged = verify(spec, found)
+            here = f"[red]damaged: {escape(damaged)}[/]" if damaged else "[green]yes[/]"
+            where, size = f"{found.where}: {escape(str(found.folder))}", folder_size(found.folder)
         else:
             state, _ = status(spec, root)
             here = {"missing": "no", "incomplete": "[red]incomplete[/]"}.get(state, state)

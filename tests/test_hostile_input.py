@@ -186,6 +186,8 @@ def test_numbers_in_set_are_plain_decimals():
     for raw in ("1:0", "1_0", "0x10", "0o7"):
         with pytest.raises(ConfigError, match=f"epochs must be int, got '{raw}'.*plain decimal"):
             resolve(None, [f"epochs={raw}"])
+    with pytest.raises(ConfigError, match="lr must be float, got '1_0'"):  # float() reads 10
+        resolve(None, ["lr=1_0"])
 
 
 # --- 5. a config file means the same in train and sweep ---------------------------------------
@@ -233,6 +235,20 @@ def test_a_copy_that_is_not_the_registry_data_gets_its_own_id(tmp_path, monkeypa
     monkeypatch.setitem(DATASETS, "mnist", replace(get_spec("mnist"), sha256=sums))
     assert store.identity(get_spec("mnist"), tmp_path) == ""
     assert store.identify(cfg) is cfg
+
+
+def test_runs_on_another_copy_of_the_data_are_their_own_group_and_flagged(tmp_path):
+    from relubench.analysis.stats import build_comparison
+    from relubench.testing import make_run
+
+    for seed in (0, 1):
+        make_run(tmp_path, "relu", seed, final_acc=0.99, dataset="mnist")
+        make_run(tmp_path, "relu", seed, final_acc=0.60, dataset="mnist",
+                 data_id="40+20 images, files 0123456789abcdef")  # fmt: skip
+    groups = {g["group"]: g for g in build_comparison([tmp_path]).groups}
+    assert len(groups) == 2  # never pooled
+    flags = sorted((g["final_acc"], g["flags"]) for g in groups.values())
+    assert flags == [(pytest.approx(0.60), ["data"]), (pytest.approx(0.99), [])]
     assert store.identity(get_spec("mnist-mini")) == ""  # embedded: always the registry's
 
 
@@ -310,3 +326,12 @@ def test_folder_hash_of_a_run_folder_still_reads_it(tmp_path):
     cfg.run_dir.mkdir()
     (cfg.run_dir / "config.yaml").write_text(to_yaml(cfg))
     assert folder_hash(cfg.run_dir) == cfg.config_hash
+
+
+def test_a_refused_start_leaves_no_out_folder(tmp_path):
+    """A run refused before it trains (its dataset is not here) writes nothing, not even an
+    empty --out."""
+    out = tmp_path / "out"
+    args = ["train", "--dataset", "mnist", "--data-dir", str(tmp_path / "none"), "--out", str(out)]
+    one_line_error(runner.invoke(app, args), "dataset mnist not found")
+    assert not out.exists()

@@ -137,6 +137,18 @@ def test_data_list_says_where_each_dataset_was_found(tmp_path, monkeypatch):
     assert f"torchvision folder: {tmp_path / 'data' / 'MNIST' / 'raw'}" in rows["mnist"]
     assert "embedded" in rows["mnist-mini"] and "generated" in rows["synthetic"]
     assert " no " in rows["cifar10"]
+    # a system copy that is not the official files (this one is made up) is shown as damaged
+    assert "damaged: fails its checksum" in rows["fashion-mnist"]
+
+
+def test_data_list_shows_an_official_system_copy_as_here(tmp_path, monkeypatch, with_sums):
+    _, sums = system_copy(tmp_path / "system")
+    with_sums(sums)
+    monkeypatch.setenv(SYSTEM_ENV, str(tmp_path / "system"))
+    r = runner.invoke(app, ["data", "list", "--data-dir", str(tmp_path / "d")],
+                      env={"COLUMNS": "250"})  # fmt: skip
+    row = next(ln for ln in r.output.splitlines() if "│ fashion-mnist" in ln)
+    assert " yes " in row and "damaged" not in row
 
 
 def test_download_takes_a_system_copy_as_already_here(tmp_path, monkeypatch, with_sums):

@@ -25,7 +25,7 @@ GROUP_COLUMNS = [
     ("s_per_epoch", 3),
     ("p_welch", None),  # 4 significant digits
     ("vs", None),
-    ("flags", None),  # diverged, spread: see FLAG_NOTES
+    ("flags", None),  # diverged, spread, data: see FLAG_NOTES
     # added later, appended so that earlier columns keep their places
     ("best_epoch_on", None),  # val or test: where each run's best epoch was chosen
     ("val_acc_pct", 2),
@@ -47,6 +47,7 @@ FLAG_MARK = "†"
 FLAG_NOTES = {
     "diverged": "a seed of this experiment diverged (see the runs apart)",
     "spread": "seeds disagree: std over 3x the median group std",
+    "data": "its runs read a copy of the dataset that is not the official files (data_id)",
 }
 
 

@@ -260,8 +260,9 @@ SPREAD = 3.0  # a group's std past this many times the median group std is flagg
 
 def flag_unstable(groups: list[Row], runs: list[Row], config_keys: list[str]) -> None:
     """Mark groups whose numbers are no verdict: `diverged` (a run of the same experiment,
-    another seed, diverged) and `spread` (seeds disagree: std > SPREAD x the median std of
-    the groups), so 81.5 ± 6.2 is never read as a verdict without a word."""
+    another seed, diverged), `spread` (seeds disagree: std > SPREAD x the median std of the
+    groups), so 81.5 ± 6.2 is never read as a verdict without a word, and `data` (its runs
+    read a copy of the dataset that is not the registry's: `data_id`)."""
     keys = [k for k in config_keys if k != "seed" and k not in RUNTIME_KEYS]
 
     def experiment(r: Row) -> tuple:
@@ -269,6 +270,7 @@ def flag_unstable(groups: list[Row], runs: list[Row], config_keys: list[str]) ->
 
     diverged = {experiment(r) for r in runs if r["status"] == "diverged"}
     flagged = {r["group"] for r in runs if r["in_means"] and experiment(r) in diverged}
+    other_data = {r["group"] for r in runs if r["in_means"] and r.get("data_id")}
     stds = sorted(g["final_acc_std"] for g in groups if g["final_acc_std"] is not None)
     median = stds[len(stds) // 2] if len(stds) >= 3 else None
     for g in groups:
@@ -276,6 +278,8 @@ def flag_unstable(groups: list[Row], runs: list[Row], config_keys: list[str]) ->
         std = g["final_acc_std"]
         if median and std is not None and std > SPREAD * median:
             flags.append("spread")
+        if g["group"] in other_data:
+            flags.append("data")
         g["flags"] = flags
 
 

@@ -43,9 +43,10 @@ def data_download(
     """Fetch a dataset through torchvision (checksums verified) and check that it loads."""
     from relubench.data.load import fetch
 
-    with console.status(f"fetching {name} and checking it loads"):
+    with console.status(f"fetching {views.safe(name)} and checking it loads"):
         data, found, fetched = fetch(name, data_dir, force)
+    folder = views.safe(found.folder)
     console.print(
         f"{data.spec.name} {'downloaded' if fetched else f'already here ({found.where})'}: "
-        f"{len(data.y_train):,} train + {len(data.y_test):,} test images in [bold]{found.folder}[/]"
+        f"{len(data.y_train):,} train + {len(data.y_test):,} test images in [bold]{folder}[/]"
     )

@@ -78,7 +78,7 @@ def sweep(
     how = dict(jobs=jobs, backend=backend, address=address, restart=restart)
     outcome = _run(api.sweep, spec=plan, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run,
                    **how)  # fmt: skip
-    console.print(f"compare: relubench compare {' '.join(plan.outs)}")
+    console.print(f"compare: relubench compare {views.safe(' '.join(plan.outs))}")
     bad = sum(s != "complete" for s in outcome.ran.values())
     if bad:
         fail(f"{bad} of {len(outcome.ran)} runs did not complete; see their summary.json", code=1)
@@ -131,4 +131,5 @@ def study_run(
             f"note: {len(doc['left_out'])} runs not complete, left out (verdict.md lists them)"
         )
     console.print(views.verdict_table(doc))
-    console.print(f"wrote [bold]{out / study.name / 'verdict.md'}[/], verdict.json and the figures")
+    where = views.safe(out / study.name / "verdict.md")
+    console.print(f"wrote [bold]{where}[/], verdict.json and the figures")

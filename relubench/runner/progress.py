@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -16,6 +17,7 @@ from rich.progress import (
 from rich.table import Table
 
 from relubench.config import RunConfig
+from relubench.runfolder import printable
 from relubench.runner.reporters import Reporter, SweepReporter
 
 if TYPE_CHECKING:  # the probe imports torch; `relubench sweep` must not when it skips everything
@@ -119,7 +121,7 @@ class RichReporter(Reporter):
             f"dead units {_pct(summary['init_dead_frac'], 2)} at init -> "
             f"{_pct(summary['final_dead_frac'], 2)} at the end"
         )
-        self.console.print(f"run folder: [bold]{self.run_dir}[/]")
+        self.console.print(f"run folder: [bold]{_safe(self.run_dir)}[/]")
 
     def print_layers(self, layers: list[dict[str, Any]]) -> None:
         """Per layer: units, dead at init -> dead at end, and the learned slopes at the end
@@ -169,7 +171,7 @@ class RichSweepReporter(SweepReporter):
         done = plan.count - todo
         self.counts["skipped"] = done
         self.console.print(
-            f"{plan.source}: {plan.count} runs, {done} already complete, {todo} to run"
+            f"{_safe(plan.source)}: {plan.count} runs, {done} already complete, {todo} to run"
         )
         self.task = self.progress.add_task("runs", total=todo, info=self._info())
 
@@ -184,13 +186,19 @@ class RichSweepReporter(SweepReporter):
         acc = summary.get("final_test_acc")
         extra = f"test acc {_pct(acc)}" if acc is not None else str(summary.get("error") or "")
         color = "green" if status == "complete" else "red"
-        self.console.print(f"[{color}]{status:<11}[/] {cfg.run_id}  {extra}")
+        self.console.print(f"[{color}]{status:<11}[/] {cfg.run_id}  {_safe(extra)}")
         self.progress.update(self.task, advance=1, info=self._info())
 
     def skipped(self, cfg: RunConfig, why: str) -> None:
         self.counts["skipped"] += 1
-        self.console.print(f"[yellow]{'skipped':<11}[/] {cfg.run_id}  ({why})")
+        self.console.print(f"[yellow]{'skipped':<11}[/] {cfg.run_id}  ({_safe(why)})")
         self.progress.update(self.task, advance=1, info=self._info())
 
     def poll(self, running: dict[str, int]) -> None:
         self.progress.update(self.task, info=self._info(running))
+
+
+def _safe(value: Any) -> str:
+    """Text from a file or a user (a path, an error) for Rich: markup shown as text, control
+    characters escaped."""
+    return escape(printable(str(value)))

@@ -21,12 +21,14 @@ import torch
 
 from relubench._version import __version__
 from relubench.config import RunConfig, to_yaml
+from relubench.data import store
 from relubench.data.augment import CropFlip
 from relubench.data.load import Data, load
 from relubench.errors import ConfigError, RelubenchError
 from relubench.files import atomic_write, signals_wait, sigterm_interrupts
 from relubench.nn.models import build_model
 from relubench.nn.probe import slopes
+from relubench.registry.datasets import get_spec
 from relubench.registry.models import get_model
 from relubench.runfolder import (
     STATUSES,
@@ -314,6 +316,9 @@ def run(
     entered = time.time()  # the process's start up to here: interpreter, imports, CLI
     device = resolve_device(cfg.device)
     check_memory(cfg)
+    spec = get_spec(cfg.dataset)  # a missing dataset is refused before --out is made
+    if spec.kind == "download":
+        store.require(spec, cfg.data_dir, cfg.download)
     # torch.optim would import torch._dynamo: seconds of start-up for nothing (nodynamo)
     with RunLock(cfg) as folder, sigterm_interrupts(), nodynamo.skipped():
         done = read_summary(folder)
