@@ -5,15 +5,15 @@ types are errors (ConfigError), so a typo never silently trains the default.
 
 Every RunConfig is validated when it is made (`__post_init__`), however it is made.
 
-Config evolution (DESIGN): every key is an experiment key (in the run id's hash) or a runtime
-key (how or where a run trains: not in the hash). A key added after runs exist declares its
-*neutral value*, the one that reproduces the behaviour from before it existed; at that value it
-is left out of the hash and summary.json, so existing run ids, finished sweeps and compare's
-groups survive every release, and old folders read with the neutral value filled in. A run
-folder's config.yaml holds every key, so a file means the same whichever key is edited in it,
-in `train --config` and as a sweep's `base` alike; a config.yaml written before that (it lacks
-keys) reads its missing added keys at their neutral values, in both.
-This module must not import torch: the CLI reads it to start fast.
+Config evolution (a contract, docs/architecture.md): every key is an experiment key (in the run
+id's hash) or a runtime key (how or where a run trains: not in the hash). A key added after runs
+exist declares its *neutral value*, the one that reproduces the behaviour from before it
+existed; at that value it is left out of the hash and summary.json, so existing run ids,
+finished sweeps and compare's groups survive every release, and old folders read with the
+neutral value filled in. A run folder's config.yaml holds every key, so a file means the same
+whichever key is edited in it, in `train --config` and as a sweep's `base` alike; a config.yaml
+written before that (it lacks keys) reads its missing added keys at their neutral values, in
+both. This module must not import torch: the CLI reads it to start fast.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Dead units per the DESIGN contract, and slopes, on hand-built layers with known answers."""
+"""Dead units per the contract (docs/architecture.md), and slopes, on hand-built layers with
+known answers."""
 
 from __future__ import annotations
 

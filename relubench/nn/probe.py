@@ -1,9 +1,9 @@
 """Measurements: dead and dormant units, the activations' input and output statistics, PReLU
 slopes; pure functions of (model, probe batch).
 
-Dead (the DESIGN contract): on the fixed probe set, in eval mode without gradients, a unit (a
-conv channel or a linear feature) is dead if the input of its activation is <= 0 for every
-probe image and every spatial position - it never enters the positive regime. For ReLU its
+Dead (a contract, docs/architecture.md): on the fixed probe set, in eval mode without gradients,
+a unit (a conv channel or a linear feature) is dead if the input of its activation is <= 0 for
+every probe image and every spatial position - it never enters the positive regime. For ReLU its
 gradient is then zero everywhere; for the others gradient still flows ("never positive").
 Dormant (Sokar et al. 2023): unit score s_i = E|h_i| / (mean over the layer's units of
 E|h_k|), h the activation's output on the probe set; dormant if s_i <= tau (`dormant_tau`).
