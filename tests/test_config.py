@@ -137,7 +137,7 @@ def test_added_keys_at_their_neutral_value_keep_old_run_ids():
     assert NEUTRAL == {
         "celu_alpha": 1.0, "rrelu_lower": 1 / 8, "rrelu_upper": 1 / 3, "slope_lr": 1.0,
         "val_size": 0, "dormant_tau": 0.1, "slope_decay": False, "init": "auto",
-        "label_smoothing": 0.0, "data_id": "",
+        "label_smoothing": 0.0, "data_id": "", "slope_update": "grad",
     }  # fmt: skip
     assert merge({"label_smoothing": 0.0}).run_id == merge({}).run_id
     assert merge({"label_smoothing": 0.1}).run_id != merge({}).run_id

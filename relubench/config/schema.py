@@ -27,6 +27,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("onecycle", "cosine", "none")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 INITS = ("auto", "torch")
+SLOPE_UPDATES = ("grad", "sign")
 
 
 def runtime(default: Any) -> Any:
@@ -65,6 +66,9 @@ class RunConfig:
     slope_lr: float = added(SLOPE_LR, neutral=1.0, slopes_only=True)
     # weight decay on learned slopes too (He et al. 2015 did not: it pulls them to 0, to ReLU)
     slope_decay: bool = added(False, slopes_only=True)
+    # how a learned slope steps: grad (by its gradient, as every other parameter) or sign (by
+    # the sign of its gradient, so the step no longer grows with the units a slope serves)
+    slope_update: str = added("grad", slopes_only=True)
     init: str = added("auto")  # auto: the activation's rule (registry); torch: torch's defaults
     # optimisation
     epochs: int = 5  # passes over the training set
@@ -259,6 +263,7 @@ CHOICES = {
     "dataset": dataset_names,
     "optimizer": lambda: OPTIMIZERS,
     "schedule": lambda: SCHEDULES,
+    "slope_update": lambda: SLOPE_UPDATES,
     "device": lambda: DEVICES,
     "init": lambda: INITS,
 }

@@ -89,7 +89,7 @@ def replay(
         if batch is None:
             break
         opt.zero_grad(set_to_none=True)
-        loop.precision.backward_step(loss, opt)
+        loop.precision.backward_step(loss, opt, loop.shape)
         loop.sched.step()
         now = {GROUPS[min(i, 2)]: _norm(g["params"]) for i, g in enumerate(opt.param_groups)}
         if all(math.isfinite(v) for v in now.values()):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -50,14 +51,37 @@ class MixedPrecision:
             return contextlib.nullcontext()
         return torch.autocast("cuda", dtype=self.dtype)
 
-    def backward_step(self, loss: torch.Tensor, opt: torch.optim.Optimizer) -> None:
+    def backward_step(
+        self,
+        loss: torch.Tensor,
+        opt: torch.optim.Optimizer,
+        shape: Callable[[], None] | None = None,
+    ) -> None:
+        """Backward and step; `shape` changes the (unscaled) gradients before the step."""
         if not self.scaler.is_enabled():
             loss.backward()
+            if shape is not None:
+                shape()
             opt.step()
             return
         self.scaler.scale(loss).backward()
+        if shape is not None:
+            self.scaler.unscale_(opt)  # `shape` sees true gradients; overflow is recorded
+            shape()
         self.scaler.step(opt)  # skipped if the scaled gradients overflowed
         self.scaler.update()
+
+
+def slope_signs(slopes: list[torch.Tensor]) -> Callable[[], None]:
+    """slope_update "sign": each learned slope's gradient replaced by its sign, so a slope
+    steps by lr x slope_lr (through momentum) however many units and positions it serves."""
+
+    def shape() -> None:
+        for a in slopes:
+            if a.grad is not None:
+                a.grad.sign_()
+
+    return shape
 
 
 def make_optimizer(cfg: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
@@ -105,6 +129,7 @@ class Loop:
     augment: CropFlip | None = None  # crops and flips of the uint8 images, by batch
     reporter: Reporter = field(default_factory=QuietReporter)
     label_smoothing: float = 0.0  # of the training loss (the reported train_loss includes it)
+    shape: Callable[[], None] | None = None  # changes gradients before each step (slope_signs)
 
 
 def training_loss(loop: Loop, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -136,7 +161,7 @@ def train_one_epoch(
             out = model(xb)
             loss = training_loss(loop, out, yb)
         opt.zero_grad(set_to_none=True)
-        precision.backward_step(loss, opt)
+        precision.backward_step(loss, opt, loop.shape)
         loop.sched.step()
         loss_sum += loss.detach() * len(yb)
         correct += (out.argmax(1) == yb).sum()

@@ -26,6 +26,7 @@ from relubench.data.augment import CropFlip
 from relubench.data.load import Data, load
 from relubench.errors import ConfigError, RelubenchError
 from relubench.files import atomic_write, signals_wait, sigterm_interrupts
+from relubench.nn.activations import slope_of
 from relubench.nn.models import build_model
 from relubench.nn.probe import slopes
 from relubench.registry.datasets import get_spec
@@ -51,6 +52,7 @@ from relubench.runner.loop import (
     evaluate,
     make_optimizer,
     make_schedule,
+    slope_signs,
     train_one_epoch,
 )
 from relubench.runner.reporters import QuietReporter, Reporter
@@ -135,6 +137,7 @@ def build_loop(cfg: RunConfig, data: Data, device: torch.device, reporter: Repor
             f"({len(data.y_train)} images); lower --batch-size"
         )
     opt = make_optimizer(cfg, model)
+    learned = [a for m in model.modules() if (a := slope_of(m)) is not None]
     return Loop(
         model=model,
         opt=opt,
@@ -145,6 +148,7 @@ def build_loop(cfg: RunConfig, data: Data, device: torch.device, reporter: Repor
         augment=augment,
         reporter=reporter,
         label_smoothing=cfg.label_smoothing,
+        shape=slope_signs(learned) if cfg.slope_update == "sign" and learned else None,
     )
 
 
