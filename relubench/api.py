@@ -159,6 +159,7 @@ def sweep_plan(spec: str | Path | dict[str, Any], overrides: dict[str, Any] | No
     keys) win in every run. Nothing trains."""
     from relubench.runner.plan import expand, plan_of
 
+    _check(spec=spec, overrides=overrides)
     if isinstance(spec, dict):
         return plan_of(spec, "sweep", overrides)
     return expand(spec, overrides)
@@ -183,6 +184,8 @@ def sweep(
     and the runs skipped (complete, or busy in another process)."""
     from relubench.runner.plan import Plan
 
+    _check(jobs=jobs, backend=backend, address=address, cpus_per_run=cpus_per_run,
+           gpus_per_run=gpus_per_run, restart=restart, progress=progress)  # fmt: skip
     plan = spec if isinstance(spec, Plan) else sweep_plan(spec, overrides)
     return _run_plan(plan, jobs, backend, address, cpus_per_run, gpus_per_run, restart,
                      _sweep_reporter(reporter, progress))  # fmt: skip
@@ -199,6 +202,7 @@ def study_plan(
     from relubench.registry.studies import get_study
     from relubench.runner.plan import plan_of
 
+    _check(name=name, quick=quick, out=out, overrides=overrides)
     study = get_study(name)
     folder = Path(out) / study.name
     if folder.exists() and not folder.is_dir():
@@ -227,12 +231,40 @@ def run_study(
     `overrides` change every run: the verdicts then hold for that setting, not the study's."""
     from relubench.analysis.study import conclude
 
+    _check(jobs=jobs, backend=backend, address=address, cpus_per_run=cpus_per_run,
+           gpus_per_run=gpus_per_run, restart=restart, progress=progress)  # fmt: skip
     study, plan = study_plan(name, quick=quick, out=out, overrides=overrides)
     _run_plan(plan, jobs, backend, address, cpus_per_run, gpus_per_run, restart,
               _sweep_reporter(reporter, progress))  # fmt: skip
     sets = "".join(f" --set {k}={v}" for k, v in (overrides or {}).items())
     command = f"relubench study run {study.name}{' --quick' if quick else ''} --out {out}{sets}"
     return conclude(study, [c.run_dir for c in plan], Path(out) / study.name, quick, command)
+
+
+_NONE = type(None)
+_KINDS: dict[str, tuple[type, ...]] = {  # what each option of sweep/run_study may be
+    "spec": (str, Path, dict),
+    "name": (str,),
+    "out": (str, Path),
+    "overrides": (dict, _NONE),
+    "jobs": (int, _NONE),
+    "backend": (str,),
+    "address": (str, _NONE),
+    "cpus_per_run": (int, float),
+    "gpus_per_run": (int, float),
+    "restart": (bool,),
+    "progress": (bool,),
+    "quick": (bool,),
+}
+
+
+def _check(**options: Any) -> None:
+    """ConfigError naming the option whose value has the wrong type (True is no job count)."""
+    for key, value in options.items():
+        kinds = _KINDS[key]
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            names = " or ".join("None" if k is _NONE else k.__name__ for k in kinds)
+            raise ConfigError(f"{key} must be {names}, got {short(value)}")
 
 
 def _sweep_reporter(reporter: SweepReporter | None, progress: bool) -> SweepReporter:

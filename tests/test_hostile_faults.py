@@ -412,3 +412,15 @@ def test_a_full_disk_in_a_sweep_is_one_line(tmp_path):
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "the sweep stopped" in r.stderr and "No space left" in r.stderr
     assert len(statuses(tmp_path / "r")) == 1  # no other run started
+
+
+def test_a_diagnosis_of_non_finite_numbers_is_still_one_line():
+    """A run that starts from NaN weights (a damaged checkpoint) diagnoses values that are nan:
+    the message says so instead of failing to format them."""
+    from relubench.runner.diagnose import _json_safe, message
+
+    d = _json_safe({"epoch": 2, "step": 1, "lr": 0.1, "loss": "nan", "parameter": "fc.weight",
+                    "scalar": False, "start": float("nan"), "ran_away_at_step": 1,
+                    "value_then": float("inf")})  # fmt: skip
+    line = message(d, 0.1, slopes=False)
+    assert "(largest |value| nan -> inf by step 1)" in line and "\n" not in line

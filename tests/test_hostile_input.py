@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import re
 import struct
 from dataclasses import replace
 from pathlib import Path
@@ -335,3 +336,37 @@ def test_a_refused_start_leaves_no_out_folder(tmp_path):
     args = ["train", "--dataset", "mnist", "--data-dir", str(tmp_path / "none"), "--out", str(out)]
     one_line_error(runner.invoke(app, args), "dataset mnist not found")
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("call", "why"),
+    [
+        (lambda: relubench.sweep(5), "spec must be str or Path or dict, got 5"),
+        (lambda: relubench.sweep_plan(None), "spec must be str or Path or dict, got None"),
+        (lambda: relubench.sweep("all-acts", jobs="2"), "jobs must be int or None, got '2'"),
+        (lambda: relubench.sweep("all-acts", jobs=True), "jobs must be int or None, got True"),
+        (lambda: relubench.sweep("all-acts", restart="no"), "restart must be bool, got 'no'"),
+        (lambda: relubench.sweep("all-acts", overrides=5), "overrides must be dict or None"),
+        (lambda: relubench.sweep("all-acts", cpus_per_run="a"), "cpus_per_run must be int or"),
+        (lambda: relubench.run_study("born-dead", quick="no"), "quick must be bool, got 'no'"),
+        (lambda: relubench.run_study("born-dead", out=5), "out must be str or Path, got 5"),
+        (lambda: relubench.run_study(5), "name must be str, got 5"),
+        (lambda: relubench.sweep({}), "an empty sweep; give base, grid or runs"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_the_sweep_and_study_api_refuses_wrong_types_before_running(call, why):
+    with pytest.raises(ConfigError, match=re.escape(why)):
+        call()
+
+
+def test_an_empty_sweep_file_and_a_run_folder_as_out_are_one_line(tmp_path):
+    (tmp_path / "empty.yaml").write_text("")
+    one_line_error(runner.invoke(app, ["sweep", str(tmp_path / "empty.yaml"), "--dry-run"]),
+                   "an empty sweep; give base, grid or runs")  # fmt: skip
+    run = tmp_path / "results" / "some-run"
+    run.mkdir(parents=True)
+    (run / "summary.json").write_text("{}")
+    r = runner.invoke(app, ["train", "--out", str(run), "--epochs", "1"])
+    one_line_error(r, f"--out {run} is a run folder; give the folder that holds run folders")
+    assert sorted(p.name for p in run.iterdir()) == ["summary.json"]  # nothing nested in it

@@ -299,6 +299,7 @@ def test_a_special_verdict_json_or_figure_is_one_warning(tmp_path):
         ({"layers": [{"layer": "a", "alpha_mean": True}]}, "alpha_mean is True, not a number"),
         ({"layers": [{"layer": "a", "alpha_mean": "x"}]}, "alpha_mean is 'x', not a number"),
         ({"config": 5}, "config"),
+        ({"final_test_acc": 10**400}, "final_test_acc is 1000000000"),  # no float holds it
     ],
     ids=lambda v: str(v)[:40],
 )
@@ -393,3 +394,13 @@ def test_a_path_given_twice_counts_once_and_says_nothing(tmp_path):
     assert folders == [run] and problems == []
     r = runner.invoke(app, ["compare", str(root), str(root), "--format", "json"])
     assert r.exit_code == 0 and r.stderr == "", r.stderr
+
+
+def test_a_layer_name_with_controls_is_drawn_escaped_and_never_reaches_stderr(tmp_path):
+    run = make_run(tmp_path / "r", "prelu", 0)
+    layers = run / "layers.csv"
+    layers.write_text(layers.read_text().replace("block1", "blo\x1b]0;X\x07ck1"))
+    r = runner.invoke(app, ["plot", str(tmp_path / "r"), "--out", str(tmp_path / "f")])
+    assert r.exit_code == 0, r.output
+    assert "\x1b" not in r.stderr and "\x07" not in r.stderr and "Glyph" not in r.stderr
+    assert "blo\\x1b]0;X\\x07ck1" in (tmp_path / "f" / "dead_layers.svg").read_text()

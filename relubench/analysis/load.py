@@ -167,9 +167,12 @@ def _number(summary: dict[str, Any], key: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise Malformed(f"summary.json: {key} is {short(value)}, not a number")
+    try:
+        value = float(value)  # an int of 400 digits is no float
+    except OverflowError:
+        raise Malformed(f"summary.json: {key} is {short(value)}, not a finite number") from None
     if not math.isfinite(value):
         raise Malformed(f"summary.json: {key} is {value}, not a finite number")
-    value = float(value)
     if key in FRACTIONS and not 0.0 <= value <= 1.0:
         raise Malformed(f"summary.json: {key} is {value}, outside [0, 1]")
     if key in COUNTS and value < 0:

@@ -343,6 +343,11 @@ def check_out(cfg: RunConfig) -> RunConfig:
     out = Path(cfg.out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {cfg.out} is a file; give a folder for the run folders")
+    if (out / "summary.json").is_file():  # a run's own folder, not one that holds runs
+        raise ConfigError(
+            f"--out {cfg.out} is a run folder; give the folder that holds run folders "
+            f"(--out {out.parent})"
+        )
     return cfg
 
 

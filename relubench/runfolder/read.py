@@ -42,8 +42,8 @@ class Table:
 
 
 def _cell(column: str, text: str) -> Cell:
-    if column in TEXT_COLUMNS:
-        return text
+    if column in TEXT_COLUMNS:  # a layer's name: its control characters never leave as such
+        return printable(text)
     if not text:  # not measured (train loss at epoch 0, slopes of a fixed shape)
         return None
     return int(text) if column in INT_COLUMNS else float(text)

@@ -139,7 +139,12 @@ def message(d: dict[str, Any], peak_lr: float, slopes: bool, reason: str = "") -
         return f"{reason or 'training loss became non-finite in epoch ' + str(d['epoch'])}; {hint}"
     what = "value" if d.get("scalar") else "largest |value|"
     return (
-        f"loss became {d['loss']} at epoch {d['epoch']}, step {d['step']} (lr {d['lr']:.3g}): "
-        f"{d['parameter']} ran away first ({what} {d['start']:.3g} -> {d['value_then']:.3g} by "
+        f"loss became {d['loss']} at epoch {d['epoch']}, step {d['step']} (lr {_g(d['lr'])}): "
+        f"{d['parameter']} ran away first ({what} {_g(d['start'])} -> {_g(d['value_then'])} by "
         f"step {d['ran_away_at_step']}); {hint}"
     )
+
+
+def _g(value: Any) -> str:
+    """A number of the diagnosis for the message; nan and inf are kept as text (_json_safe)."""
+    return f"{value:.3g}" if isinstance(value, (int, float)) else str(value)

@@ -184,6 +184,8 @@ def plan_of(spec: dict[str, Any], source: str, overrides: dict[str, Any] | None 
     unknown = [k for k in spec if k not in SWEEP_KEYS]
     if unknown:
         raise ConfigError(f"{source}: unknown sweep key {unknown[0]!r}; use base, grid, runs")
+    if not any(spec.get(k) for k in SWEEP_KEYS):  # else it would train one default run
+        raise ConfigError(f"{source}: an empty sweep; give base, grid or runs")
     base = spec.get("base") or {}
     if not isinstance(base, dict):
         raise ConfigError(f"{source}: base must be a mapping of config keys or a recipe path")
