@@ -137,7 +137,11 @@ def read(folder: Path, cfg: RunConfig, max_bytes: int | None = None) -> dict[str
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many kinds for a truncated or foreign file
-        reason = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+        text = str(e)
+        if "weights_only" in text or "Unsupported global" in text:  # pickled code, refused
+            reason = "it holds objects other than tensors and numbers; nothing was run"
+        else:
+            reason = text.splitlines()[0][:120].rstrip(" :") if text else type(e).__name__
         raise CheckpointError(f"cannot read the checkpoint {path} ({reason}); {again}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a relubench checkpoint of this version; {again}")

@@ -201,9 +201,10 @@ class RunLog:
             restore(self.loop, ckpt["state"])
         except (RuntimeError, KeyError, ValueError, TypeError) as e:
             path = self.folder / checkpoint.CHECKPOINT
+            why = str(e).splitlines()[0][:100].rstrip(" :") if str(e) else type(e).__name__
             raise CheckpointError(
-                f"the checkpoint {path} does not fit this model ({str(e).splitlines()[0][:100]})"
-                "; pass --restart to start the run over"
+                f"the checkpoint {path} does not fit this model ({why}); pass --restart to "
+                "start the run over"
             ) from None
         run = ckpt["run"]
         self.first_started, self.wall_before = run["started"], run["wall_seconds"]
@@ -413,6 +414,8 @@ def _run(
         return _diverged(rec, state, epoch, e)
     except KeyboardInterrupt:  # the checkpoint stays: the same command resumes
         rec.stopped("interrupted", "stopped by Ctrl-C or SIGTERM", keep_checkpoint=True)
+        raise
+    except CheckpointError:  # nothing was trained: the folder stays as it is (--restart)
         raise
     except BaseException as e:
         if isinstance(e, OSError) and e.errno in UNWRITABLE:  # a full disk: resumable
