@@ -279,7 +279,7 @@ def test_a_checkpoint_with_edited_fields_is_refused_in_one_line(tiny, edit):
     before = {f: (folder / f).read_bytes() for f in ("metrics.csv", "summary.json")}
     with pytest.raises(CheckpointError, match="checkpoint .*--restart") as e:
         run(cfg)
-    assert "\n" not in str(e.value) and not str(e.value).count("(") > 2
+    assert "\n" not in str(e.value)  # one line
     # nothing was trained: the folder stays as it was, its status and its checkpoint too
     assert {f: (folder / f).read_bytes() for f in before} == before
     assert (folder / CHECKPOINT).exists()
