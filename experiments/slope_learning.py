@@ -161,7 +161,8 @@ def main() -> None:
     print("\n".join(lines))
     if args.figure:
         draw(found, steps_per_epoch(configs), Path(args.figure))
-        lines.append(f"\n![slope trajectories]({args.figure})")
+        shown = args.figure if Path(args.figure).is_absolute() else f"../{args.figure}"
+        lines.append(f"\n![slope trajectories]({shown})")  # from benchmarks/RESULTS.md
     record(__file__, lines, quick=args.quick)
 
 
