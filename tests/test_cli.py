@@ -132,7 +132,6 @@ def test_a_complete_run_is_not_overwritten_without_force(tmp_path):
     [
         (["--act", "swish"], "unknown act 'swish'; choose one of: " + ", ".join(act_names())),
         (["--epochs", "0"], "epochs must be > 0"),
-        (["--lr", "0"], "lr must be > 0"),
         (["--lr", "-0.1"], "lr must be > 0"),
         (["--set", "epochs=many"], "epochs must be int, got 'many'"),
         (["--set", "lr"], "--set expects key=value"),

@@ -19,6 +19,9 @@ from relubench.config import (
 from relubench.errors import ConfigError
 from relubench.runner.smoke import SMOKE
 
+# a prelu run from before slope_lr and slope_update existed: both at their neutral values
+OLD_PRELU = {"act": "prelu", "slope_lr": 1.0, "slope_update": "grad"}
+
 CONFIGS = Path(__file__).parents[1] / "configs"
 
 
@@ -46,7 +49,6 @@ def test_set_values_are_typed():
         ({"lr": "fast"}, "lr must be float"),
         ({"save_model": 1}, "save_model must be bool"),
         ({"epochs": 0}, "epochs must be > 0, got 0"),
-        ({"lr": 0.0}, "lr must be > 0"),
         ({"lr": -1}, "lr must be > 0"),
         ({"dropout": 1.0}, "dropout must be in [0, 1)"),
         ({"model": "resnet"}, "unknown model 'resnet'; choose one of: cnn, mlp"),
@@ -115,15 +117,15 @@ def test_added_keys_at_their_neutral_value_keep_old_run_ids():
     # celu_alpha, rrelu_lower and rrelu_upper existed (the README's study and every finished
     # sweep use them)
     assert merge({}).run_id == "mnist-mini-cnn-relu-s0-ead83933"
-    # PReLU's slopes train at lr x slope_lr (0.01) now: a new experiment, a new id; at the
-    # neutral value 1.0 it is the old experiment, with its old id
-    assert merge({"act": "prelu", "slope_lr": 1.0}).run_id == "mnist-mini-cnn-prelu-s0-c0a070ae"
+    # PReLU's slopes train at lr x slope_lr (0.03, by sign) now: a new experiment, a new id; at
+    # the neutral values it is the old experiment, with its old id
+    assert merge(OLD_PRELU).run_id == "mnist-mini-cnn-prelu-s0-c0a070ae"
     assert merge({"act": "prelu"}).run_id != "mnist-mini-cnn-prelu-s0-c0a070ae"
     # a key for learned slopes leaves runs without them alone, whatever its value
     assert merge({"slope_lr": 0.5}).run_id == merge({}).run_id
     # config.yaml holds every key, so a file means the same wherever it is read; the hash
     # (and `written`, what summary.json records) leaves neutral values out
-    assert "slope_lr: 0.01" in to_yaml(merge({})) and "slope_lr: 0.01" in to_yaml(
+    assert "slope_lr: 0.03" in to_yaml(merge({})) and "slope_lr: 0.03" in to_yaml(
         merge({"act": "prelu"})
     )
     assert "celu_alpha: 1.0" in to_yaml(merge({})) and "celu_alpha" not in merge({}).written()
@@ -157,14 +159,16 @@ def test_a_run_folder_reruns_at_the_values_it_ran_with(tmp_path):
     # default: its config.yaml reruns as that run, and compare reads it so
     from relubench.analysis.load import load_run
 
-    old = merge({"act": "prelu", "slope_lr": 1.0, "out": str(tmp_path)})
-    text = to_yaml(old).replace("slope_lr: 1.0\n", "")  # as written before the key existed
+    old = merge({**OLD_PRELU, "out": str(tmp_path)})
+    text = to_yaml(old).replace("slope_lr: 1.0\n", "")  # as written before the keys existed
+    text = text.replace("slope_update: grad\n", "")
     f = tmp_path / "config.yaml"
     f.write_text(text)
-    assert resolve(f).slope_lr == 1.0 and resolve(f).run_id == old.run_id
+    assert resolve(f).slope_lr == 1.0 and resolve(f).slope_update == "grad"
+    assert resolve(f).run_id == old.run_id
     plain = tmp_path / "recipe.yaml"  # a recipe (no run header) gets today's default
     plain.write_text("act: prelu\n")
-    assert resolve(plain).slope_lr == 0.01
+    assert resolve(plain).slope_lr == 0.03 and resolve(plain).slope_update == "sign"
     from relubench.testing import make_run
 
     folder = make_run(tmp_path / "r", "relu", 0)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from limits import run_limited
+from test_config import OLD_PRELU
 from test_datasets import FakeTorchvisionMNIST, OfflineMNIST, write_mnist
 from test_hostile import one_line_error
 from typer.testing import CliRunner
@@ -202,10 +203,10 @@ def test_an_edited_run_config_means_the_same_in_train_and_sweep(tmp_path):
     (tmp_path / "sweep.yaml").write_text("base: run/config.yaml\ngrid:\n  seed: [0]\n")
     trained = resolve(folder / "config.yaml")
     (swept,) = expand(tmp_path / "sweep.yaml").configs
-    assert trained.slope_lr == swept.slope_lr == 0.01 == merge({"act": "prelu"}).slope_lr
+    assert trained.slope_lr == swept.slope_lr == 0.03 == merge({"act": "prelu"}).slope_lr
     assert trained.run_id == swept.run_id
     # a config.yaml written before every key was (no slope_lr): neutral in both, alike
-    old = edited.replace("slope_lr: 0.01\n", "")
+    old = edited.replace("slope_lr: 0.03\n", "")
     (folder / "config.yaml").write_text(old)
     (swept,) = expand(tmp_path / "sweep.yaml").configs
     assert resolve(folder / "config.yaml").slope_lr == swept.slope_lr == 1.0
@@ -215,7 +216,7 @@ def test_config_yaml_holds_every_key_and_old_ids_stay():
     text = to_yaml(merge({}))
     assert all(f"\n{k}:" in text for k in RunConfig().to_dict())
     assert merge({}).run_id == "mnist-mini-cnn-relu-s0-ead83933"
-    assert merge({"act": "prelu", "slope_lr": 1.0}).run_id == "mnist-mini-cnn-prelu-s0-c0a070ae"
+    assert merge(OLD_PRELU).run_id == "mnist-mini-cnn-prelu-s0-c0a070ae"
     assert RunConfig().run_id == merge({}).run_id
 
 

@@ -1,5 +1,6 @@
-"""slope_update: "sign" steps each learned slope by lr x slope_lr (through momentum), whatever the
-size of its gradient; "grad", the neutral value, is the old experiment with the old run ids."""
+"""slope_update: "sign" (the default) steps each learned slope by lr x slope_lr (through
+momentum), whatever the size of its gradient; "grad", the neutral value, is the old experiment
+with the old run ids."""
 
 from __future__ import annotations
 
@@ -17,8 +18,12 @@ TINY = dict(dataset="synthetic", train_size=64, test_size=32, probe_size=16, wid
 
 
 def test_the_neutral_value_keeps_ids_and_sign_is_a_new_prelu_experiment():
-    assert merge({"act": "prelu"}).run_id == merge({"act": "prelu", "slope_update": "grad"}).run_id
-    assert merge({"act": "prelu", "slope_update": "sign"}).run_id != merge({"act": "prelu"}).run_id
+    # the default prelu run before slope_update existed (slope_lr 0.01) keeps its id
+    before = merge({"act": "prelu", "slope_lr": 0.01, "slope_update": "grad"})
+    assert before.run_id == "mnist-mini-cnn-prelu-s0-fe7952dd"
+    assert merge({"act": "prelu"}).slope_update == "sign"  # today's default: a new experiment
+    assert merge({"act": "prelu"}).run_id == "mnist-mini-cnn-prelu-s0-562a50b4"
+    assert merge({"act": "prelu"}).run_id != merge({"act": "prelu", "slope_update": "grad"}).run_id
     # an activation without learned slopes is the same experiment whatever the value
     assert merge({"slope_update": "sign"}).run_id == merge({}).run_id
 

@@ -105,10 +105,13 @@ def test_every_selection_uses_the_studys_keys_and_values(name):
                 continue
             assert problems == [], (quick, c.id)
             values = {k: [v] for k, v in spec["base"].items()} | spec["grid"]
+            for run in spec.get("runs", []):  # the controls' runs
+                values = {**values, **{k: [*values.get(k, []), v] for k, v in run.items()}}
             for select in selections:  # the same, said directly
                 assert all(k in values and v in values[k] for k, v in select.items()), c.id
         for f in study.figures:
-            assert set(f.by) <= set(spec["grid"]) and study.unproduced(f.where, quick) == []
+            assert set(f.by) <= {*spec["grid"], *spec["base"]}
+            assert study.unproduced(f.where, quick) == []
             assert f.x is None or f.x in spec["grid"]
 
 
@@ -253,3 +256,25 @@ def test_the_registry_lists_one_module_per_study_and_finds_names_in_any_case():
     assert get_study("SELU-Init") is STUDIES["selu-init"]
     with pytest.raises(ConfigError, match=r"unknown study 'nonsense'; choose one of: .*study list"):
         get_study("nonsense")
+
+
+def test_a_control_runs_beside_the_grid_and_claims_tell_it_apart():
+    # seed-claims: leaky fixed at PReLU's initial slope, crossed with the grid's models and
+    # seeds; the grid's leaky keeps its own slope (and its run ids)
+    study = STUDIES["seed-claims"]
+    runs = study.spec(False)["runs"]
+    assert len(runs) == 2 * 3 and all(
+        r["act"] == "leaky" and r["leaky_slope"] == 0.25 for r in runs
+    )
+    assert {(r["model"], r["seed"]) for r in runs} == {
+        (m, s) for m in ("cnn", "mlp") for s in (0, 1, 2)
+    }
+    assert len(study.spec(True)["runs"]) == 2 * 2
+    fixed = next(c for c in study.claims if c.id == "prelu-beats-fixed-slope")
+    beats = next(c for c in study.claims if c.id == "prelu-beats-leaky")
+    assert (
+        fixed.criterion.select["leaky_slope"] == 0.25
+        and beats.criterion.select["leaky_slope"] == 0.01
+    )
+    with pytest.raises(ConfigError, match="control key 'prelu_init' is not in base or grid"):
+        dataclasses.replace(study, controls=({"act": "prelu", "prelu_init": 0.5},))

@@ -166,7 +166,7 @@ def display_rows(comp: Comparison) -> list[list[str]]:
             runner_up = f"{r['runner_up']} ({_pct(r['runner_up_val_acc'])})"
         rows.append(
             [
-                *(text(r[k]) for k in comp.keys),
+                *("–" if r[k] is None else text(r[k]) for k in comp.keys),
                 *([r.get("tuned") or "–"] if comp.tune else []),
                 str(r["n"]),
                 *([f"{_pct(r['val_acc'])} ± {_pct(r['val_acc_std'])}"] if comp.has_val else []),

@@ -224,6 +224,17 @@ def _read_config(folder: Path, summary: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+def unread_params(act: Any) -> list[str]:
+    """The activation parameters (leaky_slope, prelu_init, ...) activation `act` does not read:
+    None in its row, so `leaky` at slope 0.25 is a group of its own beside `relu`, `prelu`, and
+    not "relu, 0.01"."""
+    from relubench.registry.activations import ACTS
+
+    spec = ACTS.get(str(act))
+    everyone = dict.fromkeys(p for a in ACTS.values() for p in a.params)
+    return [] if spec is None else [p for p in everyone if p not in spec.params]
+
+
 def load_run(folder: str | Path) -> dict[str, Any]:
     """One run folder as one flat row: config keys, results, slopes, environment. Strings
     from the folder (run id, error, config values, environment) have their control
@@ -254,6 +265,7 @@ def load_run(folder: str | Path) -> dict[str, Any]:
         raise Malformed(f"config: key {short(key)} is not a name")
     config = {printable(k): _text(v) for k, v in as_run(config).items()}  # added keys: neutral
     row: dict[str, Any] = {**{k: v for k, v in DEFAULTS.items() if k not in config}, **config}
+    row.update(dict.fromkeys(unread_params(row.get("act"))))
     row.update({k: _number(summary, k) for k in NUMBERS})
     if status == "complete" and row["final_test_acc"] is None:
         raise Malformed("summary.json: status complete but no final_test_acc")

@@ -81,8 +81,9 @@ def group_keys(runs: list[Row], config_keys: list[str], by: list[str] | None) ->
 
 
 def label(values: tuple | list) -> str:
-    """A group's name for people: its key values joined, e.g. `prelu` or `prelu, mlp`."""
-    return ", ".join(text(v) for v in values) or "all runs"
+    """A group's name for people: its key values joined, e.g. `prelu` or `leaky, 0.25`; a key
+    that does not apply to the group (None: `leaky_slope` of `relu`) is left out."""
+    return ", ".join(text(v) for v in values if v is not None) or "all runs"
 
 
 def text(value: Any) -> str:
@@ -157,13 +158,14 @@ def _parse_baseline(baseline: str | None, keys: list[str], groups: list[tuple]) 
 
 def _baseline_of(k: tuple, groups: list[tuple], idx: int, base_value: str) -> tuple | str | None:
     """The baseline of group `k`: the group with the same values on the other keys and the
-    baseline value on its own; "baseline" when `k` is it, None when there is none."""
+    baseline value on its own; "baseline" when `k` is it, None when there is none. A key that
+    does not apply to the baseline (None: `leaky_slope` of `relu`) matches any value."""
     base = next(
         (
             b
             for b in groups
             if text(b[idx]).lower() == base_value.lower()
-            and all(b[j] == k[j] for j in range(len(k)) if j != idx)
+            and all(None in (b[j], k[j]) or b[j] == k[j] for j in range(len(k)) if j != idx)
         ),
         None,
     )

@@ -23,7 +23,7 @@ from relubench.cli.options import (
 )
 from relubench.config import FIELD_TYPES, OPTIMIZERS, SCHEDULES, RunConfig, resolve
 from relubench.registry.activations import FAMILY
-from relubench.registry.models import width_help
+from relubench.registry.models import lr_help, width_help
 
 
 @app.command(
@@ -39,7 +39,7 @@ def train(
     dataset: Dataset = None,
     epochs: Annotated[int | None, cfg_opt("epochs", "Passes over the training set.")] = None,
     batch_size: Annotated[int | None, cfg_opt("batch_size", "Images per step.")] = None,
-    lr: Annotated[float | None, cfg_opt("lr", "Peak learning rate.")] = None,
+    lr: Annotated[float | None, opt(f"Peak learning rate. (default: {lr_help()})")] = None,
     optimizer: Annotated[str | None, cfg_opt("optimizer", ", ".join(OPTIMIZERS))] = None,
     schedule: Annotated[str | None, cfg_opt("schedule", ", ".join(SCHEDULES))] = None,
     weight_decay: Annotated[

@@ -22,7 +22,7 @@ from relubench.registry.models import MODELS, model_names
 from relubench.yamlio import load_yaml as load_yaml  # callers import it from here
 from relubench.yamlio import read_text, safe_yaml
 
-SLOPE_LR = 0.01  # chosen by measurement: python -m experiments.stability, docs/stability.md
+SLOPE_LR = 0.03  # chosen by measurement: python -m experiments.slope_learning, docs/stability.md
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("onecycle", "cosine", "none")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -66,14 +66,14 @@ class RunConfig:
     slope_lr: float = added(SLOPE_LR, neutral=1.0, slopes_only=True)
     # weight decay on learned slopes too (He et al. 2015 did not: it pulls them to 0, to ReLU)
     slope_decay: bool = added(False, slopes_only=True)
-    # how a learned slope steps: grad (by its gradient, as every other parameter) or sign (by
-    # the sign of its gradient, so the step no longer grows with the units a slope serves)
-    slope_update: str = added("grad", slopes_only=True)
+    # how a learned slope steps: sign (by the sign of its gradient, so the step no longer grows
+    # with the units a slope serves) or grad (by its gradient, as every other parameter)
+    slope_update: str = added("sign", neutral="grad", slopes_only=True)
     init: str = added("auto")  # auto: the activation's rule (registry); torch: torch's defaults
     # optimisation
     epochs: int = 5  # passes over the training set
     batch_size: int = 128  # images per step
-    lr: float = 0.1  # peak learning rate (onecycle) / initial learning rate (cosine, none)
+    lr: float = 0.0  # peak lr (onecycle) / initial lr (cosine, none). 0 = the model's default
     optimizer: str = "sgd"  # sgd (with momentum), adam, adamw
     momentum: float = 0.9  # sgd only
     weight_decay: float = 5e-4  # L2 on conv/linear weights only: never on slopes, norms, biases
@@ -103,7 +103,7 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         """Every field type-checked and every value range-checked, however the config was made
-        (merge, a script, dataclasses.replace): names normalised, width/depth 0 resolved."""
+        (merge, a script, dataclasses.replace): names normalised, width/depth/lr 0 resolved."""
         for key in FIELD_TYPES:
             setattr(self, key, _coerce(key, getattr(self, key)))
         validate(self)
@@ -274,9 +274,10 @@ def validate(cfg: RunConfig) -> RunConfig:
     to one spelling (a, a/ and ./a are one folder). Every RunConfig runs it when made."""
     for key, choices in CHOICES.items():
         setattr(cfg, key, _choice(key, getattr(cfg, key), choices()))
-    model = MODELS[cfg.model]  # width/depth 0 = the model's: config.yaml names the real net
+    model = MODELS[cfg.model]  # width/depth/lr 0 = the model's: config.yaml names the real run
     cfg.width = cfg.width or model.width
     cfg.depth = cfg.depth or model.depth
+    cfg.lr = cfg.lr or model.lr
     positive = ("epochs", "batch_size", "lr", "probe_size")
     non_negative = (
         "width", "depth", "train_size", "test_size", "val_size", "threads", "weight_decay",

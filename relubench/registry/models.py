@@ -24,6 +24,9 @@ class ModelSpec:
     depth: int = 0  # default depth (mlp: hidden layers); 0 = the model has no depth knob
     min_size: int = 1  # smallest input side in pixels (each 2x2 pooling halves it)
     channels_last: bool = False
+    # default peak lr (what lr 0 resolves to), chosen by measurement for every activation
+    # alike: python -m experiments.stability, docs/stability.md
+    lr: float = 0.1
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -43,6 +46,7 @@ MODELS: dict[str, ModelSpec] = {
             "relubench.nn.models:MLP",
             width=256,
             depth=4,
+            lr=0.05,  # at 0.1 SELU diverges on mnist-mini, ReLU/ELU/PReLU on synthetic
         ),
         ModelSpec(
             "resnet20",
@@ -75,3 +79,8 @@ def get_model(name: str) -> ModelSpec:
 def width_help() -> str:
     """The default widths, for `--width`'s help: `cnn 32, mlp 256, ...`."""
     return ", ".join(f"{s.name} {s.width}" for s in MODELS.values())
+
+
+def lr_help() -> str:
+    """The default peak learning rates, for `--lr`'s help: `cnn 0.1, mlp 0.05, ...`."""
+    return ", ".join(f"{s.name} {s.lr:g}" for s in MODELS.values())

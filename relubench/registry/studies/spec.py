@@ -1,7 +1,9 @@
 """What a study is made of: typed, frozen, keyword-only, each checked when it is built.
 
 A Study is a sweep (`base` + `grid`, as in a sweep file; `quick_base` / `quick_grid` replace
-some of it for a run of a minute or two) and its claims. A Claim selects runs by their config
+some of it for a run of a minute or two; `controls`, runs beside the grid: each replaces some
+grid or base keys, e.g. `leaky` at slope 0.25, and is crossed with the other grid keys) and its
+claims. A Claim selects runs by their config
 (`select`), measures one number per run, or per run and layer (`measure`), and decides by its
 `criterion`; `relubench.analysis.study` computes the verdicts from the run folders alone:
 
@@ -25,6 +27,7 @@ name the study and the claim. Torch-free.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -284,6 +287,7 @@ class Study:
     quick_grid: Mapping[str, Sequence[Any]] = field(default_factory=dict)  # and grid keys
     claims: tuple[Claim, ...]
     figures: tuple[Figure, ...] = ()
+    controls: tuple[Mapping[str, Any], ...] = ()  # runs beside the grid, see the module doc
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not SLUG.match(self.name):
@@ -304,6 +308,8 @@ class Study:
         set_(self, "grid", _frozen_grid(self.grid, f"{what}: grid"))
         set_(self, "quick_grid", _frozen_grid(self.quick_grid, f"{what}: quick_grid"))
         set_(self, "claims", tuple(self.claims))
+        controls = self.controls if isinstance(self.controls, (tuple, list)) else [None]
+        set_(self, "controls", tuple(_frozen_base(c, f"{what}: control") for c in controls))
         set_(self, "figures", tuple(self.figures))
 
     def _check_sweep(self, what: str) -> None:
@@ -316,6 +322,10 @@ class Study:
             extra = [v for v in values if not any(_same(v, g) for g in self.grid[k])]
             if extra:  # --quick runs a subset, which the full study reuses
                 raise ConfigError(f"{what}: quick_grid {k} {extra[0]!r} is not in the grid")
+        for c in self.controls:
+            loose = [k for k in c if k not in self.grid and k not in self.base]
+            if loose:  # so a selection can tell the grid's runs from the control's
+                raise ConfigError(f"{what}: control key {loose[0]!r} is not in base or grid")
 
     def _check_claims(self, what: str) -> None:
         if not self.claims or not all(isinstance(c, Claim) for c in self.claims):
@@ -347,7 +357,13 @@ class Study:
         """The sweep, as a sweep file would hold it (base, grid), quick or full."""
         base = {**self.base, **(self.quick_base if quick else {})}
         grid = {**self.grid, **(self.quick_grid if quick else {})}
-        return {"base": base, "grid": {k: list(v) for k, v in grid.items()}}
+        runs = []
+        for control in self.controls:
+            rest = {k: v for k, v in grid.items() if k not in control}
+            points = itertools.product(*rest.values())
+            runs += [{**dict(zip(rest, p, strict=True)), **control} for p in points]
+        spec = {"base": base, "grid": {k: list(v) for k, v in grid.items()}}
+        return {**spec, "runs": runs} if runs else spec
 
     @property
     def sweep(self) -> dict[str, Any]:
@@ -361,6 +377,8 @@ class Study:
         problems = []
         for k, v in select.items():
             given = spec["grid"].get(k, [spec["base"][k]] if k in spec["base"] else None)
+            if given is not None:
+                given = [*given, *(c[k] for c in self.controls if k in c)]
             if given is None:
                 problems.append(f"select {k!r} is not a config key of the study")
             elif not any(_same(v, g) for g in given):
