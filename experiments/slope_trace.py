@@ -1,13 +1,15 @@
-"""Why PReLU diverged: the learned slopes and the loss, step by step, at two slope_lr values.
+"""Why PReLU diverged, and why its slopes then froze: the slopes and the loss, step by step.
 
     python -m experiments.slope_trace               # prelu-shared, seed 0, 1 epoch, 2 threads
     python -m experiments.slope_trace --act prelu --threads 1
     python -m experiments.slope_trace --quick       # tiny synthetic run, for the test suite
 
-Trains the default recipe's first epoch twice, with `slope_lr` 1.0 (every parameter at one
-learning rate, as before the key existed) and at the default, and records every step: the
-loss, each activation layer's slope (one shared, or the mean of a channel's; min and max for
-per-channel), and the gradient norm of each layer's slope. Draws them into --figure (PNG) and
+Trains the default recipe's first epoch three times: slopes stepped by their gradient at
+`slope_lr` 1.0 (every parameter at one learning rate, as before either key existed), by their
+gradient at `slope_lr` 0.01 (the default from then until `slope_update`), and at today's
+default (by the sign of their gradient, `slope_lr` 0.03); it records every step: the loss, each
+activation layer's slope (one shared, or the mean of a channel's; min and max for per-channel),
+and the gradient norm of each layer's slope. Draws them into --figure (PNG) and
 records, per step of note, the slope that moved most, in benchmarks/RESULTS.md
 (benchmarks/harness.py).
 """
@@ -25,6 +27,12 @@ from relubench.config import SLOPE_LR, merge
 from relubench.data.batches import batches
 from relubench.nn.activations import slope_of
 from relubench.runner.train import build_loop, load_data
+
+VARIANTS = {  # label: what the run sets
+    "grad, slope_lr 1": {"slope_update": "grad", "slope_lr": 1.0},
+    "grad, slope_lr 0.01": {"slope_update": "grad", "slope_lr": 0.01},
+    f"sign, slope_lr {SLOPE_LR:g} (default)": {},
+}
 
 
 def trace(overrides: dict) -> list[dict]:
@@ -47,17 +55,19 @@ def trace(overrides: dict) -> list[dict]:
         rows.append(row)
         if not math.isfinite(row["loss"]):
             break
+        if loop.shape is not None:  # the run's own gradient shaping (slope_update sign)
+            loop.shape()
         loop.opt.step()
         loop.sched.step()
     return rows
 
 
-def draw(traces: dict[float, list[dict]], act: str, path: Path) -> None:
+def draw(traces: dict[str, list[dict]], act: str, path: Path) -> None:
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(10, 4.2), dpi=120, layout="constrained")
+    fig = Figure(figsize=(15, 4.2), dpi=120, layout="constrained")
     axes = fig.subplots(1, len(traces), sharey=False, squeeze=False)[0]
-    for ax, (slope_lr, rows) in zip(axes, traces.items(), strict=True):
+    for ax, (variant, rows) in zip(axes, traces.items(), strict=True):
         layers = [k for k in rows[0] if k not in ("step", "loss", "lr")]
         steps = [r["step"] for r in rows]
         for layer in layers:
@@ -70,9 +80,9 @@ def draw(traces: dict[float, list[dict]], act: str, path: Path) -> None:
         twin.set_yscale("log")
         twin.set_ylabel("training loss (dotted)")
         end = "diverged" if not math.isfinite(rows[-1]["loss"]) else "trained"
-        ax.set_title(f"slope_lr {slope_lr:g}: {end} (step {rows[-1]['step']})")
+        ax.set_title(f"{variant}: {end} (step {rows[-1]['step']})")
         ax.legend(loc="lower left", fontsize=7, frameon=False)
-    fig.suptitle(f"{act}: learned slopes per step in the first epoch, at two slope learning rates")
+    fig.suptitle(f"{act}: learned slopes per step in the first epoch, three ways to step them")
     fig.savefig(path)
 
 
@@ -86,9 +96,9 @@ def main() -> None:
     base = {"act": args.act, "seed": args.seed, "epochs": 1}
     if args.quick:
         base.update(dataset="synthetic", width=4, train_size=256, test_size=64, probe_size=32)
-    traces = {s: trace({**base, "slope_lr": s}) for s in (1.0, SLOPE_LR)}
+    traces = {label: trace({**base, **sets}) for label, sets in VARIANTS.items()}
     lines = []
-    for slope_lr, rows in traces.items():
+    for variant, rows in traces.items():
         end = rows[-1]
         layers = [k for k in end if k not in ("step", "loss", "lr")]
         cells = []
@@ -98,9 +108,9 @@ def main() -> None:
             cells.append((r["step"], f"{r['lr']:.3f}", f"{r['loss']:.3g}", worst,
                           f"{mean:.3g} [{lo:.3g}, {hi:.3g}]", f"{g:.3g}"))  # fmt: skip
         outcome = "diverged" if not math.isfinite(end["loss"]) else "trained"
-        print(f"slope_lr {slope_lr:g}: {outcome} at step {end['step']}")
+        print(f"{variant}: {outcome} at step {end['step']}")
         lines += [
-            f"slope_lr {slope_lr:g} ({args.act}, seed {args.seed}, {args.threads} threads): "
+            f"{variant} ({args.act}, seed {args.seed}, {args.threads} threads): "
             f"{outcome}, last step {end['step']}; the slope furthest from its 0.25 start:",
             "",
             *table(("step", "lr", "loss", "layer", "slope mean [min, max]", "grad norm"), cells),

@@ -69,8 +69,9 @@ def variants(args: argparse.Namespace) -> list[tuple[str, dict, dict]]:
 
 def run_matrix(args: argparse.Namespace, base: dict, out: Path, tmp: Path) -> list[dict]:
     """Run every sweep of the matrix into `out`; the summaries of this matrix's runs."""
-    for i, (_, extra, grid) in enumerate(variants(args)):
-        spec = {"base": {**base, **extra, "out": str(out / f"variant{i}")}, "grid": grid}
+    for i, (label, extra, grid) in enumerate(variants(args)):
+        folder = "-".join([extra.get("model", "cnn"), *label.replace(",", "").split()])
+        spec = {"base": {**base, **extra, "out": str(out / folder)}, "grid": grid}
         f = tmp / f"sweep{i}.yaml"
         f.write_text(yaml.safe_dump(spec))
         r = subprocess.run(
@@ -81,8 +82,13 @@ def run_matrix(args: argparse.Namespace, base: dict, out: Path, tmp: Path) -> li
         if r.returncode not in (0, 1):  # 1: some runs did not complete, which we count
             sys.exit(f"sweep failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
     summaries = [json.loads(p.read_text()) for p in sorted(out.glob("*/*/summary.json"))]
-    # only this matrix's runs, if --out holds others (another --set) too
-    return [s for s in summaries if all(s["config"].get(k) == v for k, v in base.items())]
+    # only this matrix's runs, if --out holds others (another --set, other acts) too
+    acts = args.acts.split(",")
+    return [
+        s
+        for s in summaries
+        if all(s["config"].get(k) == v for k, v in base.items()) and s["config"]["act"] in acts
+    ]
 
 
 def row(mine: list[dict]) -> tuple[int, int, str, str]:

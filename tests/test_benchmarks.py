@@ -164,6 +164,12 @@ def sweep_bench(b: str) -> None:
     assert line(b, r"sweep: median") > 0
 
 
+def slope_step(b: str) -> None:
+    positive(b, "ms per step")
+    positive(b, "ratio to grad")
+    assert set(cells(b, "slope_update")) == {"grad", "sign"}
+
+
 def time_to_accuracy(b: str) -> None:
     positive(b, "process wall")
     assert all(0 <= number(c) <= 100 for c in cells(b, "relubench final"))  # "97.10% after 1 epoch"
@@ -186,7 +192,8 @@ def slope_trace(b: str) -> None:
 def slope_learning(b: str) -> None:
     for column in ("end from 0.0", "end from 0.25", "end from 0.5", "spread"):
         finite(b, column)
-    assert set(cells(b, "learns")) <= {"**yes**", "no"}
+    assert set(cells(b, "learns (every seed)")) <= {"**yes**", "no"}
+    assert set(cells(b, "forgets (mean gap)")) <= {"**yes**", "no"}
     assert len(cells(b, "layer")) >= 2  # a row per activation layer
 
 
@@ -205,6 +212,7 @@ BENCHMARKS = (
     overhead,
     probe_overhead,
     resume,
+    slope_step,
     step_cost,
     sweep_bench,
     time_to_accuracy,

@@ -14,6 +14,7 @@ import pytest
 from scipy import stats
 from typer.testing import CliRunner
 
+import relubench
 from relubench.analysis.formats import render
 from relubench.analysis.stats import build_comparison, group_keys, welch_p
 from relubench.cli import app
@@ -455,3 +456,25 @@ def test_unstable_groups_are_flagged_not_read_as_verdicts(tmp_path):
     assert "† not a verdict: " in md and "selu: seeds disagree" in md
     selu_row = next(line for line in md.splitlines() if line.startswith("| selu"))
     assert "±" in selu_row and "†" in selu_row
+
+
+def test_leaky_at_another_slope_is_a_group_of_its_own_against_relu(tmp_path):
+    # the fixed-slope control beside PReLU: leaky at 0.25 and at 0.01 are two groups, each
+    # compared with relu (whose leaky_slope does not apply and is not part of its name)
+    from relubench.testing import make_run
+
+    for seed in range(3):
+        make_run(tmp_path, "relu", seed, final_acc=0.900 + 0.002 * seed)
+        make_run(tmp_path, "leaky", seed, final_acc=0.905 + 0.002 * seed)
+        make_run(tmp_path, "leaky", seed, final_acc=0.920 + 0.002 * seed, leaky_slope=0.25)
+        make_run(tmp_path, "prelu", seed, final_acc=0.930 + 0.002 * seed)
+    table = relubench.compare(tmp_path).set_index("group")
+    assert sorted(table.index) == ["leaky, 0.01", "leaky, 0.25", "prelu", "relu"]
+    assert table.loc["leaky, 0.25", "diff"] == pytest.approx(0.02)
+    assert table.loc["leaky, 0.01", "diff"] == pytest.approx(0.005)
+    assert table.loc["prelu", "diff"] == pytest.approx(0.03)
+    out = subprocess.run(
+        [sys.executable, "-m", "relubench", "compare", str(tmp_path), "--format", "markdown"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "| relu | – | 3 |" in out and "| leaky | 0.25 | 3 |" in out and "None" not in out

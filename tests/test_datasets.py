@@ -356,3 +356,18 @@ def test_train_download_flag_fetches_first(tmp_path, monkeypatch):
     # download is a runtime key: the same run id with or without it
     assert folder.name == merge({"dataset": "mnist", "width": 4, "epochs": 1, "batch_size": 8,
                                  "probe_size": 8}).run_id  # fmt: skip
+
+
+def test_synthetic_rgb_has_cifars_shape_and_is_learnable_by_its_classes():
+    # the conv nets' stand-in where no CIFAR copy exists: 3x32x32, ten balanced classes whose
+    # class means differ (the prototypes), fixed whatever the run's seed
+    from relubench.config import merge
+    from relubench.runner.train import load_data
+
+    a = load_data(merge({"dataset": "synthetic-rgb", "model": "resnet20", "seed": 0}))
+    b = load_data(merge({"dataset": "synthetic-rgb", "model": "resnet20", "seed": 5}))
+    assert tuple(a.x_train.shape[1:]) == (3, 32, 32) and len(a.x_train) == 2048
+    assert len(a.x_test) == 512 and torch.equal(a.x_test, b.x_test)
+    assert torch.bincount(a.y_train).tolist() == [2048 // 10 + (i < 8) for i in range(10)]
+    means = torch.stack([a.x_train[a.y_train == c].float().mean(0) for c in range(10)])
+    assert torch.cdist(means.flatten(1), means.flatten(1)).fill_diagonal_(1e9).min() > 1.0
