@@ -48,9 +48,9 @@ def test_recipes_command_lists_each_with_its_kind(tmp_path, monkeypatch):
 def test_a_recipe_name_works_for_train_and_sweep_from_any_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     plan = expand("all-acts")  # its base is a recipe too, found beside it
-    assert plan.count == 18 and {c.dataset for c in plan} == {"mnist-mini"}
+    assert plan.count == 21 and {c.dataset for c in plan} == {"mnist-mini"}  # 18 + the control
     r = runner.invoke(app, ["sweep", "all-acts", "--dry-run"], terminal_width=200)
-    assert r.exit_code == 0 and "18 runs" in r.output, r.output
+    assert r.exit_code == 0 and "21 runs" in r.output, r.output
     r = runner.invoke(app, ["train", "--config", "no-such-recipe"])
     assert r.exit_code == 2
     assert "no recipe is named no-such-recipe (relubench recipes lists them)" in r.output

@@ -59,7 +59,8 @@ def test_ids_are_stable_and_independent_of_key_order(tmp_path):
 
 def test_base_may_name_a_recipe():
     plan = expand(CONFIGS / "all-acts.yaml")
-    assert len(plan.configs) == 18
+    assert len(plan.configs) == 18 + 3  # six activations x 3 seeds, and leaky at 0.25 x 3
+    assert [c.leaky_slope for c in plan.configs if c.leaky_slope != 0.01] == [0.25] * 3
     assert {c.act for c in plan.configs} == {
         "relu",
         "leaky",
