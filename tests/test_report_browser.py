@@ -173,11 +173,13 @@ def test_report_reads_well_in_a_real_browser(report: Path, browser: Any, tmp_pat
 
 @pytest.mark.slow
 def test_a_wide_report_scrolls_its_tables_never_the_page(browser: Any, tmp_path: Path) -> None:
-    """Every activation (a config column each: wider than any screen), a long folder name in
-    the skipped list: the tables scroll in their boxes, the long path breaks."""
+    """Every activation, each at its own lr, batch size, weight decay and dropout (a column each
+    in the table: wider than any screen), a long folder name in the skipped list: the tables
+    scroll in their boxes, the long path breaks."""
     root = tmp_path / "results"
-    for act in act_names():
-        make_run(root, act, 0, epochs=2)
+    for i, act in enumerate(act_names()):
+        make_run(root, act, 0, epochs=2, lr=0.01 * (i + 1), batch_size=32 + i,
+                 weight_decay=1e-4 * (i + 1), dropout=0.01 * i)  # fmt: skip
     never_ran = root / ("a_folder_whose_run_never_started_" * 3)
     never_ran.mkdir()
     (never_ran / "config.yaml").write_text("act: relu\n")
