@@ -355,9 +355,12 @@ def comparison(
     baseline: str | None = None,
     include_incomplete: bool = False,
     tune: list[str] | str | None = None,
+    margin: float | None = None,
 ) -> Comparison:
     """The full comparison `relubench compare` prints: groups, runs, notes, skipped folders.
-    Arguments of the wrong type are a CompareError (a RelubenchError), as flags would be."""
+    `margin` is in accuracy points (default 0.5). Arguments of the wrong type are a
+    CompareError (a RelubenchError), as flags would be."""
+    from relubench.analysis.inference import MARGIN
     from relubench.analysis.stats import build_comparison
 
     given = _paths(paths)
@@ -368,7 +371,13 @@ def comparison(
         raise CompareError(
             f"include_incomplete must be True or False, got {short(include_incomplete)}"
         )
-    return build_comparison(given, by_keys, baseline, include_incomplete, tune_keys or [])
+    if margin is None:
+        margin = 100 * MARGIN
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)):
+        raise CompareError(f"margin must be a number of points, got {short(margin)}")
+    return build_comparison(
+        given, by_keys, baseline, include_incomplete, tune_keys or [], margin / 100
+    )
 
 
 def compare(
@@ -377,6 +386,7 @@ def compare(
     baseline: str | None = None,
     include_incomplete: bool = False,
     tune: list[str] | str | None = None,
+    margin: float | None = None,
 ) -> pd.DataFrame:
     """`relubench compare` as a DataFrame: one row per group (by default, per activation),
     best first, with the numbers behind the table (means, stds, seeds, the difference to the
@@ -386,7 +396,12 @@ def compare(
     import pandas as pd
 
     comp = comparison(
-        *paths, by=by, baseline=baseline, include_incomplete=include_incomplete, tune=tune
+        *paths,
+        by=by,
+        baseline=baseline,
+        include_incomplete=include_incomplete,
+        tune=tune,
+        margin=margin,
     )
     df = pd.DataFrame.from_records(comp.groups)
     df.attrs.update(

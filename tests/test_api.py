@@ -98,7 +98,7 @@ def test_compare_is_the_table_as_a_dataframe(results):
     assert prelu["final_acc"] == pytest.approx((0.92 + 0.94 + 0.93) / 3, abs=1e-9)
     assert prelu["best_acc"] == pytest.approx(0.97) and prelu["n"] == 3
     assert prelu["vs"] == "relu" and prelu["diff"] == pytest.approx(0.01, abs=1e-9)
-    assert prelu["verdict"] == "no detectable difference" and table.attrs["baseline"] == "relu"
+    assert prelu["verdict"] == "not determined" and table.attrs["baseline"] == "relu"
     runs = relubench.load_runs(results)
     assert table.attrs["apart"] == runs.loc[runs["act"] == "elu", "run_id"].tolist()
     with_elu = relubench.compare(results, include_incomplete=True)
@@ -123,3 +123,15 @@ def test_the_cli_train_and_compare_go_through_the_api(tiny, monkeypatch):
     assert CliRunner().invoke(app, ["train", *args]).exit_code == 0
     assert CliRunner().invoke(app, ["compare", tiny["out"]]).exit_code == 0
     assert calls == ["train", "compare"]
+
+
+def test_compare_takes_the_margin_in_points(results):
+    from relubench.errors import CompareError
+
+    wide = relubench.compare(results, margin=5.0).set_index("act")  # +1 point: inside +-5
+    narrow = relubench.compare(results).set_index("act")  # inside +-0.5? three seeds cannot say
+    assert wide.loc["prelu", "verdict"] == "equivalent"
+    assert narrow.loc["prelu", "verdict"] == "not determined"
+    assert wide.loc["prelu", "p_tost"] < narrow.loc["prelu", "p_tost"]
+    with pytest.raises(CompareError, match="margin must be a number of points"):
+        relubench.compare(results, margin="wide")

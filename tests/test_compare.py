@@ -293,6 +293,9 @@ def test_csv_parses_back_with_stable_columns(results):
         "p_holm",
         "verdict",
         "detectable_pct",
+        "p_tost",
+        "p_tost_holm",
+        "margin_pct",
     ]
     assert list(table["act"]) == ["prelu", "elu", "relu"]
     assert list(table["n"]) == [3, 1, 3]

@@ -40,8 +40,11 @@ GROUP_COLUMNS = [
     ("diff_ci95_hi_pct", 2),
     ("hedges_g", 3),
     ("p_holm", None),  # 4 significant digits
-    ("verdict", None),  # better / worse / no detectable difference (alpha 0.05 after Holm)
-    ("detectable_pct", 2),  # with no detectable difference: the smallest this n detects
+    ("verdict", None),  # better / worse / equivalent / not determined (0.05 after Holm)
+    ("detectable_pct", 2),  # not determined: what these seeds detect (80% power, Holm's alpha/m)
+    ("p_tost", None),  # the TOST p that the difference lies inside +-margin
+    ("p_tost_holm", None),
+    ("margin_pct", 2),  # the margin: the smallest difference that matters
 ]
 FLAG_MARK = "†"
 FLAG_NOTES = {
@@ -61,9 +64,12 @@ def legend(comp: Comparison) -> str:
         "dead: units never positive on the probe set, at init and at the end; α: final mean "
         "PReLU slope of the first and last activation layer",
         f"Δ: mean final accuracy minus {base}'s, with its 95% Welch CI; g: Hedges' g; p: "
-        f"Welch's t-test against {base}, Holm-adjusted across the {_tested(comp)} groups "
-        "compared; verdict at α = 0.05 after Holm, and for no detectable difference the "
-        "smallest difference these seeds detect with 80% power",
+        f"Welch's t-test against {base} (is Δ not 0?), Holm-adjusted across the "
+        f"{_tested(comp)} groups compared; TOST: the two one-sided Welch tests that Δ lies "
+        f"inside ±{100 * comp.margin:.2f} points (the margin: smaller differences do not "
+        "matter), Holm-adjusted; verdict at α = 0.05: equivalent (TOST), else better or worse "
+        "(p), else not determined, with the difference these seeds would detect with 80% "
+        f"power at Holm's first-step level α / {max(1, _tested(comp))}",
     ]
     if comp.tune:
         keys = ", ".join(comp.tune)
@@ -123,6 +129,7 @@ def display_header(comp: Comparison) -> list[str]:
         "g",
         "p",
         "p Holm",
+        "TOST Holm",
         "verdict",
     ]
 
@@ -141,8 +148,8 @@ def _verdict(r: dict[str, Any]) -> str:
         return "baseline"
     if r["verdict"] is None:
         return "–"
-    if r["verdict"] == "no detectable difference" and not missing(r["detectable"]):
-        return f"no detectable difference (< {_pct(r['detectable'])})"
+    if r["verdict"] == "not determined" and not missing(r["detectable"]):
+        return f"not determined (detects ±{_pct(r['detectable'])})"
     return r["verdict"]
 
 
@@ -184,6 +191,7 @@ def display_rows(comp: Comparison) -> list[list[str]]:
                 _fixed(r["hedges_g"], 2),
                 "–" if r["vs"] == "baseline" else p_text(r["p_welch"]),
                 "–" if r["vs"] == "baseline" else p_text(r["p_holm"]),
+                "–" if r["vs"] == "baseline" else p_text(r["p_tost_holm"]),
                 _verdict(r),
             ]
         )
@@ -217,6 +225,8 @@ def machine_records(comp: Comparison) -> list[dict[str, Any]]:
             value = r.get(source)
             if col == "best_epoch_on":
                 value = comp.selected_on
+            elif col == "margin_pct":
+                value = round(100 * comp.margin, digits) if r["vs"] is not None else None
             elif col == "flags":
                 value = ",".join(value) or None
             elif col == "ineligible":

@@ -1,27 +1,36 @@
-"""What a difference against the baseline means: its CI, effect size, Holm-adjusted p, verdict.
+"""What a difference against the baseline means: its CI, effect size, Holm-adjusted p, and one
+of four outcomes against a margin, the smallest difference that matters.
 
 Per group against its baseline group (final test accuracy over seeds):
 
 - difference of means, with the 95% Welch confidence interval (unequal variances);
 - Hedges' g: the difference over the pooled standard deviation, with the small-sample
   correction J = 1 - 3 / (4 (n1 + n2) - 9) (Hedges 1981);
-- Welch's p, and Holm's step-down adjustment across every group compared with the baseline
-  (Holm 1979): with p sorted ascending, p_(i) * (m - i + 1), made monotone, capped at 1;
-- a verdict at alpha = 0.05 after Holm: `better`, `worse`, or `no detectable difference`,
-  and for the last, the smallest difference these n could have detected with 80% power (a
-  two-sided two-sample t-test at alpha = 0.05, the pooled standard deviation as the noise:
-  the noncentral t, as statsmodels' TTestIndPower computes it).
+- Welch's p (is there a difference?) and the TOST p (Schuirmann 1987: is the difference
+  inside +-margin? the larger of the two one-sided Welch p-values against -margin and
+  +margin), each Holm-adjusted across every group compared with the baseline (Holm 1979: with
+  p sorted ascending, p_(i) * (m - i + 1), made monotone, capped at 1);
+- the outcome at alpha = 0.05 after Holm: `equivalent` when the TOST p says the difference lies
+  inside +-margin, else `better` / `worse` when Welch's p says it is not 0, else `not
+  determined` (the seeds cannot tell either); a difference smaller than the margin that is
+  nonetheless not 0 is `equivalent`: too small to matter, by the margin's definition;
+- the smallest difference these seeds detect with 80% power, at the level Holm's first step
+  uses (alpha / m) and Welch's degrees of freedom: the noncentral t with the groups' own
+  standard deviations (statsmodels' power for the pooled test is the equal-variance case).
 
-scipy.special only (scipy.stats costs half a second to import). Torch-free.
+Where neither side has any spread, no test is made: two identical seeds say nothing about the
+noise. scipy.special only (scipy.stats costs half a second to import). Torch-free.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 ALPHA = 0.05
 POWER = 0.8
+MARGIN = 0.005  # compare's default margin: half a point of accuracy (fractions here)
+OUTCOMES = ("better", "worse", "equivalent", "not determined")
 
 
 def _moments(a: Sequence[float]) -> tuple[int, float, float]:
@@ -49,10 +58,9 @@ def hedges_g(a: Sequence[float], b: Sequence[float]) -> float | None:
     return j * (sum(a) / na - sum(b) / nb) / sd
 
 
-def diff_ci(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> tuple | None:
-    """(low, high) of the Welch confidence interval of mean a - mean b; None as for Welch."""
-    from scipy.special import stdtrit
-
+def welch(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float] | None:
+    """(mean a - mean b, its standard error, Welch-Satterthwaite df); None with fewer than two
+    values a side or no spread on either side."""
     if len(a) < 2 or len(b) < 2:
         return None
     na, ma, va = _moments(a)
@@ -62,8 +70,33 @@ def diff_ci(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> tupl
     if se2 == 0:
         return None
     df = se2**2 / (sa**2 / (na - 1) + sb**2 / (nb - 1))
-    half = float(stdtrit(df, 0.5 + level / 2)) * math.sqrt(se2)
-    return ma - mb - half, ma - mb + half
+    return ma - mb, math.sqrt(se2), df
+
+
+def diff_ci(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> tuple | None:
+    """(low, high) of the Welch confidence interval of mean a - mean b; None as for Welch."""
+    from scipy.special import stdtrit
+
+    parts = welch(a, b)
+    if parts is None:
+        return None
+    diff, se, df = parts
+    half = float(stdtrit(df, 0.5 + level / 2)) * se
+    return diff - half, diff + half
+
+
+def tost_p(a: Sequence[float], b: Sequence[float], margin: float) -> float | None:
+    """The TOST p-value that mean a - mean b lies inside (-margin, +margin), Welch's se and df
+    (statsmodels' ttost_ind with usevar="unequal"); None as for Welch, or without a margin."""
+    from scipy.special import stdtr
+
+    parts = welch(a, b)
+    if parts is None or not margin > 0:
+        return None
+    diff, se, df = parts
+    above_low = 1 - float(stdtr(df, (diff + margin) / se))  # H0: diff <= -margin
+    below_high = float(stdtr(df, (diff - margin) / se))  # H0: diff >= +margin
+    return max(above_low, below_high)
 
 
 def holm(pvalues: Sequence[float | None]) -> list[float | None]:
@@ -79,40 +112,61 @@ def holm(pvalues: Sequence[float | None]) -> list[float | None]:
     return out
 
 
-def _power(d: float, n1: int, n2: int, alpha: float) -> float:
-    """Power of the two-sided pooled two-sample t-test at standardized difference d."""
-    from scipy.special import nctdtr, stdtrit
+def welch_power(
+    sd: tuple[float, float], n: tuple[int, int], alpha: float, grid: int = 160
+) -> Callable[[float], float]:
+    """The power function delta -> power of the two-sided Welch test at level `alpha`, for two
+    normal groups of standard deviations `sd` and sizes `n` and a true difference delta. Exact
+    up to the quadrature: given the two sample variances, the test rejects when |mean
+    difference| > t_crit(df) x se, a normal tail; that is averaged over the two variances'
+    scaled chi-square laws (midpoint quantiles, `grid` per side). With three seeds the
+    estimated df decides much of the power, which is why the noncentral t with a fixed df
+    overstates it."""
+    import numpy as np
+    from scipy.special import chdtri, ndtr, stdtrit
 
-    df = n1 + n2 - 2
-    crit = float(stdtrit(df, 1 - alpha / 2))
-    nc = d * math.sqrt(n1 * n2 / (n1 + n2))
-    return float(1 - nctdtr(df, nc, crit) + nctdtr(df, nc, -crit))
+    q = 1 - (np.arange(grid) + 0.5) / grid  # chdtri takes the upper tail
+    (s1, s2), (n1, n2) = sd, n
+    v1 = s1**2 * chdtri(n1 - 1, q) / (n1 - 1) / n1  # sample variance of each mean
+    v2 = s2**2 * chdtri(n2 - 1, q) / (n2 - 1) / n2
+    a, b = np.meshgrid(v1, v2)
+    df = (a + b) ** 2 / (a**2 / (n1 - 1) + b**2 / (n2 - 1))
+    reach = (stdtrit(df, 1 - alpha / 2) * np.sqrt(a + b)).ravel()  # |difference| that rejects
+    sigma = math.sqrt(s1**2 / n1 + s2**2 / n2)  # the true sd of the mean difference
+
+    def power(delta: float) -> float:
+        return float(np.mean(ndtr((delta - reach) / sigma) + ndtr((-delta - reach) / sigma)))
+
+    return power
 
 
-def detectable_effect(n1: int, n2: int, alpha: float = ALPHA, power: float = POWER) -> float:
-    """The smallest standardized difference (Cohen's d) the test detects with `power`."""
-    lo, hi = 0.0, 1.0
-    while _power(hi, n1, n2, alpha) < power:
+def detectable_difference(
+    a: Sequence[float], b: Sequence[float], tests: int = 1, power: float = POWER
+) -> float | None:
+    """The smallest difference of means (in the values' units) these n and this noise detect
+    with `power`, by Welch's test at Holm's first-step level ALPHA / `tests`, taking the
+    sample standard deviations as the true ones; None as for Welch."""
+    if welch(a, b) is None:
+        return None
+    na, _, va = _moments(a)
+    nb, _, vb = _moments(b)
+    at = welch_power((math.sqrt(va), math.sqrt(vb)), (na, nb), ALPHA / max(1, tests))
+    lo, hi = 0.0, math.sqrt(va / na + vb / nb)
+    while at(hi) < power:
         hi *= 2
-    for _ in range(60):  # bisection: power rises with d
+    for _ in range(40):  # bisection: power rises with the difference
         mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if _power(mid, n1, n2, alpha) < power else (lo, mid)
+        lo, hi = (mid, hi) if at(mid) < power else (lo, mid)
     return hi
 
 
-def detectable_difference(a: Sequence[float], b: Sequence[float]) -> float | None:
-    """The smallest difference of means (in the values' units) these n and this noise could
-    have detected with 80% power at alpha 0.05; None without spread or n < 2."""
-    sd = pooled_sd(a, b)
-    if not sd:
+def outcome(diff: float | None, p_holm: float | None, p_tost_holm: float | None) -> str | None:
+    """equivalent / better / worse / not determined at ALPHA after Holm (see the module's
+    doc); None when untested (no baseline, or no spread on either side)."""
+    if diff is None or (p_holm is None and p_tost_holm is None):
         return None
-    return detectable_effect(len(a), len(b)) * sd
-
-
-def verdict(diff: float | None, p_holm: float | None) -> str | None:
-    """better / worse / no detectable difference, at ALPHA after Holm; None when untested."""
-    if p_holm is None or diff is None:
-        return None
-    if p_holm < ALPHA:
+    if p_tost_holm is not None and p_tost_holm < ALPHA:
+        return "equivalent"
+    if p_holm is not None and p_holm < ALPHA:
         return "better" if diff > 0 else "worse"
-    return "no detectable difference"
+    return "not determined"

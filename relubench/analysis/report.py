@@ -104,7 +104,7 @@ def _table(
 
 def _wrap(value: str) -> str:
     """A cell's text that may wrap, though never after a comma or "<": "+1.20 [-0.40, +2.80]"
-    and "no detectable difference (< 4.00)" break before the bracket, not inside it."""
+    and "not determined (detects ±4.00)" break before the bracket, not inside it."""
     text = _e(re.sub(r"(?<=[,<]) ", "\u00a0", value))
     return f'<span class="wrap">{text}</span>'
 

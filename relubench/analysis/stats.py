@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from relubench.analysis.inference import (
+    MARGIN,
     detectable_difference,
     diff_ci,
     hedges_g,
     holm,
-    verdict,
+    outcome,
+    tost_p,
 )
 from relubench.analysis.load import Row, load_rows
 from relubench.analysis.tune import Choice, check_tunable, choose, describe
@@ -44,6 +46,7 @@ class Comparison:
     notes: list[str] = field(default_factory=list)  # for people, printed after the table
     tune: list[str] = field(default_factory=list)  # keys chosen per group on validation
     selected_on: str = "test"  # where the best epoch was chosen: val, test, or val/test
+    margin: float = MARGIN  # the smallest difference of accuracy that matters (a fraction)
 
     @property
     def included(self) -> list[Row]:
@@ -179,6 +182,7 @@ def _group_row(
     finals: dict[tuple, list[float]],
     base: tuple | str | None,
     choice: Choice | None,
+    margin: float = MARGIN,
 ) -> Row:
     """One group's row: its accuracy over seeds, and against its baseline group `base`."""
     final = finals[k]
@@ -214,7 +218,7 @@ def _group_row(
         "diff_ci95_hi": None if ci_diff is None else ci_diff[1],
         "hedges_g": hedges_g(final, against) if against else None,
         "p_welch": p,
-        "detectable": detectable_difference(final, against) if against else None,
+        "p_tost": tost_p(final, against, margin) if against else None,
         "vs": vs,
         **describe(choice, text),
         "run_ids": sorted(r["run_id"] for r in g),
@@ -226,6 +230,7 @@ def group_stats(
     keys: list[str],
     baseline: str | None = None,
     choices: dict[tuple, Choice] | None = None,
+    margin: float = MARGIN,
 ) -> tuple[list[Row], str | None]:
     """One row per group of the runs in the means, sorted by mean final accuracy (best first),
     with its difference from the baseline group (`relubench.analysis.inference`) and, with
@@ -242,15 +247,20 @@ def group_stats(
         return [], None
     idx, base_value = _parse_baseline(baseline, keys, list(grouped))
     finals = {k: _values(g, "final_test_acc") for k, g in grouped.items()}
-    rows = []
+    rows, bases = [], []
     for k, g in grouped.items():
         base = None if idx is None else _baseline_of(k, list(grouped), idx, base_value)
-        rows.append(_group_row(k, g, keys, finals, base, (choices or {}).get(k)))
-    for row, p_adj in zip(rows, holm([r["p_welch"] for r in rows]), strict=True):
-        row["p_holm"] = p_adj
-        row["verdict"] = verdict(row["diff"], p_adj)
-        if row["verdict"] != "no detectable difference":
-            row["detectable"] = None
+        rows.append(_group_row(k, g, keys, finals, base, (choices or {}).get(k), margin))
+        bases.append((k, base))
+    tested = sum(r["p_welch"] is not None for r in rows)
+    welch_holm, tost_holm = holm([r["p_welch"] for r in rows]), holm([r["p_tost"] for r in rows])
+    for row, (k, base), p_adj, t_adj in zip(rows, bases, welch_holm, tost_holm, strict=True):
+        row.update(p_holm=p_adj, p_tost_holm=t_adj, verdict=outcome(row["diff"], p_adj, t_adj))
+        # what these seeds could have told, where they told nothing
+        undecided = row["verdict"] == "not determined" and isinstance(base, tuple)
+        row["detectable"] = (
+            detectable_difference(finals[k], finals[base], tested) if undecided else None
+        )
     # Best first; ties by best accuracy, then by name, so the order never depends on file order.
     rows.sort(key=lambda r: (-(r["best_acc"] or 0), r["group"]))
     rows.sort(key=lambda r: -r["final_acc"])  # stable: keeps the tie order above
@@ -331,6 +341,7 @@ def build_comparison(
     baseline: str | None = None,
     include_incomplete: bool = False,
     tune: list[str] | None = None,
+    margin: float = MARGIN,
 ) -> Comparison:
     """Load every run under `paths`, group, and compute the statistics; with `tune`, each
     group's value of those keys is chosen on validation accuracy (`relubench.analysis.tune`).
@@ -339,6 +350,8 @@ def build_comparison(
     or `--tune` names an unknown key, or `--tune` meets runs without a validation split;
     malformed folders are collected in `skipped`, not fatal.
     """
+    if not (isinstance(margin, (int, float)) and math.isfinite(margin) and margin >= 0):
+        raise CompareError(f"--margin must be a number of points >= 0, got {100 * margin!r}")
     runs, config_keys, skipped = load_rows(paths)
     if by is not None:
         by = [k.strip() for k in by if k.strip()]
@@ -362,11 +375,20 @@ def build_comparison(
     choices = choose(runs, keys, tune, config_keys) if tune else None
     for r in runs:
         r["group"] = label([r.get(k) for k in keys])
-    groups, base_value = group_stats(runs, keys, baseline, choices)
+    groups, base_value = group_stats(runs, keys, baseline, choices, margin)
     flag_unstable(groups, runs, config_keys)
     notes = _notes(included, groups, tune, baseline, base_value)
     on = {r["selected_on"] for r in runs if r["in_means"]}
     selected_on = "/".join(sorted(on, reverse=True)) if on else "test"
     return Comparison(
-        keys, config_keys, runs, groups, skipped, base_value, notes, tune or [], selected_on
+        keys,
+        config_keys,
+        runs,
+        groups,
+        skipped,
+        base_value,
+        notes,
+        tune or [],
+        selected_on,
+        margin,
     )

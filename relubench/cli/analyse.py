@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from relubench.cli.app import app, console, err, examples, fail, group, warn_skipped
-from relubench.cli.options import Baseline, By, Incomplete, OutFile, Paths, Tune, opt
+from relubench.cli.options import Baseline, By, Incomplete, Margin, OutFile, Paths, Tune, opt
 from relubench.errors import CompareError
 from relubench.views import safe
 
@@ -19,10 +19,13 @@ def _comparison(
     baseline: str | None,
     incomplete: bool,
     tune: list[str] | None = None,
+    margin: float | None = None,
 ) -> Any:
     from relubench.api import comparison
 
-    comp = comparison(paths, by=by, baseline=baseline, include_incomplete=incomplete, tune=tune)
+    comp = comparison(
+        paths, by=by, baseline=baseline, include_incomplete=incomplete, tune=tune, margin=margin
+    )
     warn_skipped(comp.skipped)
     return comp
 
@@ -79,14 +82,16 @@ def compare_cmd(
     out: OutFile = None,
     include_incomplete: Incomplete = False,
     tune: Tune = None,
+    margin: Margin = None,
 ) -> None:
     """Accuracy, dead units, slopes per group (mean ± std over seeds), each against the baseline:
-    difference with CI, effect size, Holm-adjusted p, verdict."""
+    difference with CI, effect size, Holm-adjusted p, verdict: better, worse, equivalent within
+    the margin, or not determined."""
     from relubench.analysis.formats import pick_format, render
 
     out = _out(out, "")
     fmt = pick_format(fmt, out)
-    comp = _comparison(paths, by, baseline, include_incomplete, tune)
+    comp = _comparison(paths, by, baseline, include_incomplete, tune, margin)
     if out is not None:
         _write(out, render(comp, fmt))
         console.print(f"wrote {fmt} table of {len(comp.groups)} groups to [bold]{safe(out)}[/]")
@@ -147,13 +152,14 @@ def report_cmd(
     baseline: Baseline = None,
     include_incomplete: Incomplete = False,
     tune: Tune = None,
+    margin: Margin = None,
     title: Annotated[str, opt("Title of the page.")] = "relubench report",
 ) -> None:
     """One self-contained HTML page: the table, every figure, each group's config, environment."""
     from relubench.analysis.report import build_report
 
     _out(out, "an HTML page")
-    comp = _comparison(paths, by, baseline, include_incomplete, tune)
+    comp = _comparison(paths, by, baseline, include_incomplete, tune, margin)
     _notes(comp.notes)
     left_out: list[tuple[str, str]] = []
     with console.status(f"writing the report of {len(comp.runs)} runs"):

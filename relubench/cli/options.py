@@ -118,6 +118,14 @@ Baseline = Annotated[
     str | None,
     opt("Group tested against (Welch): a --by value or key=value. (default: relu)"),
 ]
+Margin = Annotated[
+    float | None,
+    opt(
+        "The smallest difference of accuracy that matters, in points: within it two groups are "
+        "equivalent (TOST); 0 tests no equivalence. (default: 0.5)",
+        "--margin",
+    ),
+]
 Tune = Annotated[
     list[str] | None,
     opt(
