@@ -69,10 +69,11 @@ def test_means_stds_n_and_slopes(results):
     assert g["relu"]["run_ids"] == sorted(r["run_id"] for r in comp.runs if r["act"] == "relu")
 
 
-def test_welch_p_and_ci_match_scipy(results):
+def test_same_seeds_are_paired_and_p_and_ci_match_scipy(results):
     g = by_group(build_comparison([results]))
-    expected = stats.ttest_ind(PRELU, RELU, equal_var=False).pvalue
+    expected = stats.ttest_rel(PRELU, RELU).pvalue  # seeds 0-2 on both sides: paired
     assert g["prelu"]["p_welch"] == pytest.approx(expected, rel=1e-9)
+    assert g["prelu"]["test"] == "paired" and g["relu"]["test"] is None
     assert g["prelu"]["vs"] == "relu"
     assert g["relu"]["vs"] == "baseline" and g["relu"]["p_welch"] is None
     lo, hi = stats.t.interval(0.95, df=2, loc=0.92, scale=stats.sem(RELU))
@@ -159,7 +160,7 @@ def test_baseline_is_matched_on_the_other_keys(tmp_path):
     g = by_group(build_comparison([tmp_path], by=["act", "model"]))
     assert g["prelu, mlp"]["vs"] == "relu, mlp"
     assert g["prelu, mlp"]["p_welch"] == pytest.approx(
-        stats.ttest_ind([0.85, 0.84], [0.8, 0.82], equal_var=False).pvalue
+        stats.ttest_rel([0.85, 0.84], [0.8, 0.82]).pvalue  # seed by seed
     )
     assert g["prelu, cnn"]["vs"] == "relu, cnn"
     g2 = by_group(build_comparison([tmp_path], by=["act", "model"], baseline="model=mlp"))
@@ -296,6 +297,7 @@ def test_csv_parses_back_with_stable_columns(results):
         "p_tost",
         "p_tost_holm",
         "margin_pct",
+        "test",
     ]
     assert list(table["act"]) == ["prelu", "elu", "relu"]
     assert list(table["n"]) == [3, 1, 3]
@@ -303,8 +305,9 @@ def test_csv_parses_back_with_stable_columns(results):
     assert relu["final_acc_pct"] == 92.0 and relu["final_acc_std_pct"] == 2.0
     assert relu["dead_final_pct"] == 40.0
     assert math.isnan(table.set_index("act").loc["elu", "final_acc_std_pct"])
-    p = stats.ttest_ind(PRELU, RELU, equal_var=False).pvalue
+    p = stats.ttest_rel(PRELU, RELU).pvalue  # seeds 0-2 on both sides: paired
     assert table.set_index("act").loc["prelu", "p_welch"] == float(f"{p:.4g}")
+    assert table.set_index("act").loc["prelu", "test"] == "paired"
 
 
 def test_json_parses_back(results):

@@ -11,11 +11,19 @@ import pytest
 import torch
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.weightstats import CompareMeans, DescrStatsW, ttost_ind
+from statsmodels.stats.weightstats import CompareMeans, DescrStatsW, ttost_ind, ttost_paired
 from typer.testing import CliRunner
 
 from relubench.analysis.formats import render
-from relubench.analysis.inference import ALPHA, detectable_difference, hedges_g, holm, tost_p
+from relubench.analysis.inference import (
+    ALPHA,
+    detectable_difference,
+    hedges_g,
+    holm,
+    paired,
+    tost,
+    tost_p,
+)
 from relubench.analysis.stats import build_comparison
 from relubench.cli import app
 from relubench.config import merge
@@ -153,14 +161,36 @@ def five(tmp_path):
     return tmp_path
 
 
-def test_holm_matches_statsmodels_and_welch_matches_scipy(five):
+@pytest.fixture
+def apart(tmp_path_factory):
+    """ACCS, but the baseline ran other seeds (10-14): nothing pairs, Welch's test it is."""
+    root = tmp_path_factory.mktemp("apart")
+    for act, accs in ACCS.items():
+        for seed, acc in enumerate(accs):
+            make_run(root, act, seed + (10 if act == "relu" else 0), final_acc=acc)
+    return root
+
+
+def test_the_same_seeds_pair_and_holm_matches_statsmodels(five):
+    # runs of one seed share their data order and init seed: the test is on per-seed differences
     comp = build_comparison([five])
     others = [g for g in comp.groups if g["vs"] != "baseline"]
+    assert {g["test"] for g in others} == {"paired"}
+    rel = [stats.ttest_rel(ACCS[g["act"]], ACCS["relu"]).pvalue for g in others]
+    assert [g["p_welch"] for g in others] == pytest.approx(rel, rel=1e-9)
+    expected = multipletests(rel, method="holm")[1]
+    assert [g["p_holm"] for g in others] == pytest.approx(list(expected), rel=1e-9)
+    assert group(comp, "relu")["p_holm"] is None and group(comp, "relu")["test"] is None
+
+
+def test_other_seeds_take_welch_and_holm_matches_statsmodels(apart):
+    comp = build_comparison([apart])
+    others = [g for g in comp.groups if g["vs"] != "baseline"]
+    assert {g["test"] for g in others} == {"welch"}
     welch = [stats.ttest_ind(ACCS[g["act"]], ACCS["relu"], equal_var=False).pvalue for g in others]
     assert [g["p_welch"] for g in others] == pytest.approx(welch, rel=1e-9)
     expected = multipletests(welch, method="holm")[1]
     assert [g["p_holm"] for g in others] == pytest.approx(list(expected), rel=1e-9)
-    assert group(comp, "relu")["p_holm"] is None
 
 
 def test_holm_on_its_own_against_statsmodels():
@@ -171,12 +201,14 @@ def test_holm_on_its_own_against_statsmodels():
     assert holm([0.01, None, 0.04]) == pytest.approx([0.02, None, 0.04])
 
 
-def test_difference_ci_and_effect_size_against_independent_code(five):
-    comp = build_comparison([five])
+def test_difference_ci_and_effect_size_against_independent_code(five, apart):
     a, b = ACCS["prelu"], ACCS["relu"]
-    prelu = group(comp, "prelu")
+    prelu = group(build_comparison([apart]), "prelu")  # Welch's interval
     cm = CompareMeans(DescrStatsW(np.array(a)), DescrStatsW(np.array(b)))
     lo, hi = cm.tconfint_diff(usevar="unequal")
+    assert (prelu["diff_ci95_lo"], prelu["diff_ci95_hi"]) == pytest.approx((lo, hi), rel=1e-9)
+    prelu = group(build_comparison([five]), "prelu")  # the paired one: of the differences
+    lo, hi = DescrStatsW(np.array(a) - np.array(b)).tconfint_mean()
     assert (prelu["diff_ci95_lo"], prelu["diff_ci95_hi"]) == pytest.approx((lo, hi), rel=1e-9)
     assert prelu["diff"] == pytest.approx(np.mean(a) - np.mean(b))
     # Hedges' g: Cohen's d on the pooled sd times the exact small-sample factor (gamma form)
@@ -194,6 +226,12 @@ def test_tost_matches_statsmodels_welch_version():
         assert tost_p(list(a), list(b), margin) == pytest.approx(expected, rel=1e-9)
     assert tost_p([0.9, 0.9], [0.91, 0.91], 0.005) is None  # no spread: no test
     assert tost_p([0.9, 0.91], [0.91, 0.92], 0.0) is None  # no margin: no equivalence
+    for n in (3, 5, 9):  # paired: statsmodels' ttost_paired
+        a = rng.normal(0.95, 0.003, n)
+        b = a + rng.normal(0.001, 0.002, n)
+        expected = ttost_paired(a, b, -0.003, 0.003)[0]
+        assert tost(paired(list(a), list(b)), 0.003) == pytest.approx(expected, rel=1e-9)
+    assert paired([0.9, 0.92], [0.91, 0.93]) is None  # every pair 1 point apart: no spread
 
 
 @pytest.mark.parametrize("n1,n2,tests", [(3, 3, 5), (3, 3, 1), (5, 4, 3), (10, 10, 5)])
@@ -211,8 +249,8 @@ def test_detectable_difference_has_its_power_in_a_direct_simulation(n1, n2, test
     assert abs((p < ALPHA / tests).mean() - 0.8) < 0.02
 
 
-def test_four_outcomes_against_the_margin(five):
-    comp = build_comparison([five])  # margin 0.5 points
+def test_four_outcomes_against_the_margin(five, apart):
+    comp = build_comparison([apart])  # Welch (other seeds), margin 0.5 points
     assert group(comp, "prelu")["verdict"] == "better"  # +1.2 points, its TOST p near 1
     assert group(comp, "selu")["verdict"] == "worse"
     elu = group(comp, "elu")  # -0.06 points, inside +-0.5 by TOST after Holm
@@ -222,13 +260,27 @@ def test_four_outcomes_against_the_margin(five):
     assert group(comp, "prelu")["detectable"] is None
     assert group(comp, "relu")["verdict"] is None
     # a margin too small to reach: elu is no longer equivalent, only undetermined
-    assert group(build_comparison([five], margin=0.002), "elu")["verdict"] == "not determined"
+    assert group(build_comparison([apart], margin=0.002), "elu")["verdict"] == "not determined"
     # without a margin, no equivalence test at all
-    tight = build_comparison([five], margin=0.0)
+    tight = build_comparison([apart], margin=0.0)
     assert group(tight, "elu")["verdict"] == "not determined"
     assert group(tight, "elu")["p_tost"] is None
     with pytest.raises(CompareError, match="--margin must be a number of points >= 0"):
-        build_comparison([five], margin=-0.001)
+        build_comparison([apart], margin=-0.001)
+    # paired by seed, leaky's +0.16 repeats on every seed: equivalent within 0.5 points, and
+    # within 0.2 no longer: then its difference is real, "better"
+    assert group(build_comparison([five]), "leaky")["verdict"] == "equivalent"
+    assert group(build_comparison([five], margin=0.002), "leaky")["verdict"] == "better"
+
+
+def test_the_paired_detectable_difference_is_statsmodels_one_sample_power(five):
+    from statsmodels.stats.power import TTestPower
+
+    a, b = ACCS["elu"], ACCS["relu"]
+    d = np.array(a) - np.array(b)
+    elu = group(build_comparison([five]), "elu")  # not determined, four groups compared
+    effect = TTestPower().solve_power(nobs=5, alpha=0.05 / 4, power=0.8)
+    assert elu["detectable"] == pytest.approx(effect * np.std(d, ddof=1), rel=1e-4)
 
 
 def test_the_cli_takes_a_margin_in_points_and_says_it(five):

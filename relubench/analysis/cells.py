@@ -45,6 +45,7 @@ GROUP_COLUMNS = [
     ("p_tost", None),  # the TOST p that the difference lies inside +-margin
     ("p_tost_holm", None),
     ("margin_pct", 2),  # the margin: the smallest difference that matters
+    ("test", None),  # paired (by seed: the same seeds on both sides) or welch
 ]
 FLAG_MARK = "†"
 FLAG_NOTES = {
@@ -63,9 +64,10 @@ def legend(comp: Comparison) -> str:
         f"best: test accuracy at each run's best epoch, chosen on {_ON[comp.selected_on]}",
         "dead: units never positive on the probe set, at init and at the end; α: final mean "
         "PReLU slope of the first and last activation layer",
-        f"Δ: mean final accuracy minus {base}'s, with its 95% Welch CI; g: Hedges' g; p: "
-        f"Welch's t-test against {base} (is Δ not 0?), Holm-adjusted across the "
-        f"{_tested(comp)} groups compared; TOST: the two one-sided Welch tests that Δ lies "
+        f"Δ: mean final accuracy minus {base}'s, with its 95% CI, paired by seed where both "
+        "groups ran the same seeds (their runs share data order and init seed), else Welch's; "
+        f"g: Hedges' g; p: the t-test against {base} (is Δ not 0?), Holm-adjusted across the "
+        f"{_tested(comp)} groups compared; TOST: the two one-sided t-tests that Δ lies "
         f"inside ±{100 * comp.margin:.2f} points (the margin: smaller differences do not "
         "matter), Holm-adjusted; verdict at α = 0.05: equivalent (TOST), else better or worse "
         "(p), else not determined, with the difference these seeds would detect with 80% "

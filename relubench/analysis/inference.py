@@ -58,7 +58,10 @@ def hedges_g(a: Sequence[float], b: Sequence[float]) -> float | None:
     return j * (sum(a) / na - sum(b) / nb) / sd
 
 
-def welch(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float] | None:
+Parts = tuple[float, float, float]  # a difference, its standard error, its t distribution's df
+
+
+def welch(a: Sequence[float], b: Sequence[float]) -> Parts | None:
     """(mean a - mean b, its standard error, Welch-Satterthwaite df); None with fewer than two
     values a side or no spread on either side."""
     if len(a) < 2 or len(b) < 2:
@@ -73,11 +76,30 @@ def welch(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float] 
     return ma - mb, math.sqrt(se2), df
 
 
-def diff_ci(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> tuple | None:
-    """(low, high) of the Welch confidence interval of mean a - mean b; None as for Welch."""
+def paired(a: Sequence[float], b: Sequence[float]) -> Parts | None:
+    """(mean of a_i - b_i, its standard error, n - 1) over pairs (a_i, b_i); None with fewer
+    than two pairs, or when every pair differs by the same amount (no spread: no test)."""
+    d = [x - y for x, y in zip(a, b, strict=True)]
+    if len(d) < 2:
+        return None
+    n, m, v = _moments(d)
+    return None if v == 0 else (m, math.sqrt(v / n), n - 1)
+
+
+def p_value(parts: Parts | None) -> float | None:
+    """Two-sided p of the difference against 0."""
+    from scipy.special import stdtr
+
+    if parts is None:
+        return None
+    diff, se, df = parts
+    return float(min(1.0, 2 * stdtr(df, -abs(diff / se))))
+
+
+def interval(parts: Parts | None, level: float = 0.95) -> tuple[float, float] | None:
+    """(low, high) of the difference's confidence interval."""
     from scipy.special import stdtrit
 
-    parts = welch(a, b)
     if parts is None:
         return None
     diff, se, df = parts
@@ -85,18 +107,27 @@ def diff_ci(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> tupl
     return diff - half, diff + half
 
 
-def tost_p(a: Sequence[float], b: Sequence[float], margin: float) -> float | None:
-    """The TOST p-value that mean a - mean b lies inside (-margin, +margin), Welch's se and df
-    (statsmodels' ttost_ind with usevar="unequal"); None as for Welch, or without a margin."""
+def tost(parts: Parts | None, margin: float) -> float | None:
+    """The TOST p that the difference lies inside (-margin, +margin): the larger of the two
+    one-sided p-values against -margin and +margin; None without a test or a margin."""
     from scipy.special import stdtr
 
-    parts = welch(a, b)
     if parts is None or not margin > 0:
         return None
     diff, se, df = parts
     above_low = 1 - float(stdtr(df, (diff + margin) / se))  # H0: diff <= -margin
     below_high = float(stdtr(df, (diff - margin) / se))  # H0: diff >= +margin
     return max(above_low, below_high)
+
+
+def diff_ci(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> tuple | None:
+    """(low, high) of the Welch confidence interval of mean a - mean b; None as for Welch."""
+    return interval(welch(a, b), level)
+
+
+def tost_p(a: Sequence[float], b: Sequence[float], margin: float) -> float | None:
+    """The Welch TOST p (statsmodels' ttost_ind with usevar="unequal"); None as for Welch."""
+    return tost(welch(a, b), margin)
 
 
 def holm(pvalues: Sequence[float | None]) -> list[float | None]:
@@ -140,18 +171,39 @@ def welch_power(
     return power
 
 
+def paired_power(sd: float, n: int, alpha: float) -> Callable[[float], float]:
+    """The power function delta -> power of the two-sided paired t-test at level `alpha`, for
+    n pairs whose differences have standard deviation `sd`: the noncentral t, exact for normal
+    differences (statsmodels' TTestPower)."""
+    from scipy.special import nctdtr, stdtrit
+
+    df, se = n - 1, sd / math.sqrt(n)
+    crit = float(stdtrit(df, 1 - alpha / 2))
+    return lambda delta: float(1 - nctdtr(df, delta / se, crit) + nctdtr(df, delta / se, -crit))
+
+
 def detectable_difference(
-    a: Sequence[float], b: Sequence[float], tests: int = 1, power: float = POWER
+    a: Sequence[float],
+    b: Sequence[float],
+    tests: int = 1,
+    power: float = POWER,
+    pairs: bool = False,
 ) -> float | None:
     """The smallest difference of means (in the values' units) these n and this noise detect
-    with `power`, by Welch's test at Holm's first-step level ALPHA / `tests`, taking the
-    sample standard deviations as the true ones; None as for Welch."""
-    if welch(a, b) is None:
+    with `power`, at Holm's first-step level ALPHA / `tests`, taking the sample standard
+    deviations as the true ones: by Welch's test, or with `pairs` (a_i with b_i) by the paired
+    t-test; None as for those tests."""
+    parts = paired(a, b) if pairs else welch(a, b)
+    if parts is None:
         return None
-    na, _, va = _moments(a)
-    nb, _, vb = _moments(b)
-    at = welch_power((math.sqrt(va), math.sqrt(vb)), (na, nb), ALPHA / max(1, tests))
-    lo, hi = 0.0, math.sqrt(va / na + vb / nb)
+    alpha = ALPHA / max(1, tests)
+    if pairs:
+        at = paired_power(parts[1] * math.sqrt(len(a)), len(a), alpha)
+    else:
+        na, _, va = _moments(a)
+        nb, _, vb = _moments(b)
+        at = welch_power((math.sqrt(va), math.sqrt(vb)), (na, nb), alpha)
+    lo, hi = 0.0, parts[1]
     while at(hi) < power:
         hi *= 2
     for _ in range(40):  # bisection: power rises with the difference

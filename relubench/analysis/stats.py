@@ -19,11 +19,14 @@ from typing import Any
 from relubench.analysis.inference import (
     MARGIN,
     detectable_difference,
-    diff_ci,
     hedges_g,
     holm,
+    interval,
     outcome,
-    tost_p,
+    p_value,
+    paired,
+    tost,
+    welch,
 )
 from relubench.analysis.load import Row, load_rows
 from relubench.analysis.tune import Choice, check_tunable, choose, describe
@@ -107,20 +110,7 @@ def welch_p(a: list[float], b: list[float]) -> float | None:
 
     None when either side has fewer than 2 values, or neither side has any spread.
     """
-    from scipy.special import stdtr
-
-    na, nb = len(a), len(b)
-    if na < 2 or nb < 2:
-        return None
-    ma, mb = sum(a) / na, sum(b) / nb
-    va = sum((x - ma) ** 2 for x in a) / (na - 1) / na  # squared standard errors
-    vb = sum((x - mb) ** 2 for x in b) / (nb - 1) / nb
-    se2 = va + vb
-    if se2 == 0:
-        return None
-    t = (ma - mb) / math.sqrt(se2)
-    df = se2**2 / (va**2 / (na - 1) + vb**2 / (nb - 1))  # Welch-Satterthwaite
-    return float(min(1.0, 2 * stdtr(df, -abs(t))))
+    return p_value(welch(a, b))
 
 
 def _mean(values: list[float]) -> float | None:
@@ -175,25 +165,39 @@ def _baseline_of(k: tuple, groups: list[tuple], idx: int, base_value: str) -> tu
     return "baseline" if base == k else base
 
 
+def seed_pairs(mine: list[Row], theirs: list[Row]) -> tuple[list[float], list[float]] | None:
+    """Two groups' final accuracies seed by seed, when both ran the same two or more seeds,
+    each once: runs of one seed share their data order and init seed, so the comparison is
+    paired. None otherwise."""
+    a = {r["seed"]: r["final_test_acc"] for r in mine}
+    b = {r["seed"]: r["final_test_acc"] for r in theirs}
+    if len(a) < 2 or len(a) != len(mine) or len(b) != len(theirs) or set(a) != set(b):
+        return None
+    seeds = sorted(a, key=str)
+    return [a[s] for s in seeds], [b[s] for s in seeds]
+
+
 def _group_row(
     k: tuple,
-    g: list[Row],
+    grouped: dict[tuple, list[Row]],
     keys: list[str],
-    finals: dict[tuple, list[float]],
     base: tuple | str | None,
     choice: Choice | None,
     margin: float = MARGIN,
 ) -> Row:
-    """One group's row: its accuracy over seeds, and against its baseline group `base`."""
-    final = finals[k]
+    """One group's row: its accuracy over seeds, and against its baseline group `base`: paired
+    by seed where both ran the same seeds, else by Welch's test."""
+    g = grouped[k]
+    final = _values(g, "final_test_acc")
     n, mean, std = len(final), _mean(final), _std(final)
     ci = None if std is None else t_quantile(n - 1) * std / math.sqrt(n)
-    against = finals[base] if isinstance(base, tuple) else []
+    against = _values(grouped[base], "final_test_acc") if isinstance(base, tuple) else []
     vs = "baseline" if base == "baseline" else label(base) if isinstance(base, tuple) else None
-    p = welch_p(final, against) if against else None
+    pairs = seed_pairs(g, grouped[base]) if against else None
+    parts = (paired(*pairs) if pairs else welch(final, against)) if against else None
     best = _values(g, "best_test_acc")
     diff = mean - _mean(against) if against else None
-    ci_diff = diff_ci(final, against) if against else None
+    ci_diff = interval(parts)
     val = _values(g, "final_val_acc")
     return {
         "group": label(k),
@@ -217,8 +221,9 @@ def _group_row(
         "diff_ci95_lo": None if ci_diff is None else ci_diff[0],
         "diff_ci95_hi": None if ci_diff is None else ci_diff[1],
         "hedges_g": hedges_g(final, against) if against else None,
-        "p_welch": p,
-        "p_tost": tost_p(final, against, margin) if against else None,
+        "p_welch": p_value(parts),  # the paired test's p where `test` is paired
+        "p_tost": tost(parts, margin),
+        "test": None if not against else "paired" if pairs else "welch",
         "vs": vs,
         **describe(choice, text),
         "run_ids": sorted(r["run_id"] for r in g),
@@ -246,11 +251,10 @@ def group_stats(
     if not grouped:
         return [], None
     idx, base_value = _parse_baseline(baseline, keys, list(grouped))
-    finals = {k: _values(g, "final_test_acc") for k, g in grouped.items()}
     rows, bases = [], []
-    for k, g in grouped.items():
+    for k in grouped:
         base = None if idx is None else _baseline_of(k, list(grouped), idx, base_value)
-        rows.append(_group_row(k, g, keys, finals, base, (choices or {}).get(k), margin))
+        rows.append(_group_row(k, grouped, keys, base, (choices or {}).get(k), margin))
         bases.append((k, base))
     tested = sum(r["p_welch"] is not None for r in rows)
     welch_holm, tost_holm = holm([r["p_welch"] for r in rows]), holm([r["p_tost"] for r in rows])
@@ -258,9 +262,15 @@ def group_stats(
         row.update(p_holm=p_adj, p_tost_holm=t_adj, verdict=outcome(row["diff"], p_adj, t_adj))
         # what these seeds could have told, where they told nothing
         undecided = row["verdict"] == "not determined" and isinstance(base, tuple)
-        row["detectable"] = (
-            detectable_difference(finals[k], finals[base], tested) if undecided else None
-        )
+        if undecided:
+            pairs = seed_pairs(grouped[k], grouped[base])
+            a, b = pairs or (
+                _values(grouped[k], "final_test_acc"),
+                _values(grouped[base], "final_test_acc"),
+            )
+            row["detectable"] = detectable_difference(a, b, tested, pairs=pairs is not None)
+        else:
+            row["detectable"] = None
     # Best first; ties by best accuracy, then by name, so the order never depends on file order.
     rows.sort(key=lambda r: (-(r["best_acc"] or 0), r["group"]))
     rows.sort(key=lambda r: -r["final_acc"])  # stable: keeps the tie order above
