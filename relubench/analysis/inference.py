@@ -3,23 +3,26 @@ of four outcomes against a margin, the smallest difference that matters.
 
 Per group against its baseline group (final test accuracy over seeds):
 
-- difference of means, with the 95% Welch confidence interval (unequal variances);
+- the difference of means and its 95% confidence interval: *paired* (a t on the per-seed
+  differences, n - 1 df) when both groups ran the same seeds, whose runs share data order and
+  init seed; else Welch's (unequal variances, Welch-Satterthwaite df);
 - Hedges' g: the difference over the pooled standard deviation, with the small-sample
   correction J = 1 - 3 / (4 (n1 + n2) - 9) (Hedges 1981);
-- Welch's p (is there a difference?) and the TOST p (Schuirmann 1987: is the difference
-  inside +-margin? the larger of the two one-sided Welch p-values against -margin and
-  +margin), each Holm-adjusted across every group compared with the baseline (Holm 1979: with
-  p sorted ascending, p_(i) * (m - i + 1), made monotone, capped at 1);
+- the t-test's p (is there a difference?) and the TOST p (Schuirmann 1987: is the difference
+  inside +-margin? the larger of the two one-sided p-values against -margin and +margin), each
+  Holm-adjusted across every group compared with the baseline (Holm 1979: with p sorted
+  ascending, p_(i) * (m - i + 1), made monotone, capped at 1);
 - the outcome at alpha = 0.05 after Holm: `equivalent` when the TOST p says the difference lies
-  inside +-margin, else `better` / `worse` when Welch's p says it is not 0, else `not
+  inside +-margin, else `better` / `worse` when the t-test says it is not 0, else `not
   determined` (the seeds cannot tell either); a difference smaller than the margin that is
   nonetheless not 0 is `equivalent`: too small to matter, by the margin's definition;
 - the smallest difference these seeds detect with 80% power, at the level Holm's first step
-  uses (alpha / m) and Welch's degrees of freedom: the noncentral t with the groups' own
-  standard deviations (statsmodels' power for the pooled test is the equal-variance case).
+  uses (alpha / m), the sample standard deviations taken as the true ones: paired, the
+  noncentral t (exact); Welch, integrated over the sample variances (`welch_power`).
 
-Where neither side has any spread, no test is made: two identical seeds say nothing about the
-noise. scipy.special only (scipy.stats costs half a second to import). Torch-free.
+Where there is no spread (every seed the same, or every pair the same distance apart), no test
+is made: it says nothing about the noise. scipy.special only (scipy.stats costs half a second to
+import). Torch-free.
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ from collections.abc import Callable, Sequence
 ALPHA = 0.05
 POWER = 0.8
 MARGIN = 0.005  # compare's default margin: half a point of accuracy (fractions here)
-OUTCOMES = ("better", "worse", "equivalent", "not determined")
 
 
 def _moments(a: Sequence[float]) -> tuple[int, float, float]:
