@@ -184,9 +184,10 @@ def _group_row(
     base: tuple | str | None,
     choice: Choice | None,
     margin: float = MARGIN,
-) -> Row:
+) -> tuple[Row, tuple[list[float], list[float], bool] | None]:
     """One group's row: its accuracy over seeds, and against its baseline group `base`: paired
-    by seed where both ran the same seeds, else by Welch's test."""
+    by seed where both ran the same seeds, else by Welch's test. With the row, what was tested:
+    (its values, the baseline's, paired?), or None."""
     g = grouped[k]
     final = _values(g, "final_test_acc")
     n, mean, std = len(final), _mean(final), _std(final)
@@ -194,12 +195,13 @@ def _group_row(
     against = _values(grouped[base], "final_test_acc") if isinstance(base, tuple) else []
     vs = "baseline" if base == "baseline" else label(base) if isinstance(base, tuple) else None
     pairs = seed_pairs(g, grouped[base]) if against else None
-    parts = (paired(*pairs) if pairs else welch(final, against)) if against else None
+    tested = (*pairs, True) if pairs else (final, against, False) if against else None
+    parts = None if tested is None else (paired if tested[2] else welch)(tested[0], tested[1])
     best = _values(g, "best_test_acc")
     diff = mean - _mean(against) if against else None
     ci_diff = interval(parts)
     val = _values(g, "final_val_acc")
-    return {
+    row = {
         "group": label(k),
         **dict(zip(keys, k, strict=True)),
         "n": n,
@@ -228,6 +230,7 @@ def _group_row(
         **describe(choice, text),
         "run_ids": sorted(r["run_id"] for r in g),
     }
+    return row, tested
 
 
 def group_stats(
@@ -251,26 +254,23 @@ def group_stats(
     if not grouped:
         return [], None
     idx, base_value = _parse_baseline(baseline, keys, list(grouped))
-    rows, bases = [], []
-    for k in grouped:
-        base = None if idx is None else _baseline_of(k, list(grouped), idx, base_value)
-        rows.append(_group_row(k, grouped, keys, base, (choices or {}).get(k), margin))
-        bases.append((k, base))
-    tested = sum(r["p_welch"] is not None for r in rows)
+    made = [
+        _group_row(k, grouped, keys, base, (choices or {}).get(k), margin)
+        for k in grouped
+        for base in [None if idx is None else _baseline_of(k, list(grouped), idx, base_value)]
+    ]
+    rows = [row for row, _ in made]
+    tests = sum(r["p_welch"] is not None for r in rows)
     welch_holm, tost_holm = holm([r["p_welch"] for r in rows]), holm([r["p_tost"] for r in rows])
-    for row, (k, base), p_adj, t_adj in zip(rows, bases, welch_holm, tost_holm, strict=True):
+    for (row, tested), p_adj, t_adj in zip(made, welch_holm, tost_holm, strict=True):
         row.update(p_holm=p_adj, p_tost_holm=t_adj, verdict=outcome(row["diff"], p_adj, t_adj))
         # what these seeds could have told, where they told nothing
-        undecided = row["verdict"] == "not determined" and isinstance(base, tuple)
-        if undecided:
-            pairs = seed_pairs(grouped[k], grouped[base])
-            a, b = pairs or (
-                _values(grouped[k], "final_test_acc"),
-                _values(grouped[base], "final_test_acc"),
-            )
-            row["detectable"] = detectable_difference(a, b, tested, pairs=pairs is not None)
-        else:
-            row["detectable"] = None
+        undecided = row["verdict"] == "not determined" and tested is not None
+        row["detectable"] = (
+            detectable_difference(tested[0], tested[1], tests, pairs=tested[2])
+            if undecided
+            else None
+        )
     # Best first; ties by best accuracy, then by name, so the order never depends on file order.
     rows.sort(key=lambda r: (-(r["best_acc"] or 0), r["group"]))
     rows.sort(key=lambda r: -r["final_acc"])  # stable: keeps the tie order above
