@@ -5,6 +5,8 @@ runs, counted.
     python -m experiments.stability --models cnn       # the cnn's 150 runs alone
     python -m experiments.stability --set slope_lr=1 --set slope_update=grad --models cnn
                                                        # the cnn before the slope fixes
+    python -m experiments.stability --models plain --epochs 2 --seeds 3 --jobs 1 --set lr=0.05
+                                                       # a candidate default lr for plain
     python -m experiments.stability --quick            # a few tiny runs, for the test suite
 
 The matrix, each model at its defaults (its own default lr, `relubench.registry.models`), the six
@@ -15,6 +17,8 @@ family activations in every cell:
   learned slope or a warm-up blows up: the one-cycle schedule peaks within the first epoch.
 - mlp on mnist-mini: `epochs` {1, 2, 5} x seeds 0-4 (90 runs); and on synthetic, 6 epochs x
   seeds 0-4 (30 runs), where a plain MLP reaches 100% and then ran away at lr 0.1.
+- plain (the conv net without batch norm) on mnist-mini: `epochs` {1, 2, 5} x seeds 0-4 (90
+  runs), as the mlp.
 - resnet20 and vgg on synthetic-rgb (CIFAR's 3x32x32; no CIFAR copy needed): 5 epochs x seeds
   0-1 (12 runs each).
 
@@ -49,7 +53,7 @@ def variants(args: argparse.Namespace) -> list[tuple[str, dict, dict]]:
         return [("1 epoch", {**tiny, "threads": 1}, {"act": acts, "epochs": [1], "seed": [0]})]
     out = []
     for model in args.models.split(","):
-        if model in ("cnn", "mlp"):
+        if model in ("cnn", "mlp", "plain"):
             grid = {"act": acts, "epochs": args.epochs, "seed": seeds}
             out.append(("1 thread", {"model": model, "threads": 1}, grid))
         if model == "cnn":
@@ -109,7 +113,7 @@ def main() -> None:
     parser = arguments(__doc__, quick_help="tiny synthetic runs: a check that the script runs")
     parser.add_argument("--acts", default=",".join(FAMILY), help="(default: the six)")
     parser.add_argument("--models", default=",".join(MODELS), help="(default: every model)")
-    parser.add_argument("--epochs", type=int, nargs="+", default=[1, 2, 5], help="cnn, mlp")
+    parser.add_argument("--epochs", type=int, nargs="+", default=[1, 2, 5], help="cnn, mlp, plain")
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default: 5)")
     parser.add_argument("--big-seeds", type=int, default=2, help="resnet20, vgg (default: 2)")
     parser.add_argument("--jobs", type=int, default=2, help="runs at once (default: 2)")
@@ -138,12 +142,13 @@ def main() -> None:
             print(f"{model:8} {dataset:13} {act:13} runs {n:3}  diverged {div:2}  acc {mean:>14}")
     print(f"all: {total} runs, {diverged} diverged")
     settings = ", ".join(f"{k}={v}" for k, v in base.items()) or "the defaults"
+    big = {"resnet20", "vgg"} & set(args.models.split(","))
     what = "; ".join(f"{label} ({', '.join(f'{k}={v}' for k, v in extra.items())})"
                      for label, extra, _ in variants(args))  # fmt: skip
     lines = [
         f"At {settings}. Sweeps: {what}; the six activations in each, epochs "
-        f"{args.epochs} (cnn, mlp on mnist-mini) x seeds 0-{args.seeds - 1}"
-        + ("" if args.quick else f"; resnet20 and vgg seeds 0-{args.big_seeds - 1}")
+        f"{args.epochs} (cnn, mlp, plain on mnist-mini) x seeds 0-{args.seeds - 1}"
+        + ("" if args.quick or not big else f"; resnet20 and vgg seeds 0-{args.big_seeds - 1}")
         + ". Final test accuracy of the complete runs, % (worst: seed, epochs, threads, batch):",
         "",
         *table(

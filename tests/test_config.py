@@ -53,6 +53,16 @@ def test_set_values_are_typed():
         ({"dropout": 1.0}, "dropout must be in [0, 1)"),
         ({"model": "resnet"}, "unknown model 'resnet'; choose one of: cnn, mlp"),
         ({"dataset": "imagenet"}, "unknown dataset 'imagenet'"),
+        ({"norm": "layer"}, "unknown norm 'layer'; choose one of: auto, batch, none"),
+        (
+            {"model": "mlp", "norm": "batch"},
+            "model mlp has no normalisation layers to switch: norm applies to cnn, resnet20, vgg, "
+            "plain; drop norm (or set norm=auto)",
+        ),
+        (
+            {"model": "plain", "depth": 2},
+            "model plain needs depth >= 3, got 2; give --set depth=3 or more (0 = its default, 8)",
+        ),
     ],
 )
 def test_bad_values_are_rejected_with_a_clear_message(values, message):
@@ -139,10 +149,32 @@ def test_added_keys_at_their_neutral_value_keep_old_run_ids():
     assert NEUTRAL == {
         "celu_alpha": 1.0, "rrelu_lower": 1 / 8, "rrelu_upper": 1 / 3, "slope_lr": 1.0,
         "val_size": 0, "dormant_tau": 0.1, "slope_decay": False, "init": "auto",
-        "label_smoothing": 0.0, "data_id": "", "slope_update": "grad",
+        "label_smoothing": 0.0, "data_id": "", "slope_update": "grad", "norm": "auto",
     }  # fmt: skip
     assert merge({"label_smoothing": 0.0}).run_id == merge({}).run_id
     assert merge({"label_smoothing": 0.1}).run_id != merge({}).run_id
+
+
+def test_norm_keeps_the_run_ids_of_the_runs_before_it():
+    # norm came after runs existed: at auto (its neutral value) the ids, the hash and
+    # summary.json's config are what they were
+    for values, rid in (({}, "mnist-mini-cnn-relu-s0-ead83933"),
+                        ({"act": "prelu"}, "mnist-mini-cnn-prelu-s0-562a50b4")):  # fmt: skip
+        assert merge(values).run_id == rid
+        assert merge({**values, "norm": "auto"}).run_id == rid
+        # a norm equal to the model's own is stored as auto: the same run, the same id
+        assert merge({**values, "norm": "batch"}).norm == "auto"
+        assert merge({**values, "norm": "batch"}).run_id == rid
+        # off its neutral value it is another experiment: a new id, and written
+        assert merge({**values, "norm": "none"}).run_id != rid
+    cfg = merge({})
+    assert "norm" not in cfg.written() and "\nnorm: auto\n" in to_yaml(cfg)
+    assert merge({"norm": "none"}).written()["norm"] == "none"
+    # plain and mlp have no batch norm of their own: none is theirs, so stored as auto
+    assert merge({"model": "plain", "norm": "none"}).run_id == merge({"model": "plain"}).run_id
+    assert merge({"model": "plain", "norm": "batch"}).run_id != merge({"model": "plain"}).run_id
+    assert merge({"model": "mlp", "norm": "none"}).norm == "auto"
+    assert merge({"model": "plain"}).depth == 8 and merge({"model": "plain"}).width == 16
 
 
 def test_zero_width_resolves_to_the_model_default():
@@ -159,6 +191,8 @@ def test_lr_0_is_the_models_default_lr_written_as_the_number():
     assert mlp.lr == 0.05 and mlp.run_id == merge({"model": "mlp", "lr": 0.05}).run_id
     assert "\nlr: 0.05\n" in to_yaml(mlp)
     assert [merge({"model": m}).lr for m in ("resnet20", "vgg")] == [0.1, 0.1]
+    # plain diverged at 0.01 and above (docs/stability.md)
+    assert merge({"model": "plain"}).lr == 0.005
     with pytest.raises(ConfigError, match="lr must be > 0, got -0.1"):
         merge({"lr": -0.1})
 

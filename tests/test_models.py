@@ -1,4 +1,5 @@
-"""The CIFAR models: the published size, every activation x input shape, the probe's names."""
+"""The models: the published size, every activation x input shape, the probe's names, batch
+norm on and off, the plain conv net's layers."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import torch
 
 from relubench.config import merge
 from relubench.errors import ConfigError
-from relubench.nn.models import build_model
-from relubench.nn.probe import activation_modules
+from relubench.nn.models import build_model, stage_depths
+from relubench.nn.probe import activation_modules, probe
 from relubench.registry.activations import act_names
 from relubench.registry.models import MODELS
 
@@ -77,3 +78,85 @@ def test_channels_last_gives_the_same_outputs():
 def test_an_input_too_small_for_the_model_says_so():
     with pytest.raises(ConfigError, match="model vgg needs images of at least 16x16 pixels"):
         build("vgg", size=8)
+
+
+# --- norm: batch norm on or off in one architecture --------------------------------------
+
+
+def n_norms(model: torch.nn.Module) -> int:
+    return sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+
+
+def state(model: str, seed: int = 0, **cfg) -> tuple[dict, torch.Tensor]:
+    """The state_dict built under `seed`, and the next draw of torch's generator after it."""
+    torch.manual_seed(seed)
+    net = build(model, **cfg)
+    return net.state_dict(), torch.rand(4)
+
+
+@pytest.mark.parametrize("model", ["cnn", "resnet20", "vgg"])
+def test_norm_auto_and_batch_build_the_same_modules_with_the_same_draws(model):
+    # auto is the model as it always was, so every number of earlier runs stays the same
+    (a, after_a), (b, after_b) = state(model), state(model, norm="batch")
+    assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
+    assert torch.equal(after_a, after_b)
+    assert n_norms(build(model)) > 0
+    assert not any(k.endswith("conv.bias") for k in a)  # batch norm gives the bias
+
+
+def test_the_cnn_at_norm_auto_has_the_parameters_and_buffers_it_always_had():
+    bn = ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
+    blocks = [f"block{i}.{k}" for i in (1, 2, 3) for k in ["conv.weight", *(f"bn.{b}" for b in bn)]]
+    assert list(state("cnn")[0]) == [*blocks, "dense.fc.weight", "dense.fc.bias", "head.weight",
+                                     "head.bias"]  # fmt: skip
+
+
+@pytest.mark.parametrize("model", ["cnn", "resnet20", "vgg"])
+def test_norm_none_drops_every_batch_norm_and_gives_the_convs_a_zero_bias(model):
+    net = build(model, norm="none")
+    assert n_norms(net) == 0
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(c.bias is not None and not c.bias.any() for c in convs)
+    x = torch.randn(2, 3, 32, 32)
+    out = net(x)
+    out.logsumexp(1).mean().backward()
+    assert all(torch.isfinite(p.grad).all() for p in net.parameters())
+    # the probe finds the same activation layers, by the same names, with identity norms
+    probed = probe(net, x)
+    assert [lp.layer for lp in probed.layers] == [n for n, _ in activation_modules(build(model))]
+
+
+# --- plain: the deeper conv net without batch norm -----------------------------------------
+
+
+@pytest.mark.parametrize(("depth", "stages"), [(3, [1, 1, 1]), (7, [3, 2, 2]), (8, [3, 3, 2]),
+                                               (16, [6, 5, 5]), (32, [11, 11, 10])])  # fmt: skip
+def test_plain_has_depth_conv_layers_in_three_stages(depth, stages):
+    assert stage_depths(depth) == stages
+    net = build("plain", channels=1, size=28, depth=depth, width=4)
+    layers = activation_modules(net)
+    assert [n for n, _ in layers] == [f"features.conv{i}.act" for i in range(1, depth + 1)]
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    channels = [4] * stages[0] + [8] * stages[1] + [16] * stages[2]
+    assert [c.out_channels for c in convs] == channels
+    assert not any(isinstance(m, torch.nn.Linear) for m in net.modules() if m is not net.head)
+    assert n_norms(net) == 0 and all(c.bias is not None for c in convs)
+    assert net(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_plain_defaults_and_norm_batch():
+    net = build("plain", "prelu", channels=1, size=28)
+    assert len(activation_modules(net)) == 8  # depth 8, width 16: 16, 32, 64 channels
+    # PReLU learns one slope per channel of each conv layer
+    assert [m.weight.numel() for _, m in activation_modules(net)] == [16] * 3 + [32] * 3 + [64] * 2
+    batch = build("plain", channels=1, size=28, norm="batch")
+    assert n_norms(batch) == 8
+    assert all(m.bias is None for m in batch.modules() if isinstance(m, torch.nn.Conv2d))
+    # the probe reads the first conv layer first
+    probed = probe(net, torch.randn(3, 1, 28, 28))
+    assert probed.layers[0].layer == "features.conv1.act" and probed.layers[0].units == 16
+
+
+def test_plain_with_dropout_drops_before_the_head():
+    assert isinstance(build("plain", dropout=0.2).drop, torch.nn.Dropout)
+    assert isinstance(build("plain", "selu", dropout=0.2).drop, torch.nn.AlphaDropout)

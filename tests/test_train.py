@@ -150,3 +150,16 @@ def test_summary_says_where_the_processs_time_went(tiny):
         rows = list(csv.DictReader(f))
     for row, e in zip(rows[1:], t["epochs"][1:], strict=True):  # epoch_seconds = train + eval
         assert float(row["epoch_seconds"]) == pytest.approx(e["train_s"] + e["eval_s"], rel=1e-3)
+
+
+def test_a_plain_run_writes_every_file(tiny):
+    from relubench.runfolder import check_run_folder
+
+    cfg = merge({**tiny, "model": "plain", "act": "prelu", "depth": 4, "dropout": 0.1})
+    s = run(cfg)
+    assert s["status"] == "complete" and check_run_folder(cfg.run_dir) == []
+    with open(cfg.run_dir / "layers.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    names = [f"features.conv{i}.act" for i in range(1, 5)]
+    assert [r["layer"] for r in rows] == names * 2  # epochs 0 and 1, the first conv first
+    assert [int(r["units"]) for r in rows[:4]] == [8, 8, 16, 32]  # 4 = 2 + 1 + 1 layers

@@ -18,7 +18,7 @@ from relubench.errors import ConfigError, short
 from relubench.registry.activations import ACTS, act_names
 from relubench.registry.datasets import DATASETS, dataset_names
 from relubench.registry.limits import LIMITS, show
-from relubench.registry.models import MODELS, model_names
+from relubench.registry.models import MODELS, model_names, norm_models
 from relubench.yamlio import load_yaml as load_yaml  # callers import it from here
 from relubench.yamlio import read_text, safe_yaml
 
@@ -28,6 +28,7 @@ SCHEDULES = ("onecycle", "cosine", "none")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 INITS = ("auto", "torch")
 SLOPE_UPDATES = ("grad", "sign")
+NORMS = ("auto", "batch", "none")
 
 
 def runtime(default: Any) -> Any:
@@ -52,8 +53,12 @@ class RunConfig:
     model: str = "cnn"  # cnn: small BN conv net; mlp: plain MLP (SELU's self-normalizing setting)
     act: str = "relu"  # activation name from the registry (`relubench acts`)
     width: int = 0  # conv nets: first-stage channels (doubling); mlp: hidden units. 0 = default
-    depth: int = 0  # mlp: hidden layers. 0 = the model's default (cnn ignores it)
-    dropout: float = 0.0  # before the classifier (cnn, resnet20, vgg), after hidden layers (mlp)
+    depth: int = 0  # mlp: hidden layers; plain: conv layers. 0 = the model's default (cnn,
+    # resnet20 and vgg ignore it)
+    dropout: float = 0.0  # before the classifier (conv nets), after hidden layers (mlp)
+    # batch norm in the conv nets: auto (the model's own: cnn, resnet20, vgg have it, plain
+    # not), batch or none; a value equal to the model's own is stored as auto (the same run)
+    norm: str = added("auto")
     # activation parameters (each is read only by the activation that has it)
     leaky_slope: float = 0.01  # leaky: fixed negative slope
     prelu_init: float = 0.25  # prelu, prelu-shared: initial slope (He et al. 2015)
@@ -266,6 +271,7 @@ CHOICES = {
     "slope_update": lambda: SLOPE_UPDATES,
     "device": lambda: DEVICES,
     "init": lambda: INITS,
+    "norm": lambda: NORMS,
 }
 
 
@@ -293,6 +299,7 @@ def validate(cfg: RunConfig) -> RunConfig:
         if abs(getattr(cfg, key)) > top:
             bound = f"{top:,}" if isinstance(top, int) and top < 2**40 else f"{top:g}"
             raise ConfigError(f"{key} must be <= {bound}, got {show(getattr(cfg, key))}")
+    _check_architecture(cfg)
     cores = os.cpu_count() or 1
     if cfg.threads > cores:
         raise ConfigError(
@@ -336,6 +343,24 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"data_id is set by the runner from the data; got {short(cfg.data_id)}")
     cfg.out = os.path.normpath(cfg.out) if cfg.out else cfg.out
     return cfg
+
+
+def _check_architecture(cfg: RunConfig) -> None:
+    """`norm` the model can take, stored as auto when it is the model's own (so cnn with norm
+    batch is the default cnn run, with its id); a depth the model can be built at."""
+    model = MODELS[cfg.model]
+    if cfg.norm == model.norm:
+        cfg.norm = "auto"
+    if cfg.norm != "auto" and not model.norm_switch:
+        raise ConfigError(
+            f"model {model.name} has no normalisation layers to switch: norm applies to "
+            f"{', '.join(norm_models())}; drop norm (or set norm=auto)"
+        )
+    if cfg.depth < model.min_depth:
+        raise ConfigError(
+            f"model {model.name} needs depth >= {model.min_depth}, got {cfg.depth}; give "
+            f"--set depth={model.min_depth} or more (0 = its default, {model.depth})"
+        )
 
 
 def check_out(cfg: RunConfig) -> RunConfig:

@@ -6,12 +6,16 @@ is its own module (never one reused twice), so PReLU slopes and the probe are pe
 
 What each model is, its default width and smallest input are its entry in
 `relubench.registry.models`; every class here takes the same arguments,
-`(channels, size, classes, act, width, depth, drop)`, with `drop()` making one dropout module
-(AlphaDropout for SELU). Every model takes 1 or 3 channels and 28 or 32 pixels.
+`(channels, size, classes, act, width, depth, drop, norm=...)`, with `drop()` making one dropout
+module (AlphaDropout for SELU) and `norm` whether its conv layers are followed by batch norm
+(its default is the model's own; without it a conv layer has a bias, and where batch norm
+would be the module is an nn.Identity, so the modules keep their names). Every model takes 1 or
+3 channels and 28 or 32 pixels.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -32,13 +36,26 @@ from relubench.registry.models import get_model
 DropFactory = Callable[[], nn.Module]
 
 
-class ConvBlock(nn.Module):
-    """conv3x3 -> batch norm -> activation (-> 2x2 max-pool)."""
+def norm_layer(channels: int, norm: bool) -> nn.Module:
+    """Batch norm over `channels`, or the identity where the model trains without it."""
+    return nn.BatchNorm2d(channels) if norm else nn.Identity()
 
-    def __init__(self, c_in: int, c_out: int, act: ActFactory, pool: bool, stride: int = 1) -> None:
+
+class ConvBlock(nn.Module):
+    """conv3x3 -> batch norm (or none: then the conv has a bias) -> activation (-> 2x2 max-pool)."""
+
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        act: ActFactory,
+        pool: bool,
+        stride: int = 1,
+        norm: bool = True,
+    ) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(c_in, c_out, 3, stride, padding=1, bias=False)  # BN gives the bias
-        self.bn = nn.BatchNorm2d(c_out)
+        self.conv = nn.Conv2d(c_in, c_out, 3, stride, padding=1, bias=not norm)  # or BN's bias
+        self.bn = norm_layer(c_out, norm)
         self.act = act(c_out)
         self.pool = nn.MaxPool2d(2) if pool else nn.Identity()
 
@@ -60,7 +77,8 @@ class DenseBlock(nn.Module):
 
 
 class CNN(nn.Module):
-    """A small BN conv net for 28x28 and 32x32 inputs: w, 2w, 4w channels, then a hidden dense.
+    """A small BN conv net for 28x28 and 32x32 inputs: w, 2w, 4w channels, then a hidden dense
+    (`norm` False: the same without batch norm).
 
     Each block halves the resolution, 28 -> 14 -> 7 -> 3 (32 -> 16 -> 8 -> 4); the last map is
     flattened, not averaged, so the dense layer still sees where strokes are.
@@ -75,12 +93,13 @@ class CNN(nn.Module):
         width: int = 32,
         depth: int = 0,
         drop: DropFactory = nn.Identity,
+        norm: bool = True,
     ) -> None:
         super().__init__()
         w = width
-        self.block1 = ConvBlock(channels, w, act, pool=True)
-        self.block2 = ConvBlock(w, 2 * w, act, pool=True)
-        self.block3 = ConvBlock(2 * w, 4 * w, act, pool=True)
+        self.block1 = ConvBlock(channels, w, act, pool=True, norm=norm)
+        self.block2 = ConvBlock(w, 2 * w, act, pool=True, norm=norm)
+        self.block3 = ConvBlock(2 * w, 4 * w, act, pool=True, norm=norm)
         side = size // 2 // 2 // 2
         self.dense = DenseBlock(4 * w * side * side, 4 * w, act, drop())
         self.head = nn.Linear(4 * w, classes)
@@ -102,8 +121,11 @@ class MLP(nn.Module):
         width: int = 256,
         depth: int = 4,
         drop: DropFactory = nn.Identity,
+        norm: bool = False,
     ) -> None:
         super().__init__()
+        if norm:  # the config refuses norm batch for the mlp, in one line
+            raise ValueError("the mlp has no normalisation layers to switch")
         dims = [channels * size * size] + [width] * depth
         self.layers = nn.Sequential(
             *[DenseBlock(a, b, act, drop()) for a, b in zip(dims[:-1], dims[1:], strict=True)]
@@ -115,18 +137,20 @@ class MLP(nn.Module):
 
 
 class BasicBlock(nn.Module):
-    """He et al. 2016: conv-BN-act, conv-BN, plus the shortcut, then act.
+    """He et al. 2016: conv-BN-act, conv-BN, plus the shortcut, then act (`norm` False: no BN).
 
     The shortcut is the identity; where a stage halves the resolution and doubles the channels
     it subsamples and pads the new channels with zeros (the paper's option A for CIFAR: no
     parameters, which is why ResNet-20 has 0.27M).
     """
 
-    def __init__(self, c_in: int, c_out: int, stride: int, act: ActFactory) -> None:
+    def __init__(
+        self, c_in: int, c_out: int, stride: int, act: ActFactory, norm: bool = True
+    ) -> None:
         super().__init__()
-        self.conv1 = ConvBlock(c_in, c_out, act, pool=False, stride=stride)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(c_out)
+        self.conv1 = ConvBlock(c_in, c_out, act, pool=False, stride=stride, norm=norm)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=not norm)
+        self.bn2 = norm_layer(c_out, norm)
         self.act = act(c_out)
         self.stride = stride
         extra = c_out - c_in
@@ -158,21 +182,24 @@ class ResNet20(nn.Module):
         width: int = 16,
         depth: int = 0,
         drop: DropFactory = nn.Identity,
+        norm: bool = True,
         blocks: int = 3,
     ) -> None:
         super().__init__()
         w = width
-        self.stem = ConvBlock(channels, w, act, pool=False)
-        self.layer1 = self._stage(w, w, 1, blocks, act)
-        self.layer2 = self._stage(w, 2 * w, 2, blocks, act)
-        self.layer3 = self._stage(2 * w, 4 * w, 2, blocks, act)
+        self.stem = ConvBlock(channels, w, act, pool=False, norm=norm)
+        self.layer1 = self._stage(w, w, 1, blocks, act, norm)
+        self.layer2 = self._stage(w, 2 * w, 2, blocks, act, norm)
+        self.layer3 = self._stage(2 * w, 4 * w, 2, blocks, act, norm)
         self.drop = drop()
         self.head = nn.Linear(4 * w, classes)
 
     @staticmethod
-    def _stage(c_in: int, c_out: int, stride: int, n: int, act: ActFactory) -> nn.Sequential:
+    def _stage(
+        c_in: int, c_out: int, stride: int, n: int, act: ActFactory, norm: bool
+    ) -> nn.Sequential:
         return nn.Sequential(
-            *[BasicBlock(c_in if i == 0 else c_out, c_out, stride if i == 0 else 1, act)
+            *[BasicBlock(c_in if i == 0 else c_out, c_out, stride if i == 0 else 1, act, norm)
               for i in range(n)]
         )  # fmt: skip
 
@@ -188,7 +215,8 @@ VGG_LAYOUT: tuple[int | str, ...] = (1, "M", 2, "M", 4, 4, "M", 8, 8, "M")
 
 class VGG(nn.Module):
     """A small VGG-style net: conv-BN-act blocks in VGG-11's layout at w..8w channels, global
-    average pooling, one dense hidden layer of 8w units (with dropout), the classifier."""
+    average pooling, one dense hidden layer of 8w units (with dropout), the classifier (`norm`
+    False: conv-act blocks)."""
 
     def __init__(
         self,
@@ -199,6 +227,7 @@ class VGG(nn.Module):
         width: int = 32,
         depth: int = 0,
         drop: DropFactory = nn.Identity,
+        norm: bool = True,
     ) -> None:
         super().__init__()
         blocks, c = [], channels
@@ -206,7 +235,7 @@ class VGG(nn.Module):
             if m == "M":
                 continue
             pool = i + 1 < len(VGG_LAYOUT) and VGG_LAYOUT[i + 1] == "M"
-            blocks.append(ConvBlock(c, int(m) * width, act, pool))
+            blocks.append(ConvBlock(c, int(m) * width, act, pool, norm=norm))
             c = int(m) * width
         self.features = nn.Sequential(*blocks)
         self.dense = DenseBlock(c, c, act, drop())
@@ -216,8 +245,51 @@ class VGG(nn.Module):
         return self.head(self.dense(self.features(x).mean((2, 3))))
 
 
+def stage_depths(depth: int) -> list[int]:
+    """Conv layers per stage of `plain`: `depth` over three stages as evenly as it goes, the
+    earlier stages taking the remainder (8 -> 3, 3, 2; 16 -> 6, 5, 5)."""
+    if depth < 3:  # the config says so in one line first (the registry's min_depth)
+        raise ValueError(f"plain needs depth >= 3 (one conv layer per stage), got {depth}")
+    base, extra = divmod(depth, 3)
+    return [base + (i < extra) for i in range(3)]
+
+
+class Plain(nn.Module):
+    """A deeper plain conv net: `depth` conv3x3-act layers in three stages of w, 2w, 4w
+    channels, a 2x2 max-pool after each stage (28 -> 14 -> 7 -> 3), global average pooling,
+    dropout, the classifier. No shortcut and no hidden dense layer, so every activation follows
+    a conv: `features.conv1.act` is the first. No normalisation unless `norm` (conv-BN-act)."""
+
+    def __init__(
+        self,
+        channels: int,
+        size: int,
+        classes: int,
+        act: ActFactory,
+        width: int = 16,
+        depth: int = 8,
+        drop: DropFactory = nn.Identity,
+        norm: bool = False,
+    ) -> None:
+        super().__init__()
+        blocks, c = [], channels
+        for stage, n in enumerate(stage_depths(depth)):
+            for i in range(n):  # the stage's last layer pools
+                blocks.append(ConvBlock(c, width << stage, act, pool=i == n - 1, norm=norm))
+                c = width << stage
+        self.features = nn.Sequential(
+            OrderedDict((f"conv{i + 1}", b) for i, b in enumerate(blocks))
+        )
+        self.drop = drop()
+        self.head = nn.Linear(c, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.drop(self.features(x).mean((2, 3))))
+
+
 def build_model(cfg: Any, channels: int, size: int, classes: int) -> nn.Module:
-    """The model named by `cfg.model`, with the activation, its init and its dropout."""
+    """The model named by `cfg.model`, with the activation, its init, its dropout and its
+    normalisation (`cfg.norm`; auto: the model's own)."""
     spec = get_model(cfg.model)
     if size < spec.min_size:
         raise ConfigError(
@@ -232,6 +304,7 @@ def build_model(cfg: Any, channels: int, size: int, classes: int) -> nn.Module:
         cfg.width or spec.width,
         cfg.depth or spec.depth,
         lambda: dropout_layer(cfg.act, cfg.dropout),
+        norm=(spec.norm if cfg.norm == "auto" else cfg.norm) == "batch",
     )
     if cfg.init == "auto":  # "torch": each layer keeps PyTorch's default init
         init_weights(model, cfg.act, cfg)
