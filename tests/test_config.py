@@ -54,6 +54,7 @@ def test_set_values_are_typed():
         ({"model": "resnet"}, "unknown model 'resnet'; choose one of: cnn, mlp"),
         ({"dataset": "imagenet"}, "unknown dataset 'imagenet'"),
         ({"norm": "layer"}, "unknown norm 'layer'; choose one of: auto, batch, none"),
+        ({"probe_split": "val"}, "unknown probe_split 'val'; choose one of: test, train"),
         (
             {"model": "mlp", "norm": "batch"},
             "model mlp has no normalisation layers to switch: norm applies to cnn, resnet20, vgg, "
@@ -150,6 +151,7 @@ def test_added_keys_at_their_neutral_value_keep_old_run_ids():
         "celu_alpha": 1.0, "rrelu_lower": 1 / 8, "rrelu_upper": 1 / 3, "slope_lr": 1.0,
         "val_size": 0, "dormant_tau": 0.1, "slope_decay": False, "init": "auto",
         "label_smoothing": 0.0, "data_id": "", "slope_update": "grad", "norm": "auto",
+        "probe_split": "test",
     }  # fmt: skip
     assert merge({"label_smoothing": 0.0}).run_id == merge({}).run_id
     assert merge({"label_smoothing": 0.1}).run_id != merge({}).run_id
@@ -175,6 +177,18 @@ def test_norm_keeps_the_run_ids_of_the_runs_before_it():
     assert merge({"model": "plain", "norm": "batch"}).run_id != merge({"model": "plain"}).run_id
     assert merge({"model": "mlp", "norm": "none"}).norm == "auto"
     assert merge({"model": "plain"}).depth == 8 and merge({"model": "plain"}).width == 16
+
+
+def test_probe_split_keeps_the_run_ids_of_the_runs_before_it():
+    # probe_split came after runs existed: at test (its neutral value) the ids, the hash and
+    # summary.json's config are what they were; at train it is another experiment
+    for values, rid in (({}, "mnist-mini-cnn-relu-s0-ead83933"),
+                        ({"act": "prelu"}, "mnist-mini-cnn-prelu-s0-562a50b4")):  # fmt: skip
+        assert merge({**values, "probe_split": "test"}).run_id == rid
+        assert merge({**values, "probe_split": "train"}).run_id != rid
+    cfg = merge({})
+    assert "probe_split" not in cfg.written() and "\nprobe_split: test\n" in to_yaml(cfg)
+    assert merge({"probe_split": "train"}).written()["probe_split"] == "train"
 
 
 def test_zero_width_resolves_to_the_model_default():

@@ -143,6 +143,15 @@ def test_cifar_images_keep_their_channel_planes_and_labels(tmp_path, classes):
     assert d.y_test.tolist() == written["test"][key] and d.x_test.shape == (N_TEST, 3, 32, 32)
 
 
+def test_a_probe_set_of_training_images_is_their_head_never_augmented(tmp_path):
+    write_cifar(tmp_path)
+    cfg = {"dataset": "cifar10", "data_dir": str(tmp_path), "probe_split": "train"}
+    d = load_data(merge({**cfg, "augment": True, "probe_size": 7, "train_size": 20}))
+    assert torch.equal(d.x_probe, normalize(d.train_u8[:7], DATASETS["cifar10"]))
+    assert torch.equal(d.y_probe, d.y_train[:7])
+    assert load_data(merge({"dataset": "cifar10", "data_dir": str(tmp_path)})).x_probe is None
+
+
 def test_data_dir_defaults_to_env_then_xdg_cache(tmp_path, monkeypatch):
     monkeypatch.delenv(DATA_ENV, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

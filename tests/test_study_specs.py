@@ -27,7 +27,7 @@ from relubench.registry.studies import (
 )
 from relubench.registry.studies.measures import MEASURES
 from relubench.registry.studies.words import CRITERIA, FIGURE_KINDS, LAYERS
-from relubench.runfolder import LAYERS_COLUMNS, METRICS_COLUMNS, VAL_COLUMNS
+from relubench.runfolder import LAYERS_COLUMNS, METRICS_COLUMNS, PROBE_COLUMNS, VAL_COLUMNS
 from relubench.testing import make_run
 
 KEYS = {"epoch", "layer"}  # the tables' row keys, not measures
@@ -37,7 +37,8 @@ KEYS = {"epoch", "layer"}  # the tables' row keys, not measures
 
 
 def test_every_measure_names_a_column_the_run_folder_writes():
-    metrics, layers = set(METRICS_COLUMNS + VAL_COLUMNS) - KEYS, set(LAYERS_COLUMNS) - KEYS
+    metrics = set(METRICS_COLUMNS + VAL_COLUMNS + PROBE_COLUMNS) - KEYS
+    layers = set(LAYERS_COLUMNS) - KEYS
     for name, m in MEASURES.items():
         assert m.name == name and m.label and (m.per_layer or m.whole_net)
         for column in m.source or (name,):

@@ -29,9 +29,11 @@ from relubench.testing import make_run
 METRIC_TAGS = {
     "train_loss": "loss/train",
     "val_loss": "loss/val",
+    "probe_loss": "loss/probe",
     "test_loss": "loss/test",
     "train_acc": "acc/train",
     "val_acc": "acc/val",
+    "probe_acc": "acc/probe",
     "test_acc": "acc/test",
     "dead_frac": "units/dead_frac",
     "dormant_frac": "units/dormant_frac",

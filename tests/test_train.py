@@ -163,3 +163,83 @@ def test_a_plain_run_writes_every_file(tiny):
     names = [f"features.conv{i}.act" for i in range(1, 5)]
     assert [r["layer"] for r in rows] == names * 2  # epochs 0 and 1, the first conv first
     assert [int(r["units"]) for r in rows[:4]] == [8, 8, 16, 32]  # 4 = 2 + 1 + 1 layers
+
+
+def probe_set_accuracy(cfg, folder: Path) -> tuple[float, float, int]:
+    """Loss, accuracy and size of the probe set, recomputed from model.pt on the head of the
+    training set as `relubench.data` loads it, in one batch (the run evaluates in its own)."""
+    import torch
+    import torch.nn.functional as F
+
+    from relubench.data.load import load
+
+    sizes = {k: getattr(cfg, k) for k in ("train_size", "test_size", "val_size")}
+    data = load(cfg.dataset, **sizes, seed=cfg.seed)  # val_size held out, then train_size cut
+    net = build_model(cfg, 1, 28, 10)
+    net.load_state_dict(torch.load(folder / "model.pt", weights_only=True))
+    x, y = data.x_train[: cfg.probe_size], data.y_train[: cfg.probe_size]
+    with torch.no_grad():
+        out = net.eval()(x)
+    return F.cross_entropy(out, y).item(), (out.argmax(1) == y).float().mean().item(), len(y)
+
+
+# 1000: more than the 256 training images; val_size: they are held out before the probe's head
+@pytest.mark.parametrize(("probe_size", "val_size"), [(100, 0), (1000, 32)])
+def test_probe_split_train_probes_training_images_and_scores_them(tiny, probe_size, val_size):
+    from relubench.runfolder import check_run_folder
+
+    base = {**tiny, "probe_size": probe_size, "val_size": val_size, "save_model": True}
+    on_test = merge({**base, "out": tiny["out"] + "/test"})
+    on_train = merge({**base, "probe_split": "train"})
+    run(on_test)
+    run(on_train)
+    rows = metrics(on_train)  # without the timing columns
+    val = ["val_loss", "val_acc"] if val_size else []
+    probe, rest = ["probe_loss", "probe_acc"], ["test_loss", "test_acc", "dead_frac"]
+    assert list(rows[0]) == ["epoch", "train_loss", "train_acc", *val, *probe, *rest,
+                             "dormant_frac", "lr"]  # fmt: skip
+    assert "probe_acc" not in metrics(on_test)[0]
+    assert check_run_folder(on_train.run_dir) == [] == check_run_folder(on_test.run_dir)
+    # the probe set's loss and accuracy are the final model's on the training set's head
+    loss, acc, n = probe_set_accuracy(on_train, on_train.run_dir)
+    assert n == min(probe_size, 256)
+    assert float(rows[-1]["probe_acc"]) == pytest.approx(acc, abs=1e-6)
+    assert float(rows[-1]["probe_loss"]) == pytest.approx(loss, rel=1e-4)
+    # where the probe reads changes what it reads, never the training or the test set's scores
+    keys = ("train_loss", "train_acc", "test_loss", "test_acc", *val)
+    scores = lambda rows: [float(r[k] or "nan") for r in rows for k in keys]  # noqa: E731
+    assert scores(rows) == pytest.approx(scores(metrics(on_test)), rel=1e-4, nan_ok=True)
+
+
+def test_a_metrics_csv_with_one_probe_column_is_malformed(tiny):
+    from relubench.runfolder import check_run_folder
+
+    cfg = merge({**tiny, "probe_split": "train"})
+    run(cfg)
+    path = cfg.run_dir / "metrics.csv"
+    lines = [line.split(",") for line in path.read_text().splitlines()]
+    at = lines[0].index("probe_acc")
+    path.write_text("\n".join(",".join(c[:at] + c[at + 1 :]) for c in lines) + "\n")
+    (problem,) = check_run_folder(cfg.run_dir)
+    assert problem.startswith("metrics.csv has columns [") and "'probe_loss'" in problem
+
+
+def test_a_non_finite_probe_loss_ends_the_run_diverged(tiny, monkeypatch):
+    import math
+
+    from relubench.runner import loop
+
+    evaluate, calls = loop.evaluate, []
+
+    def probe_overflows(model, x, y, probe_size=0, *args, **kwargs):
+        result, found = evaluate(model, x, y, probe_size, *args, **kwargs)
+        if probe_size == len(x) == 100:  # the probe set of training images
+            calls.append(1)
+            if len(calls) == 2:  # after the first epoch
+                result = {**result, "loss": math.inf}
+        return result, found
+
+    monkeypatch.setattr(loop, "evaluate", probe_overflows)
+    s = run(merge({**tiny, "probe_split": "train", "probe_size": 100, "epochs": 2}))
+    assert s["status"] == "diverged" and "probe_loss became inf at epoch 1" in s["error"]
+    assert s["epochs_done"] == 0  # the epoch whose evaluation ran away is not kept

@@ -45,9 +45,11 @@ INSTALL = "tensorboard export needs tensorboardX: pip install 'relubench[tensorb
 METRIC_TAGS = {  # metrics.csv column -> tag; a column not named here goes to metrics/<column>
     "train_loss": "loss/train",
     "val_loss": "loss/val",
+    "probe_loss": "loss/probe",
     "test_loss": "loss/test",
     "train_acc": "acc/train",
     "val_acc": "acc/val",
+    "probe_acc": "acc/probe",
     "test_acc": "acc/test",
     "dead_frac": "units/dead_frac",
     "dormant_frac": "units/dormant_frac",

@@ -29,6 +29,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 INITS = ("auto", "torch")
 SLOPE_UPDATES = ("grad", "sign")
 NORMS = ("auto", "batch", "none")
+PROBE_SPLITS = ("test", "train")
 
 
 def runtime(default: Any) -> Any:
@@ -91,6 +92,9 @@ class RunConfig:
     val_size: int = added(0)  # hold out N training images for validation (stratified, seeded
     # by dataset and seed only), before train_size cuts the rest; 0 = no validation split
     probe_size: int = 1024  # dead units are measured on the first N test images
+    # ... or on the first N training images (train: in eval mode, never augmented; metrics.csv
+    # then has probe_loss and probe_acc, and the test set is evaluated without the probe)
+    probe_split: str = added("test")
     dormant_tau: float = added(0.1)  # a unit is dormant if E|h| <= tau x its layer's mean
     data_dir: str = runtime("")  # downloadable datasets ("" = $RELUBENCH_DATA, else user cache)
     download: bool = runtime(False)  # fetch a missing dataset through torchvision (internet)
@@ -272,6 +276,7 @@ CHOICES = {
     "device": lambda: DEVICES,
     "init": lambda: INITS,
     "norm": lambda: NORMS,
+    "probe_split": lambda: PROBE_SPLITS,
 }
 
 

@@ -50,6 +50,10 @@ class Data:
     train_u8: torch.Tensor | None = None  # (N, C, H, W) uint8, only when augmenting
     x_val: torch.Tensor | None = None  # held out of the training set (val_size), float32
     y_val: torch.Tensor | None = None
+    # the probe set when it is training images (probe_split train): the head of the training
+    # set, float32, never augmented; None when the probe reads the test set's head
+    x_probe: torch.Tensor | None = None
+    y_probe: torch.Tensor | None = None
 
     def to(self, device: Any) -> Data:
         def move(t: torch.Tensor | None) -> torch.Tensor | None:
@@ -64,6 +68,8 @@ class Data:
             move(self.train_u8),
             move(self.x_val),
             move(self.y_val),
+            move(self.x_probe),
+            move(self.y_probe),
         )
 
 
@@ -201,13 +207,15 @@ def load(
     seed: int = 0,
     download: bool = False,
     augment: bool = False,
+    probe_train: int = 0,
 ) -> Data:
     """Load dataset `name` into memory (CPU), normalised: `val_size` training images held out
     first (`val_split`, seeded by the dataset and `seed`), then cut to train_size/test_size
     (0 = all).
 
     With `augment`, the training images stay uint8 (`Data.train_u8`; `x_train` is None); the
-    validation images are never augmented.
+    validation images are never augmented. With `probe_train`, the first `probe_train` images
+    of that training set (all of it if it holds fewer) are also `x_probe`, never augmented.
     """
     spec = get_spec(name)
     generated = train_size + val_size if spec.kind == "generated" and train_size else train_size
@@ -227,9 +235,16 @@ def load(
         xtr, ytr = xtr[:train_size], ytr[:train_size]
     if test_size:
         xte, yte = xte[:test_size], yte[:test_size]
+    probe = (None, None)
+    if probe_train:  # a copy: a view would keep the whole set alive when it is replaced
+        probe = (normalize(xtr[:probe_train], spec), ytr[:probe_train])
     if augment:
-        return Data(spec, None, ytr, normalize(xte, spec), yte, xtr.contiguous(), x_val, y_val)
-    return Data(spec, normalize(xtr, spec), ytr, normalize(xte, spec), yte, None, x_val, y_val)
+        return Data(
+            spec, None, ytr, normalize(xte, spec), yte, xtr.contiguous(), x_val, y_val, *probe
+        )
+    return Data(
+        spec, normalize(xtr, spec), ytr, normalize(xte, spec), yte, None, x_val, y_val, *probe
+    )
 
 
 def fetch(name: str, data_dir: str | Path | None, force: bool = False) -> tuple[Data, Found, bool]:

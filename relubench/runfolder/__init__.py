@@ -2,7 +2,8 @@
 
 results/<run-id>/
   config.yaml    the resolved config; `relubench train --config` it to rerun
-  metrics.csv    one row per epoch (0 = init); val_loss, val_acc with a validation split
+  metrics.csv    one row per epoch (0 = init); val_loss, val_acc with a validation split;
+                 probe_loss, probe_acc when the probe reads training images
   layers.csv     one row per epoch x activation layer
   alphas.csv     PReLU only, long form: epoch, layer, channel, alpha
   summary.json   status (running|complete|diverged|interrupted|failed), results, environment
@@ -22,6 +23,7 @@ from relubench.runfolder.columns import (
     LAYERS_COLUMNS,
     METRICS_COLUMNS,
     OLD_COLUMNS,
+    PROBE_COLUMNS,
     STATUSES,
     VAL_COLUMNS,
     metrics_columns,
@@ -65,6 +67,7 @@ __all__ = [
     "METRICS_COLUMNS",
     "Malformed",
     "OLD_COLUMNS",
+    "PROBE_COLUMNS",
     "RunWriter",
     "STATUSES",
     "TEXT_COLUMNS",

@@ -15,13 +15,19 @@ METRICS_COLUMNS = [
     "samples_per_s",
 ]
 VAL_COLUMNS = ["val_loss", "val_acc"]  # after train_acc, in runs with a validation split
+# after those, in runs whose probe reads training images (probe_split train): eval-mode loss
+# and accuracy on the probe set
+PROBE_COLUMNS = ["probe_loss", "probe_acc"]
 
 
-def metrics_columns(has_val: bool, columns: list[str] = METRICS_COLUMNS) -> list[str]:
-    if not has_val:
-        return columns
+def metrics_columns(
+    has_val: bool, columns: list[str] = METRICS_COLUMNS, has_probe: bool = False
+) -> list[str]:
+    """metrics.csv's columns in a run with or without a validation split and a probe set of
+    training images (`columns`: this version's, or an earlier one's)."""
     at = columns.index("train_acc") + 1
-    return [*columns[:at], *VAL_COLUMNS, *columns[at:]]
+    extra = [*(VAL_COLUMNS if has_val else []), *(PROBE_COLUMNS if has_probe else [])]
+    return [*columns[:at], *extra, *columns[at:]]
 
 
 LAYERS_COLUMNS = [

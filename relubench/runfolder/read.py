@@ -195,12 +195,12 @@ def check_run_folder(folder: Path) -> list[str]:
         problems.append("summary.json missing or unreadable")
     if not (folder / "config.yaml").is_file():
         problems.append("config.yaml missing")
-    known = {  # the columns of this version, with or without a split, and of earlier versions
-        "metrics.csv": [
-            metrics_columns(v, c)
-            for v in (False, True)
-            for c in (METRICS_COLUMNS, OLD_COLUMNS["metrics.csv"])
-        ],
+    # this version's columns, with or without a split and the probe's two columns (both or
+    # neither), and the earlier versions' (which had no probe columns)
+    old = OLD_COLUMNS["metrics.csv"]
+    metrics = [metrics_columns(v, METRICS_COLUMNS, p) for v in (False, True) for p in (False, True)]
+    known = {
+        "metrics.csv": metrics + [metrics_columns(v, old) for v in (False, True)],
         "layers.csv": [LAYERS_COLUMNS, OLD_COLUMNS["layers.csv"]],
     }
     expected = {

@@ -57,10 +57,12 @@ class RunWriter:
     """Holds a run's rows in memory and rewrites each file atomically after every epoch. An
     epoch's tables and summary are one unit: `undo` takes the epoch back out (on a full disk)."""
 
-    def __init__(self, folder: Path, has_alphas: bool, has_val: bool = False) -> None:
+    def __init__(
+        self, folder: Path, has_alphas: bool, has_val: bool = False, has_probe: bool = False
+    ) -> None:
         self.folder = Path(folder)
         self.has_alphas = has_alphas
-        self.metrics_columns = metrics_columns(has_val)
+        self.metrics_columns = metrics_columns(has_val, has_probe=has_probe)
         self.metrics: list[dict[str, Any]] = []
         self.layers: list[dict[str, Any]] = []
         self.alphas: list[dict[str, Any]] = []

@@ -19,6 +19,7 @@ from torch import nn
 from relubench.config import RunConfig
 from relubench.data.augment import CropFlip
 from relubench.data.batches import batches
+from relubench.data.load import Data
 from relubench.nn.activations import param_groups
 from relubench.nn.probe import Probe, Recorder
 from relubench.runner import nodynamo
@@ -230,3 +231,25 @@ def evaluate(
         result = rec.result()
     run(x[probe_size:], y[probe_size:], batch_size or eval_batch(x.device))
     return {"loss": loss_sum / len(x), "acc": correct / len(x)}, result
+
+
+def measure(
+    model: nn.Module, data: Data, probe_size: int, dormant_tau: float = 0.1
+) -> tuple[dict[str, float], Probe]:
+    """An epoch's evaluation, keyed as metrics.csv names it (test_loss, test_acc; val_loss,
+    val_acc with a validation split; probe_loss, probe_acc when the probe set is training
+    images, `data.x_probe`), and the probe: on the head of the test set, riding on its
+    evaluation, or on `data.x_probe`, the test set then evaluated without hooks."""
+    on_train = data.x_probe is not None
+    head = 0 if on_train else probe_size
+    test, found = evaluate(model, data.x_test, data.y_test, head, dormant_tau=dormant_tau)
+    out = {"test_loss": test["loss"], "test_acc": test["acc"]}
+    if data.x_val is not None:
+        val, _ = evaluate(model, data.x_val, data.y_val)
+        out.update(val_loss=val["loss"], val_acc=val["acc"])
+    if on_train:
+        n = len(data.y_probe)
+        seen, found = evaluate(model, data.x_probe, data.y_probe, n, dormant_tau=dormant_tau)
+        out.update(probe_loss=seen["loss"], probe_acc=seen["acc"])
+    assert found is not None  # probe_size >= 1, and the probe set holds at least one image
+    return out, found

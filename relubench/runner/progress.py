@@ -79,6 +79,8 @@ class RichReporter(Reporter):
         """An epoch's line: train and test loss and accuracy, dead units, seconds."""
         e = row["epoch"]
         test = f"test loss {row['test_loss']:.3f} acc {_pct(row['test_acc']):>6}"
+        if row.get("probe_acc") is not None:  # the probe set's training images, eval mode
+            test = f"probe acc {_pct(row['probe_acc']):>6} | {test}"
         if row.get("val_acc") is not None:
             test = f"val acc {_pct(row['val_acc']):>6} | {test}"
         dead = f"dead {_pct(row['dead_frac']):>5}"

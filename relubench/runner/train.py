@@ -1,7 +1,8 @@
 """One run: `run(config)` trains it and writes its run folder as it goes.
 
 Epoch 0 is the network at init, measured before any step. After every epoch: test loss and
-accuracy, then the probe (dead units, slopes) on the fixed probe set, then the files.
+accuracy, then the probe (dead units, slopes) on the fixed probe set (the head of the test set,
+or with probe_split train of the training set, with its loss and accuracy), then the files.
 """
 
 from __future__ import annotations
@@ -49,9 +50,9 @@ from relubench.runner.loop import (
     Diverged,
     Loop,
     MixedPrecision,
-    evaluate,
     make_optimizer,
     make_schedule,
+    measure,
     slope_signs,
     train_one_epoch,
 )
@@ -109,13 +110,12 @@ def load_data(cfg: RunConfig, device: torch.device | str = "cpu") -> Data:
         seed=cfg.seed,
         download=cfg.download,
         augment=cfg.augment,
+        probe_train=cfg.probe_size if cfg.probe_split == "train" else 0,
     ).to(device)
     if get_model(cfg.model).channels_last:
-        if data.x_train is not None:
-            data.x_train = data.x_train.contiguous(memory_format=torch.channels_last)
-        data.x_test = data.x_test.contiguous(memory_format=torch.channels_last)
-        if data.x_val is not None:
-            data.x_val = data.x_val.contiguous(memory_format=torch.channels_last)
+        for name in ("x_train", "x_test", "x_val", "x_probe"):
+            if (x := getattr(data, name)) is not None:
+                setattr(data, name, x.contiguous(memory_format=torch.channels_last))
     return data
 
 
@@ -160,7 +160,12 @@ class RunLog:
     ) -> None:
         self.cfg, self.loop, self.data, self.folder = cfg, loop, data, folder
         self.params = sum(p.numel() for p in loop.model.parameters())
-        self.writer = RunWriter(folder, bool(slopes(loop.model)), has_val=data.y_val is not None)
+        self.writer = RunWriter(
+            folder,
+            bool(slopes(loop.model)),
+            has_val=data.y_val is not None,
+            has_probe=data.y_probe is not None,
+        )
         self.split = {
             "train": len(data.y_train),
             "val": 0 if data.y_val is None else len(data.y_val),
@@ -229,16 +234,9 @@ class RunLog:
 
     def epoch(self, epoch: int, train: dict[str, float] | None) -> None:
         t0 = time.perf_counter()
-        model, data = self.loop.model, self.data
-        test, p = evaluate(
-            model, data.x_test, data.y_test, self.cfg.probe_size, dormant_tau=self.cfg.dormant_tau
-        )
-        val = {}
-        if data.x_val is not None:
-            v, _ = evaluate(model, data.x_val, data.y_val)
-            val = {"val_loss": v["loss"], "val_acc": v["acc"]}
+        evals, p = measure(self.loop.model, self.data, self.cfg.probe_size, self.cfg.dormant_tau)
         eval_s = time.perf_counter() - t0
-        for name, value in {**{f"test_{k}": v for k, v in test.items()}, **val}.items():
+        for name, value in evals.items():  # test, validation, probe set
             if not math.isfinite(value):  # a network whose outputs overflowed: not a result
                 loss = f" (train loss {train['train_loss']:.3g})" if train else ""
                 raise Diverged(f"{name} became {value} at epoch {epoch}{loss}")
@@ -247,9 +245,7 @@ class RunLog:
             "epoch": epoch,
             "train_loss": None,
             "train_acc": None,
-            **val,
-            "test_loss": test["loss"],
-            "test_acc": test["acc"],
+            **evals,
             "dead_frac": p.dead_frac,
             "dormant_frac": p.dormant_frac,
             "lr": self.loop.opt.param_groups[0]["lr"],
@@ -269,7 +265,7 @@ class RunLog:
             {
                 "epoch": epoch,
                 "train_s": train["train_seconds"] if train else 0.0,
-                "eval_s": eval_s,  # test (the probe's hooks on its head) and validation
+                "eval_s": eval_s,  # test, validation and the probe (hooks on its set)
                 "write_s": time.perf_counter() - t1,  # CSVs, progress; + summary, checkpoint
             }
         )

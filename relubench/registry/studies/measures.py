@@ -49,6 +49,8 @@ MEASURES: Mapping[str, MeasureInfo] = MappingProxyType(
             _m("train_acc", "train accuracy", "metrics"),
             _m("val_loss", "validation loss", "metrics"),
             _m("val_acc", "validation accuracy", "metrics"),
+            _m("probe_loss", "probe-set loss (eval mode)", "metrics"),
+            _m("probe_acc", "probe-set accuracy (eval mode)", "metrics"),
             _m("test_loss", "test loss", "metrics"),
             _m("test_acc", "test accuracy", "metrics"),
             _m("lr", "learning rate", "metrics"),
