@@ -67,6 +67,8 @@ def make_run(
     units: tuple[int, ...] | None = None,
     layers: tuple[str, ...] = LAYERS,
     layer_stats: dict[str, list[float]] | None = None,
+    alpha_targets: list[float] | None = None,
+    probe_gap: float = 0.01,
     **config: Any,
 ) -> Path:
     """Write one run folder under root and return it.
@@ -77,8 +79,10 @@ def make_run(
     dead fraction moves linearly from `init_dead` to `final_dead`, layer k holding (k + 1) /
     mean-weight times as many dead units as the first, so deeper layers die more. PReLU slopes
     move from prelu_init to a target that falls linearly from `alpha_first` (first layer) to
-    `alpha_last` (last layer). `layer_stats`: layers.csv columns (out_mean, out_std, ...) as
-    one value per layer, the same at every epoch.
+    `alpha_last` (last layer), or to `alpha_targets`, one per layer. `layer_stats`: layers.csv
+    columns (out_mean, out_std, ...) as one value per layer, the same at every epoch. With
+    `probe_split: train`, the eval-mode accuracy on the probe's training images is the test
+    accuracy + `probe_gap`.
     """
     cfg = RunConfig(
         **{
@@ -108,8 +112,10 @@ def make_run(
             acc = best_acc
         dead = _lerp(init_dead, final_dead, t)
         val = {}
+        if cfg.probe_split == "train":
+            val = {"probe_loss": 2.3 * (1 - t) + 0.15, "probe_acc": acc + probe_gap}
         if val_acc is not None:
-            val = {"val_loss": 2.3 * (1 - t) + 0.25, "val_acc": _lerp(0.1, val_acc, t)}
+            val |= {"val_loss": 2.3 * (1 - t) + 0.25, "val_acc": _lerp(0.1, val_acc, t)}
         metrics.append(
             {
                 "epoch": e,
@@ -128,6 +134,8 @@ def make_run(
             alphas = []
             if learned:
                 target = _lerp(alpha_first, alpha_last, k / max(1, len(units) - 1))
+                if alpha_targets is not None:
+                    target = alpha_targets[k]
                 mean = _lerp(cfg.prelu_init, target, t)
                 channels = n if act == "prelu" else 1
                 # A symmetric spread around the mean that widens as training goes on.
@@ -165,7 +173,11 @@ def make_run(
         error=error,
     )
     (folder / "config.yaml").write_text(to_yaml(cfg))
-    (folder / "metrics.csv").write_text(csv_text(metrics_columns(val_acc is not None), metrics))
+    (folder / "metrics.csv").write_text(
+        csv_text(
+            metrics_columns(val_acc is not None, has_probe=cfg.probe_split == "train"), metrics
+        )
+    )
     (folder / "layers.csv").write_text(csv_text(LAYERS_COLUMNS, layer_rows))
     if learned:
         (folder / "alphas.csv").write_text(csv_text(ALPHAS_COLUMNS, alpha_rows))

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from scipy import stats as stats_t
 from typer.testing import CliRunner
 
 from relubench.analysis.study import conclude, judge, verdicts
@@ -108,15 +109,20 @@ def test_dead_units_grow_with_depth(tmp_path, deep, shallow, verdict):
     assert record["value"] == pytest.approx(sum(deep) / 3 - sum(shallow) / 3)
 
 
-def test_dead_at_init_and_deep_layers_dying_more(tmp_path):
-    for seed in range(3):
-        stats = {"dead_frac": [0.0, 0.02, 0.2 + 0.01 * seed, 0.3]}
+def test_dead_at_init_and_deep_layers_dying_more_paired_by_run(tmp_path):
+    deep = [0.25, 0.29, 0.27]
+    for seed, d in enumerate(deep):
+        stats = {"dead_frac": [0.0, 0.02 + 0.01 * seed, d - 0.01, d + 0.01]}
         make_run(tmp_path, "relu", seed, depth=32, layer_stats=stats)
     runs = runs_of(tmp_path)
     assert judge(claim("born-dead", "dead-at-init"), runs)["verdict"] == "confirmed"
     record = judge(claim("born-dead", "deep-layers-die"), runs)
-    assert record["verdict"] == "confirmed"  # deeper half 0.25 vs all layers 0.13
-    assert record["value"] == pytest.approx(0.255 - (0.0 + 0.02 + 0.21 + 0.3) / 4, abs=1e-6)
+    # the deeper half against the shallower half of the same runs: per-run differences
+    diffs = [d - (0.0 + 0.02 + 0.01 * s) / 2 for s, d in enumerate(deep)]
+    assert record["test"] == "paired by run" and record["verdict"] == "confirmed"
+    assert record["value"] == pytest.approx(sum(diffs) / 3, abs=1e-6)
+    t = stats_t.ttest_1samp(diffs, 0.02, alternative="greater")  # margin 0.02
+    assert record["p_confirm"] == pytest.approx(2 * t.pvalue, rel=1e-6)
 
 
 # --- elu-mean ----------------------------------------------------------------------------
@@ -138,22 +144,25 @@ def test_elu_means_closer_to_zero_than_relu(tmp_path, elu, relu, verdict):
     assert record["verdict"] == verdict
 
 
-def test_learns_faster_reads_the_first_epochs_training_loss(tmp_path):
+def test_learns_faster_reads_the_first_epochs_training_loss_and_zero_spread_is_no_test(
+    tmp_path,
+):
     # make_run's training loss at epoch 1 of 3 epochs is 2.3 * (1 - 1/3) + 0.1, for all: equal
     for seed in range(3):
         make_run(tmp_path, "elu", seed)
         make_run(tmp_path, "relu", seed)
     record = judge(claim("elu-mean", "learns-faster"), runs_of(tmp_path))
-    assert record["verdict"] == "refuted"  # no difference is not "lower"
-    assert record["value"] == pytest.approx(0.0)
+    # every seed the same on both sides: no noise measured, so no test, whatever the means
+    assert record["verdict"] == "inconclusive" and record["p"] is None
+    assert record["value"] == pytest.approx(0.0) and "no test: no spread" in record["measured"]
 
 
 def test_one_run_against_three_is_never_a_verdict(tmp_path):
-    make_run(tmp_path, "relu", 0, model="mlp", lr=0.1, final_dead=0.5)
-    for seed in range(3):
-        make_run(tmp_path, "relu", seed, model="mlp", lr=0.01, final_dead=0.01)
-    record = judge(claim("dead-vs-lr", "relu-rises-with-lr"), runs_of(tmp_path))
-    assert record["verdict"] == "inconclusive" and record["n"] == 1
+    make_run(tmp_path, "elu", 0, epochs=3, seconds=1.0)
+    for seed in range(3):  # their training loss is make_run's, the same for every run
+        make_run(tmp_path, "relu", seed, epochs=3, final_acc=0.9 + 0.01 * seed)
+    record = judge(claim("elu-mean", "learns-faster"), runs_of(tmp_path))
+    assert record["verdict"] == "inconclusive" and record["n"] == 1 and record["p"] is None
 
 
 def test_claims_without_runs_are_inconclusive_and_the_document_is_complete(tmp_path):
@@ -213,10 +222,11 @@ def test_a_quick_study_end_to_end_then_its_report(tmp_path):
     folder = tmp_path / "born-dead"
     doc = json.loads((folder / "verdict.json").read_text())
     assert doc["quick"] and doc["runs"] == 24
-    assert all(c["verdict"] in ("confirmed", "refuted", "inconclusive") for c in doc["claims"])
-    assert (
-        "| claim | paper | measured | criterion | verdict |" in (folder / "verdict.md").read_text()
-    )
+    verdict_words = ("confirmed", "refuted", "inconclusive", "untestable here")
+    assert all(c["verdict"] in verdict_words for c in doc["claims"])
+    md = (folder / "verdict.md").read_text()
+    assert "| claim | paper | measured | criterion | p (Holm) | verdict |" in md
+    assert f"Seeds: {STUDIES['born-dead'].n_why}" in md
     assert list(folder.glob("*.png")) and list(folder.glob("*.svg"))
     again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert again.returncode == 0 and "24 already complete" in again.stdout  # resumed: nothing run
@@ -229,48 +239,127 @@ def test_a_quick_study_end_to_end_then_its_report(tmp_path):
 
 # --- dead-vs-lr, prelu-slopes, seed-claims ------------------------------------------------
 
+PLAIN = {"model": "cnn", "norm": "none", "probe_split": "train"}  # dead-vs-lr's no-BN cnn
+
 
 @pytest.mark.parametrize(
     ("high", "low", "verdict"),
-    [(0.45, 0.05, "confirmed"), (0.05, 0.30, "refuted"), (None, 0.05, "inconclusive")],
+    [
+        ([0.45, 0.40, 0.47], [0.05, 0.06, 0.04], "confirmed"),
+        ([0.05, 0.06, 0.04], [0.30, 0.29, 0.33], "refuted"),
+        ([0.055, 0.066, 0.067], [0.05, 0.06, 0.06], "refuted"),  # a rise short of the margin
+        (None, [0.05, 0.06, 0.04], "inconclusive"),  # every high-lr run diverged
+    ],
 )
 def test_relu_dead_fraction_against_the_learning_rate(tmp_path, high, low, verdict):
     for seed in range(3):
-        make_run(tmp_path, "relu", seed, model="mlp", lr=0.01, final_dead=low + 0.01 * seed)
+        make_run(tmp_path, "relu", seed, lr=0.01, final_dead=low[seed], **PLAIN)
         if high is not None:
-            make_run(tmp_path, "relu", seed, model="mlp", lr=0.1, final_dead=high - 0.01 * seed)
-        else:  # every high-lr run diverged: nothing to measure, said so
-            make_run(tmp_path, "relu", seed, model="mlp", lr=0.1, status="diverged")
-    runs, apart = read_runs(sorted(tmp_path.iterdir()), ["act", "model", "lr"])
+            make_run(tmp_path, "relu", seed, lr=0.3, final_dead=high[seed], **PLAIN)
+        else:  # a diverged run: an outcome, counted, with no dead fraction
+            make_run(tmp_path, "relu", seed, lr=0.3, status="diverged", **PLAIN)
+    runs, apart = read_runs(sorted(tmp_path.iterdir()), ["act", "norm", "lr"])
     record = judge(claim("dead-vs-lr", "relu-rises-with-lr"), runs)
-    assert record["verdict"] == verdict
+    assert record["verdict"] == verdict and not apart
     doc = verdicts(get_study("dead-vs-lr"), runs, False, apart)
     if high is None:
-        assert [r["why"] for r in doc["left_out"]] == ["diverged (act relu, model mlp, lr 0.1)"] * 3
+        assert "every one of its 3 runs diverged" in record["measured"]
+        assert doc["diverged"] == [{"setting": "act relu, norm none, lr 0.3", "diverged": 3,
+                                    "runs": 3}]  # fmt: skip
+        return
+    # paired by seed, against the margin 0.02: scipy's paired t on the same numbers
+    assert record["test"] == "paired by seed" and doc["diverged"] == []
+    t = stats_t.ttest_rel(high, low, alternative="greater")
+    shifted = stats_t.ttest_1samp([h - lo for h, lo in zip(high, low, strict=True)], 0.02,
+                                  alternative="greater")  # fmt: skip
+    assert record["value"] == pytest.approx(-t.statistic * 0 + sum(high) / 3 - sum(low) / 3)
+    assert record["p_confirm"] == pytest.approx(min(1.0, 2 * shifted.pvalue), rel=1e-6)
+
+
+@pytest.mark.parametrize(("relu", "leaky", "verdict"), [
+    ([0.30, 0.35, 0.28], [0.05, 0.04, 0.06], "confirmed"),
+    ([0.01, 0.012, 0.008], [0.0, 0.001, 0.0], "untestable here"),  # ReLU loses < 2%: a floor
+])  # fmt: skip
+def test_a_claim_whose_setting_cannot_show_the_effect_is_untestable_here(
+    tmp_path, relu, leaky, verdict
+):
+    for seed in range(3):
+        make_run(tmp_path, "relu", seed, lr=0.3, final_dead=relu[seed], **PLAIN)
+        make_run(tmp_path, "leaky", seed, lr=0.3, final_dead=leaky[seed], **PLAIN)
+    runs = runs_of(tmp_path)
+    record = judge(claim("dead-vs-lr", "leaky-stays-lower"), runs)
+    assert record["verdict"] == verdict
+    (check,) = record["checks"]
+    assert check["value"] == pytest.approx(sum(relu) / 3) and check["passed"] == (
+        verdict != "untestable here"
+    )
+    doc = verdicts(get_study("dead-vs-lr"), runs, False)
+    counted = [c for c in doc["claims"] if c["verdict"] != "untestable here" and c["p"]]
+    assert doc["tested"] == len(counted)  # an untestable claim takes no part in Holm
+    if verdict == "untestable here":
+        assert "ReLU loses at least 2% of its units here" in record["measured"]
+
+
+def _slopes(root: Path, act: str, targets: list[list[float]]) -> None:
+    for seed, t in enumerate(targets):
+        make_run(root, act, seed, alpha_targets=t, model="plain", slope_update="grad",
+                 slope_lr=1.0, epochs=8)  # fmt: skip
 
 
 @pytest.mark.parametrize(
-    ("first", "deep", "verdict"),
-    [(0.6, 0.2, "confirmed"), (0.1, 0.4, "refuted"), (0.3, 0.3, "inconclusive")],
+    ("targets", "verdict"),
+    [
+        ([[0.6, 0.3, 0.2, 0.1], [0.7, 0.2, 0.25, 0.1], [0.65, 0.3, 0.1, 0.2]], "confirmed"),
+        ([[0.1, 0.3, 0.5, 0.6], [0.1, 0.2, 0.6, 0.5], [0.15, 0.3, 0.4, 0.6]], "refuted"),
+        ([[0.25, 0.25, 0.25, 0.25]] * 3, "untestable here"),  # the slopes never moved
+    ],
 )
-def test_prelu_first_layer_slope_against_the_deeper_ones(tmp_path, first, deep, verdict):
-    for seed in range(3):
-        noise = 0.05 * (seed - 1) if verdict == "inconclusive" else 0.0
-        slopes = [first + noise, 0.3, deep - noise, deep + noise]
-        make_run(tmp_path, "prelu", seed, layer_stats={"alpha_mean": slopes})
-    record = judge(claim("prelu-slopes", "first-layer-largest-prelu"), runs_of(tmp_path))
+def test_prelu_first_layer_slope_against_the_deeper_ones(tmp_path, targets, verdict):
+    _slopes(tmp_path, "prelu", targets)
+    runs = runs_of(tmp_path)
+    record = judge(claim("prelu-slopes", "first-layer-largest-prelu"), runs)
     assert record["verdict"] == verdict
+    if verdict != "untestable here":
+        assert record["test"] == "paired by run"
+        rank = judge(claim("prelu-slopes", "falls-with-depth-prelu"), runs)
+        rhos = [stats_t.spearmanr(range(4), t).statistic for t in targets]
+        assert rank["value"] == pytest.approx(sum(rhos) / 3)
+        assert rank["verdict"] == verdict
 
 
 def test_seed_claims_on_time_gap_and_accuracy(tmp_path):
     for seed in range(3):
-        make_run(tmp_path, "relu", seed, model="cnn", seconds=1.0 + 0.01 * seed, final_acc=0.97)
-        make_run(tmp_path, "prelu", seed, model="cnn", seconds=1.3 + 0.01 * seed,
-                 final_acc=0.975 + 0.001 * seed)  # fmt: skip
-        make_run(tmp_path, "leaky", seed, model="cnn", final_acc=0.95 + 0.001 * seed)
+        make_run(tmp_path, "relu", seed, model="cnn", seconds=1.0 + 0.01 * seed, final_acc=0.97,
+                 probe_split="train", leaky_slope=0.01)  # fmt: skip
+        make_run(tmp_path, "prelu", seed, model="cnn", seconds=1.9 + 0.03 * seed,
+                 final_acc=0.985 + 0.001 * seed, probe_split="train")  # fmt: skip
+        make_run(tmp_path, "leaky", seed, model="cnn", final_acc=0.95 + 0.002 * seed,
+                 probe_split="train", leaky_slope=0.01)  # fmt: skip
     runs = runs_of(tmp_path)
     assert judge(claim("seed-claims", "prelu-costs-more"), runs)["verdict"] == "confirmed"
-    assert judge(claim("seed-claims", "prelu-beats-leaky"), runs)["verdict"] == "confirmed"
-    # make_run's train accuracy is test + 0.02 for every run: the gaps are equal
+    beats = judge(claim("seed-claims", "prelu-beats-leaky"), runs)
+    assert beats["verdict"] == "confirmed" and beats["criterion"].startswith("difference > +0.005")
+    # make_run's eval accuracy on the training probe is test + 0.01 for every run: no spread
     gap = judge(claim("seed-claims", "prelu-overfits"), runs)
-    assert gap["verdict"] == "refuted" and gap["value"] == pytest.approx(0.0, abs=1e-9)
+    assert gap["verdict"] == "inconclusive" and gap["value"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_holm_across_a_studys_claims_matches_statsmodels(tmp_path):
+    from statsmodels.stats.multitest import multipletests
+
+    for seed in range(3):
+        make_run(tmp_path, "relu", seed, model="cnn", seconds=1.0 + 0.01 * seed,
+                 final_acc=0.97 + 0.002 * seed, probe_split="train", leaky_slope=0.01)  # fmt: skip
+        make_run(tmp_path, "prelu", seed, model="cnn", seconds=1.52 + 0.03 * seed,
+                 final_acc=0.978 + 0.004 * seed, probe_split="train")  # fmt: skip
+        make_run(tmp_path, "leaky", seed, model="cnn", final_acc=0.965 + 0.003 * seed,
+                 probe_split="train", leaky_slope=0.01)  # fmt: skip
+    doc = verdicts(get_study("seed-claims"), runs_of(tmp_path), False)
+    tested = [c for c in doc["claims"] if "p_holm" in c]
+    assert len(tested) == doc["tested"] >= 2
+    ps = [c["p"] for c in tested]
+    expected = multipletests(ps, method="holm")[1]
+    assert [c["p_holm"] for c in tested] == pytest.approx(list(expected))
+    for c in tested:
+        alone = c["p"] < 0.05 and c["verdict"] == "inconclusive"  # Holm took it back
+        assert c["verdict"] != "inconclusive" or c["p_holm"] >= 0.05 or alone

@@ -26,6 +26,7 @@ from relubench.registry.studies import (
     load,
 )
 from relubench.registry.studies.measures import MEASURES
+from relubench.registry.studies.spec import Check
 from relubench.registry.studies.words import CRITERIA, FIGURE_KINDS, LAYERS
 from relubench.runfolder import LAYERS_COLUMNS, METRICS_COLUMNS, PROBE_COLUMNS, VAL_COLUMNS
 from relubench.testing import make_run
@@ -41,6 +42,9 @@ def test_every_measure_names_a_column_the_run_folder_writes():
     layers = set(LAYERS_COLUMNS) - KEYS
     for name, m in MEASURES.items():
         assert m.name == name and m.label and (m.per_layer or m.whole_net)
+        if m.status:  # the run's status: summary.json, no table's column
+            assert m.whole_net and not m.derived and name not in metrics
+            continue
         for column in m.source or (name,):
             assert not m.per_layer or column in layers, (name, column)
             assert not m.whole_net or column in metrics, (name, column)
@@ -48,16 +52,19 @@ def test_every_measure_names_a_column_the_run_folder_writes():
             assert name not in metrics | layers, name  # derived names are not columns
     # and the other way round: every column the run folder writes is a measure, in its file
     assert {n for n, m in MEASURES.items() if m.per_layer and not m.derived} == layers
-    assert {n for n, m in MEASURES.items() if m.whole_net and not m.derived} == metrics
+    assert {n for n, m in MEASURES.items() if m.whole_net and not (m.derived or m.status)} == (
+        metrics
+    )
 
 
 def test_the_analysis_derives_exactly_the_registrys_derived_measures():
     derived = {n: m for n, m in MEASURES.items() if m.derived}
     assert set(DERIVE) == set(derived)
-    for name, m in derived.items():  # one value per source column, in the registry's order
-        assert isinstance(DERIVE[name](*[0.5] * len(m.source)), float)
+    for name, m in derived.items():  # one value per source column (and at init), in order
+        assert isinstance(DERIVE[name](*[0.5] * (len(m.source) + m.since_init)), float)
     assert DERIVE["out_var"](0.5) == 0.25 and DERIVE["pre_var"](2.0) == 4.0
     assert DERIVE["abs_out_mean"](-0.3) == 0.3 and DERIVE["gap"](0.9, 0.85) == 0.9 - 0.85
+    assert DERIVE["alpha_change"](0.2, 0.25) == pytest.approx(0.05)
 
 
 def test_figures_and_verdicts_take_their_words_from_the_registry():
@@ -73,7 +80,8 @@ def test_figures_and_verdicts_take_their_words_from_the_registry():
 def test_every_layers_word_is_measured(tmp_path):
     make_run(tmp_path, "relu", 0, layer_stats={"out_mean": [1.0, 2.0, 3.0, 4.0]})
     (run,) = read_runs(sorted(tmp_path.iterdir()))[0]
-    expected = {"each": [1.0, 2.0, 3.0, 4.0], "all": 2.5, "deep": 3.5, "first": 1.0}
+    expected = {"each": [1.0, 2.0, 3.0, 4.0], "all": 2.5, "deep": 3.5, "shallow": 1.5,
+                "first": 1.0, "rank": 1.0}  # fmt: skip
     assert set(expected) == set(LAYERS)
     for word, want in expected.items():
         assert value(run, Measure(metric="out_mean", epoch="last", layers=word)) == want
@@ -87,8 +95,7 @@ def test_every_layers_word_is_measured(tmp_path):
 QUICK_UNTESTED = {
     ("dead-vs-lr", "prelu-stays-lower"),
     ("dead-vs-lr", "elu-stays-lower"),
-    ("dead-vs-lr", "bn-cnn-stays-low"),
-    ("prelu-slopes", "first-layer-largest-prelu-shared"),
+    ("dead-vs-lr", "batch-norm-keeps-units"),
 }
 
 
@@ -99,6 +106,7 @@ def test_every_selection_uses_the_studys_keys_and_values(name):
         spec = study.spec(quick)
         for c in study.claims:
             selections = [c.select, *([c.criterion.select] if c.criterion.compares else [])]
+            selections += [check.select for check in c.checks]
             assert c.selections == selections
             problems = [p for select in selections for p in study.unproduced(select, quick)]
             if quick and (name, c.id) in QUICK_UNTESTED:
@@ -148,8 +156,14 @@ def _study(**change) -> Study:
         base={"dataset": "mnist-mini"},
         grid={"act": ["relu", "elu"], "seed": [0, 1]},
         claims=(_claim(),),
+        n_why="two seeds: a test of the spec",
     )
     return Study(**{**fields, **change})
+
+
+def _less_than(other: dict, **more) -> Claim:
+    crit = Criterion(kind="less_than", select=other, layers=more.pop("layers", None))
+    return _claim(criterion=crit, margin=0.0, why="any difference", **more)
 
 
 @pytest.mark.parametrize(
@@ -181,10 +195,7 @@ def test_a_misspelt_word_raises_a_config_error_naming_it(build, word):
     [
         ({"claims": (_claim(select={"actt": "relu"}),)}, ["'tiny'", "'c'", "'actt'"]),
         ({"claims": (_claim(select={"act": "relux"}),)}, ["'tiny'", "'c'", "'relux'"]),
-        (
-            {"claims": (_claim(criterion=Criterion(kind="less_than", select={"act": "selu"})),)},
-            ["'tiny'", "'c'", "'selu'"],
-        ),
+        ({"claims": (_less_than({"act": "selu"}),)}, ["'tiny'", "'c'", "'selu'"]),
         ({"claims": (_claim(), _claim())}, ["'tiny'", "'c'", "twice"]),
         ({"quick_grid": {"seed": [7]}}, ["'tiny'", "quick_grid", "7"]),
         ({"quick_grid": {"depth": [4]}}, ["'tiny'", "'depth'"]),
@@ -208,15 +219,9 @@ def test_a_selection_the_study_never_runs_names_the_study_the_claim_and_the_word
 
 def test_a_claims_own_checks_name_it():
     with pytest.raises(ConfigError, match="claim 'c'.*'each'"):
-        _claim(
-            measure=Measure(metric="dead_frac", layers="each", epoch=0),
-            criterion=Criterion(kind="less_than", select={"act": "elu"}),
-        )
+        _less_than({"act": "elu"}, measure=Measure(metric="dead_frac", layers="each", epoch=0))
     with pytest.raises(ConfigError, match="claim 'c'.*'train_loss'"):  # no per-layer loss
-        _claim(
-            measure=Measure(metric="train_loss", epoch=1),
-            criterion=Criterion(kind="less_than", select={"act": "elu"}, layers="all"),
-        )
+        _less_than({"act": "elu"}, layers="all", measure=Measure(metric="train_loss", epoch=1))
     with pytest.raises(ConfigError, match="'Bad_Id'"):
         _claim(id="Bad_Id")
 
@@ -279,3 +284,49 @@ def test_a_control_runs_beside_the_grid_and_claims_tell_it_apart():
     )
     with pytest.raises(ConfigError, match="control key 'prelu_init' is not in base or grid"):
         dataclasses.replace(study, controls=({"act": "prelu", "prelu_init": 0.5},))
+
+
+# --- margins, checks and n: fixed in the definition, before the data ------------------------
+
+
+def test_a_comparison_needs_a_margin_with_its_reason_and_a_bound_takes_none():
+    relu = {"act": "relu"}
+    with pytest.raises(ConfigError, match="claim 'c': less_than needs margin"):
+        _claim(criterion=Criterion(kind="less_than", select={"act": "elu"}))
+    with pytest.raises(ConfigError, match="margin 0.01 needs why"):
+        _claim(criterion=Criterion(kind="less_than", select={"act": "elu"}), margin=0.01)
+    with pytest.raises(ConfigError, match="needs margin"):  # a negative margin is no margin
+        _claim(criterion=Criterion(kind="less_than", select={"act": "elu"}), margin=-1, why="w")
+    with pytest.raises(ConfigError, match="a bound criterion takes no margin"):
+        _claim(select=relu, margin=0.01, why="w")
+    assert _less_than({"act": "elu"}).margin == 0.0
+
+
+def test_a_group_is_never_compared_with_a_superset_of_itself():
+    # the same runs: only layer sets of which neither contains the other
+    with pytest.raises(ConfigError, match="one contains the other"):
+        _less_than({"act": "relu"}, layers="all", measure=Measure(metric="dead_frac",
+                   layers="deep", epoch=0))  # fmt: skip
+    ok = _less_than({"act": "relu"}, layers="shallow",
+                    measure=Measure(metric="dead_frac", layers="deep", epoch=0))  # fmt: skip
+    assert ok.same_runs
+    # runs no key tells apart: {act relu} holds every {act relu, depth 4} run
+    with pytest.raises(ConfigError, match="overlap the claim's runs"):
+        _less_than({"act": "relu"}, select={"act": "relu", "depth": 4})
+    assert not _less_than({"act": "elu"}).same_runs
+
+
+def test_checks_and_n_why_are_checked_when_built():
+    dead = Measure(metric="dead_frac", epoch="last")
+    with pytest.raises(ConfigError, match="give least and/or most"):
+        Check(what="ReLU dies", select={"act": "relu"}, measure=dead)
+    with pytest.raises(ConfigError, match="one number a run"):
+        Check(what="w", select={"act": "relu"}, least=0.1,
+              measure=Measure(metric="dead_frac", layers="each", epoch=0))  # fmt: skip
+    check = Check(what="w", select={"act": "relux"}, measure=dead, least=0.1)
+    with pytest.raises(ConfigError, match="'tiny'.*'c'.*'relux'"):  # its runs must exist
+        _study(claims=(_claim(checks=(check,)),))
+    with pytest.raises(ConfigError, match="n_why is its text"):
+        _study(n_why="")
+    for study in STUDIES.values():  # every study says why its seeds are enough
+        assert len(study.n_why) > 40 and "seed" in study.n_why, study.name

@@ -88,6 +88,24 @@ def paired(a: Sequence[float], b: Sequence[float]) -> Parts | None:
     return None if v == 0 else (m, math.sqrt(v / n), n - 1)
 
 
+def one_sample(values: Sequence[float]) -> Parts | None:
+    """(mean, its standard error, n - 1); None with fewer than two values or no spread."""
+    if len(values) < 2:
+        return None
+    n, m, v = _moments(values)
+    return None if v == 0 else (m, math.sqrt(v / n), n - 1)
+
+
+def sides(parts: Parts, at: float) -> tuple[float, float]:
+    """The one-sided p-values of a value against `at`: (H0 value <= at, H0 value >= at), the
+    first small when the value lies above `at`, the second when below."""
+    from scipy.special import stdtr
+
+    value, se, df = parts
+    below = float(stdtr(df, (value - at) / se))
+    return 1 - below, below
+
+
 def p_value(parts: Parts | None) -> float | None:
     """Two-sided p of the difference against 0."""
     from scipy.special import stdtr

@@ -1,61 +1,54 @@
 """A study's verdicts, computed from its run folders alone: verdict.json and verdict.md.
 
-Each claim of the study's definition (`relubench.registry.studies`) selects runs by config,
-measures a number per run (or per run and layer), and applies its criterion to the 95%
-interval over the seeds: `confirmed` when the whole interval satisfies it, `refuted` when the
-whole interval contradicts it, `inconclusive` when the interval straddles the bound.
+Each claim of the study's definition (`relubench.registry.studies`) selects runs by config and
+measures a number per run (or per run and layer). Then:
 
+- its checks: what the setting must show for the claim to be testable (a floor or a ceiling,
+  e.g. ReLU loses at least 1% of its units); when one fails the claim is `untestable here`;
+- its test: a bound claim (between / above / below) is a one-sample t of the seeds' values
+  against the bound; a comparison is the difference from the other runs against the claim's
+  margin: paired by run (the same runs over other layers), paired by seed (both sides ran the
+  same seeds, once each: runs of one seed share data order and init seed), else Welch's;
+- two one-sided p-values, each doubled (so that with one claim the verdict is the 95%
+  interval's): p(confirm) small when the claim holds beyond its bound or margin, p(refute)
+  when it does not (for a comparison: the difference is short of the margin, which takes in
+  no difference and one the other way);
+- Holm across the study's tested claims, on each claim's smaller p: `confirmed` or `refuted`
+  when that p, adjusted, is below 0.05, else `inconclusive` (the seeds cannot tell).
+
+Without spread (every seed alike) there is no test: zero spread says nothing about the noise.
+A run that diverged counts for the `diverged` measure and is said beside every other.
 The runs and their measured numbers come from `analysis.study_runs`. Torch-free.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from relubench.analysis.inference import diff_ci
-from relubench.analysis.stats import t_quantile, text
+from relubench.analysis.inference import (
+    ALPHA,
+    Parts,
+    holm,
+    interval,
+    one_sample,
+    paired,
+    sides,
+    welch,
+)
+from relubench.analysis.stats import text
 from relubench.analysis.study_figures import save_study_figures
 from relubench.analysis.study_runs import StudyRun, matches, read_runs, value
 from relubench.errors import CompareError, short
 from relubench.files import atomic_write
 from relubench.registry.studies import Claim, Criterion, Measure, Study
+from relubench.registry.studies.spec import Check
 from relubench.registry.studies.words import LAYERS, WHOLE_NET
 from relubench.runfolder import Malformed, read_bounded
 
-
-def interval(values: Sequence[float]) -> tuple[float, float, float, float]:
-    """(mean, std, low, high): the t-based 95% interval of the mean; a point with n = 1."""
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return mean, 0.0, mean, mean
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = t_quantile(n - 1) * std / math.sqrt(n)
-    return mean, std, mean - half, mean + half
-
-
-def _judge(low: float, high: float, criterion: Criterion) -> str:
-    """The verdict of an interval [low, high] against a bound criterion."""
-    if criterion.kind == "between":
-        lo, hi = criterion.bound  # type: ignore[misc]
-        if lo <= low and high <= hi:
-            return "confirmed"
-        return "refuted" if high < lo or low > hi else "inconclusive"
-    bound = criterion.bound
-    if criterion.kind == "above":
-        return "confirmed" if low > bound else "refuted" if high <= bound else "inconclusive"
-    return "confirmed" if high < bound else "refuted" if low >= bound else "inconclusive"
-
-
-def _bound_text(criterion: Criterion) -> str:
-    if criterion.kind == "between":
-        lo, hi = criterion.bound  # type: ignore[misc]
-        return f"in [{lo:g}, {hi:g}]"
-    return f"{'>' if criterion.kind == 'above' else '<'} {criterion.bound:g}"
+UNTESTABLE = "untestable here"
 
 
 def _measure_text(measure: Measure) -> str:
@@ -67,9 +60,45 @@ def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
 
+def _ci(parts: Parts | None, mean: float) -> tuple[float, float]:
+    """The 95% interval; a point without a test (one value, or no spread)."""
+    return interval(parts) or (mean, mean)
+
+
+def _bound_p(parts: Parts, criterion: Criterion) -> tuple[float, float]:
+    """(p confirm, p refute), each two one-sided p's doubled, of a value against a bound."""
+    if criterion.kind == "between":
+        lo, hi = criterion.bound  # type: ignore[misc]
+        above_lo, below_lo = sides(parts, lo)
+        above_hi, below_hi = sides(parts, hi)
+        return min(1.0, 2 * max(above_lo, below_hi)), min(1.0, 2 * min(below_lo, above_hi))
+    above, below = sides(parts, criterion.bound)  # type: ignore[arg-type]
+    ps = (above, below) if criterion.kind == "above" else (below, above)
+    return min(1.0, 2 * ps[0]), min(1.0, 2 * ps[1])
+
+
+def _bound_text(criterion: Criterion) -> str:
+    if criterion.kind == "between":
+        lo, hi = criterion.bound  # type: ignore[misc]
+        return f"in [{lo:g}, {hi:g}]"
+    return f"{'>' if criterion.kind == 'above' else '<'} {criterion.bound:g}"
+
+
+def _tested(p_confirm: float | None, p_refute: float | None) -> dict[str, Any]:
+    """The test's record, its verdict as if it were the study's only claim."""
+    if p_confirm is None and p_refute is None:
+        return {"p_confirm": None, "p_refute": None, "p": None, "verdict": "inconclusive"}
+    p = min(1.0 if p_confirm is None else p_confirm, 1.0 if p_refute is None else p_refute)
+    side = "confirmed" if p == p_confirm else "refuted"
+    return {"p_confirm": p_confirm, "p_refute": p_refute, "p": p,
+            "verdict": side if p < ALPHA else "inconclusive"}  # fmt: skip
+
+
 def judge(claim: Claim, runs: list[StudyRun]) -> dict[str, Any]:
-    """One claim's record for verdict.json: what was measured, against what, and the verdict."""
-    chosen = [r for r in runs if matches(r, claim.select)]
+    """One claim's record for verdict.json: what was measured, against what, its test and its
+    verdict as if it were the study's only claim (`verdicts` applies Holm across them)."""
+    selected = [r for r in runs if matches(r, claim.select)]
+    chosen = [r for r in selected if r.has(claim.measure)]
     record: dict[str, Any] = {
         "id": claim.id,
         "claim": claim.claim,
@@ -77,115 +106,209 @@ def judge(claim: Claim, runs: list[StudyRun]) -> dict[str, Any]:
         "select": dict(claim.select),
         "runs": [r.run_id for r in chosen],
         "n": len(chosen),
+        "diverged": len(selected) - len(chosen),
     }
+    if claim.margin is not None:
+        record.update(margin=claim.margin, margin_why=claim.why)
+    checks = [_check(c, runs) for c in claim.checks]
+    if checks:
+        record["checks"] = checks
     if not chosen:
-        return {**record, **_nothing("no complete runs")}
+        return {**record, **_nothing("no complete runs", selected)}
     values = [value(r, claim.measure) for r in chosen]
-    crit = claim.criterion
-    if crit.compares:
-        return {**record, **_against(claim, values, runs)}
-    if claim.measure.layers == "each":
-        return {**record, **_each_layer(claim, values)}
-    mean, std, low, high = interval(values)  # type: ignore[arg-type]
+    if claim.criterion.compares:
+        record.update(_against(claim, chosen, values, runs))
+    elif claim.measure.layers == "each":
+        record.update(_each_layer(claim, values))
+    else:
+        record.update(_bound(claim, values))
+    if len(selected) > len(chosen):
+        record["measured"] += f"; {len(selected) - len(chosen)} more run(s) diverged"
+    failed = [c for c in checks if not c["passed"]]
+    if failed:
+        record["verdict"] = UNTESTABLE
+        record["measured"] += "; " + "; ".join(c["measured"] for c in failed)
+    return record
+
+
+def _nothing(why: str, selected: list[StudyRun]) -> dict[str, Any]:
+    if selected:
+        why = f"{why}: every one of its {len(selected)} runs diverged"
+    return {"measured": why, "criterion": "", **_tested(None, None)}
+
+
+def _check(check: Check, runs: list[StudyRun]) -> dict[str, Any]:
+    """A check's record: the mean of its measure over its runs, and whether it passes."""
+    rs = [r for r in runs if matches(r, check.select) and r.has(check.measure)]
+    need = [f">= {check.least:g}" if check.least is not None else "",
+            f"<= {check.most:g}" if check.most is not None else ""]  # fmt: skip
+    need_text = " and ".join(x for x in need if x)
+    label = ", ".join(f"{k} {text(v)}" for k, v in check.select.items())
+    if not rs:
+        return {"what": check.what, "value": None, "passed": False,
+                "measured": f"not shown: no runs of {label} to check {check.what!r}"}  # fmt: skip
+    mean = sum(value(r, check.measure) for r in rs) / len(rs)  # type: ignore[misc]
+    passed = (check.least is None or mean >= check.least) and (
+        check.most is None or mean <= check.most
+    )
+    measured = (
+        f"not shown: {check.what} ({_measure_text(check.measure)} of {label}: {_fmt(mean)}, "
+        f"needs {need_text})"
+    )
+    return {"what": check.what, "value": mean, "passed": passed, "measured": measured}
+
+
+def _bound(claim: Claim, values: list) -> dict[str, Any]:
+    parts = one_sample(values)
+    n = len(values)
+    mean = sum(values) / n
+    std = (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5 if n > 1 else 0.0
+    low, high = _ci(parts, mean)
+    ps = _bound_p(parts, claim.criterion) if parts else (None, None)
     return {
-        **record,
         "measured": (
             f"{_measure_text(claim.measure)}: {_fmt(mean)} ± {_fmt(std)}, 95% CI "
-            f"[{_fmt(low)}, {_fmt(high)}], n = {len(values)}"
+            f"[{_fmt(low)}, {_fmt(high)}], n = {n}" + ("" if parts else " (no test: no spread)")
         ),
-        "criterion": f"95% CI {_bound_text(crit)}",
-        "verdict": _judge(low, high, crit) if len(values) > 1 else "inconclusive",
+        "criterion": f"mean {_bound_text(claim.criterion)} (one-sample t)",
+        "test": "one-sample t",
         "value": mean,
         "ci95": [low, high],
+        **_tested(*ps),
     }
 
 
-def _nothing(why: str) -> dict[str, Any]:
-    return {"measured": why, "criterion": "", "verdict": "inconclusive"}
+def _by_seed(mine: list[StudyRun], theirs: list[StudyRun]) -> tuple[list, list] | None:
+    """The two sides' runs seed by seed when both ran the same two or more seeds, once each."""
+    a = {r.config.get("seed"): r for r in mine}
+    b = {r.config.get("seed"): r for r in theirs}
+    if len(a) < 2 or len(a) != len(mine) or len(b) != len(theirs) or set(a) != set(b):
+        return None
+    seeds = sorted(a, key=str)
+    return [a[s] for s in seeds], [b[s] for s in seeds]
 
 
-def _against(claim: Claim, values: list, runs: list[StudyRun]) -> dict[str, Any]:
-    """less_than / greater_than: the difference from other runs, its Welch CI against 0."""
-    crit = claim.criterion
+def _against(
+    claim: Claim, chosen: list[StudyRun], values: list, runs: list[StudyRun]
+) -> dict[str, Any]:
+    """less_than / greater_than: the difference from other runs against the claim's margin."""
+    crit, margin = claim.criterion, claim.margin or 0.0
     select = dict(crit.select or {})
     measure = claim.against()
-    others = [r for r in runs if matches(r, select)]
-    theirs = [value(r, measure) for r in others]
+    others = [r for r in runs if matches(r, select) and r.has(measure)]
     label = ", ".join(f"{k} {text(v)}" for k, v in select.items())
     label += f" ({_measure_text(measure)})" if crit.layers is not None else ""
-    if not theirs:
-        return _nothing(f"no complete runs of {label}")
+    if not others:
+        return _nothing(f"no complete runs of {label}", [r for r in runs if matches(r, select)])
+    theirs = [value(r, measure) for r in others]
     mine, other = sum(values) / len(values), sum(theirs) / len(theirs)
+    if claim.same_runs:
+        test, parts = "paired by run", paired(values, theirs)
+    elif (pairs := _by_seed(chosen, others)) is not None:
+        a = [value(r, claim.measure) for r in pairs[0]]
+        b = [value(r, measure) for r in pairs[1]]
+        test, parts = "paired by seed", paired(a, b)  # type: ignore[arg-type]
+    else:
+        test, parts = "Welch", welch(values, theirs)
     diff = mine - other
-    # no spread on either side (e.g. no dead unit in any run): the difference is exact
-    low, high = diff_ci(values, theirs) or (diff, diff)
-    want = "<" if crit.kind == "less_than" else ">"
-    ok = high < 0 if want == "<" else low > 0
-    wrong = low >= 0 if want == "<" else high <= 0
-    if min(len(values), len(theirs)) < 2:  # one run has no interval: it cannot decide
-        ok = wrong = False
+    low, high = _ci(parts, diff)
+    want, at = (">", margin) if crit.kind == "greater_than" else ("<", -margin)
+    ps: tuple[float | None, float | None] = (None, None)
+    if parts:
+        above, below = sides(parts, at)
+        ps = (min(1.0, 2 * above), min(1.0, 2 * below))
+        ps = ps if want == ">" else (ps[1], ps[0])
     return {
         "measured": (
             f"{_measure_text(claim.measure)}: {_fmt(mine)} vs {_fmt(other)} ({label}); "
-            f"difference {_fmt(diff)}, 95% CI [{_fmt(low)}, {_fmt(high)}], n = {len(values)} "
-            f"and {len(theirs)}"
+            f"difference {_fmt(diff)}, 95% CI [{_fmt(low)}, {_fmt(high)}], {test}, n = "
+            f"{len(values)} and {len(theirs)}" + ("" if parts else " (no test: no spread)")
         ),
-        "criterion": f"difference {want} 0 over its whole 95% CI",
-        "verdict": "confirmed" if ok else "refuted" if wrong else "inconclusive",
+        "criterion": f"difference {want} {at:+g} (margin: {claim.why})",
+        "test": test,
         "value": diff,
         "ci95": [low, high],
         "against": {"select": select, "runs": [r.run_id for r in others]},
+        **_tested(*ps),
     }
 
 
 def _each_layer(claim: Claim, values: list) -> dict[str, Any]:
-    """layers: each: every layer judged on its own interval; any refuted layer refutes."""
-    stats = [interval(v) for v in zip(*values, strict=True)]
-    verdicts = [_judge(lo, hi, claim.criterion) for _, _, lo, hi in stats]
-    verdict = "confirmed"
-    if "inconclusive" in verdicts or len(values) < 2:
-        verdict = "inconclusive"
-    if "refuted" in verdicts:
-        verdict = "refuted"
-    means = [m for m, _, _, _ in stats]
+    """layers: each: every layer tested on its own; the claim holds when every layer holds
+    (p confirm: the largest), fails when any fails (p refute: the smallest, x the layers)."""
+    layers = [list(v) for v in zip(*values, strict=True)]
+    per_layer, ps = [], []
+    for i, vs in enumerate(layers):
+        parts = one_sample(vs)
+        mean = sum(vs) / len(vs)
+        low, high = _ci(parts, mean)
+        p = _bound_p(parts, claim.criterion) if parts else (None, None)
+        ps.append(p)
+        per_layer.append({"layer": i + 1, "mean": mean, "ci95": [low, high],
+                          "verdict": _tested(*p)["verdict"]})  # fmt: skip
+    tested = [p for p in ps if p[0] is not None]
+    p_confirm = max(p[0] for p in tested) if len(tested) == len(ps) else None
+    p_refute = min(1.0, len(ps) * min(p[1] for p in tested)) if tested else None
+    means = [r["mean"] for r in per_layer]
     measured = (
         f"{_measure_text(claim.measure)}, mean over {len(values)} seeds: from "
         f"{_fmt(min(means))} to {_fmt(max(means))} over {len(means)} layers"
     )
-    bad = [i for i, v in enumerate(verdicts) if v != "confirmed"]
+    bad = [r for r in per_layer if r["verdict"] != "confirmed"]
     if bad:
-        i = bad[0]
+        r = bad[0]
         measured += (
-            f"; {len(bad)} layer(s) not clearly inside, first layer {i + 1}: {_fmt(means[i])}, "
-            f"95% CI [{_fmt(stats[i][2])}, {_fmt(stats[i][3])}]"
+            f"; {len(bad)} layer(s) not clearly inside, first layer {r['layer']}: "
+            f"{_fmt(r['mean'])}, 95% CI [{_fmt(r['ci95'][0])}, {_fmt(r['ci95'][1])}]"
         )
     return {
         "measured": measured,
-        "criterion": f"every layer's 95% CI {_bound_text(claim.criterion)}",
-        "verdict": verdict,
-        "per_layer": [
-            {"layer": i + 1, "mean": m, "std": s, "ci95": [lo, hi], "verdict": v}
-            for i, ((m, s, lo, hi), v) in enumerate(zip(stats, verdicts, strict=True))
-        ],
+        "criterion": f"every layer's mean {_bound_text(claim.criterion)} (one-sample t each)",
+        "test": "one-sample t per layer",
+        "per_layer": per_layer,
+        **_tested(p_confirm, p_refute),
     }
 
 
 def verdicts(
     study: Study, runs: list[StudyRun], quick: bool, apart: Sequence[tuple[str, str]] = ()
 ) -> dict[str, Any]:
-    """verdict.json's content; `apart`: the study's runs left out (not complete), with why."""
+    """verdict.json's content; `apart`: the study's runs left out (not complete), with why.
+    Holm across the claims tested (not untestable, with a test): each claim's smaller p,
+    adjusted, decides its verdict."""
     claims = [judge(c, runs) for c in study.claims]
+    tested = [c for c in claims if c["verdict"] != UNTESTABLE and c["p"] is not None]
+    for c, adjusted in zip(tested, holm([c["p"] for c in tested]), strict=True):
+        c["p_holm"] = adjusted
+        side = "confirmed" if c["p"] == c["p_confirm"] else "refuted"
+        c["verdict"] = side if adjusted is not None and adjusted < ALPHA else "inconclusive"
     for c in claims:
         c["source"] = study.source
+    keys = [k for k in study.grid if k != "seed"]
     return {
         "study": study.name,
         "title": study.title,
         "source": study.source,
         "quick": quick,
+        "n_why": study.n_why,
         "runs": len(runs),
+        "tested": len(tested),
         "claims": claims,
+        "diverged": _diverged(runs, keys),
         "left_out": [{"run": Path(p).name, "why": why} for p, why in apart],
     }
+
+
+def _diverged(runs: list[StudyRun], keys: Sequence[str]) -> list[dict[str, Any]]:
+    """Per setting (the grid's values but the seed) with a run that diverged: how many of its
+    runs did."""
+    settings: dict[str, list[int]] = {}
+    for r in runs:
+        name = ", ".join(f"{k} {text(r.config.get(k))}" for k in keys)
+        counts = settings.setdefault(name, [0, 0])
+        counts[0] += r.status == "diverged"
+        counts[1] += 1
+    return [{"setting": k, "diverged": d, "runs": n} for k, (d, n) in settings.items() if d]
 
 
 def markdown(doc: dict[str, Any], command: str, figures: Sequence[str]) -> str:
@@ -195,20 +318,31 @@ def markdown(doc: dict[str, Any], command: str, figures: Sequence[str]) -> str:
         "",
         f"Source: {doc['source']}. Reproduce: `{command}`"
         + (" (quick: fewer seeds and settings)" if doc["quick"] else "")
-        + f". {doc['runs']} complete runs.",
+        + f". {doc['runs']} runs.",
         "",
-        "| claim | paper | measured | criterion | verdict |",
-        "|---|---|---|---|---|",
+        f"Seeds: {doc.get('n_why', '')}",
+        "",
+        "| claim | paper | measured | criterion | p (Holm) | verdict |",
+        "|---|---|---|---|---|---|",
     ]
     for c in doc["claims"]:
-        cells = [c["claim"], c["paper"], c["measured"], c["criterion"], f"**{c['verdict']}**"]
+        p = c.get("p_holm")
+        cells = [c["claim"], c["paper"], c["measured"], c["criterion"],
+                 "–" if p is None else f"{p:.2g}", f"**{c['verdict']}**"]  # fmt: skip
         lines.append("| " + " | ".join(x.replace("|", "\\|") for x in cells) + " |")
     lines += [
         "",
-        "Verdicts: confirmed when the whole 95% interval over the seeds meets the criterion, "
-        "refuted when the whole interval contradicts it, inconclusive when it straddles the "
-        "bound (more seeds may tell).",
+        f"Verdicts, Holm-adjusted across the {doc.get('tested', 0)} claims tested: confirmed "
+        "when the test says the claim holds beyond its bound or margin (p < 0.05), refuted "
+        "when it says it does not (short of the margin, no difference or the other way "
+        "included), inconclusive when the seeds cannot tell; untestable here when the setting "
+        "does not show what the claim needs (its check). With one claim, confirmed and "
+        "refuted are the whole 95% interval on one side of the bound or margin.",
     ]
+    if doc.get("diverged"):
+        lines += ["", "Runs that diverged (an outcome: counted by the `diverged` measure, "
+                  "not measured otherwise):", ""]  # fmt: skip
+        lines += [f"- {d['setting']}: {d['diverged']} of {d['runs']}" for d in doc["diverged"]]
     if doc.get("left_out"):
         counts: dict[str, int] = {}
         for r in doc["left_out"]:

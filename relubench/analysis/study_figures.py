@@ -45,7 +45,7 @@ def _band(ax: Any, x: list[float], series: list[list[float]], color: Any, label:
 
 
 def _layers(runs: Sequence[StudyRun], spec: Figure) -> Any:
-    chosen = [r for r in runs if matches(r, spec.where)]
+    chosen = [r for r in runs if matches(r, spec.where) and r.status == "complete"]
     groups = _groups(chosen, spec.by)
     colors = _colors(list(groups))
     metrics = spec.metrics
@@ -72,8 +72,8 @@ def _one_axes(runs: Sequence[StudyRun], spec: Figure) -> tuple:
 
 
 def _versus(runs: Sequence[StudyRun], spec: Figure) -> Any:
-    fig, ax, groups, colors = _one_axes(runs, spec)
     measure = Measure(metric=spec.metric or "", layers=spec.layers, epoch=spec.epoch)
+    fig, ax, groups, colors = _one_axes([r for r in runs if r.has(measure)], spec)
     x_key = spec.x or ""
     for name, rs in groups.items():
         xs = sorted({float(r.config[x_key]) for r in rs})
@@ -93,7 +93,7 @@ def _versus(runs: Sequence[StudyRun], spec: Figure) -> Any:
 
 
 def _epochs(runs: Sequence[StudyRun], spec: Figure) -> Any:
-    fig, ax, groups, colors = _one_axes(runs, spec)
+    fig, ax, groups, colors = _one_axes([r for r in runs if r.status == "complete"], spec)
     metric = spec.metric or ""
     for name, rs in groups.items():  # the epochs that have the column (not: train loss at 0)
         series = [[float(m[metric]) for m in r.metrics if m.get(metric) is not None] for r in rs]

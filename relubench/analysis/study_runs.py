@@ -2,11 +2,12 @@
 run (or per run and layer) for a Measure. Shared by the verdicts (`analysis.study`) and the
 study figures (`analysis.study_figures`).
 
-A run folder's CSVs are read only through `relubench.runfolder.read_table`; a run that is not
-complete, or whose tables are malformed (a measured cell NaN or infinite included), is left
-out of every measure with the reason. The
-measures and their words are the registry's (`relubench.registry.studies.measures`, `words`);
-DERIVE computes its derived measures. Torch-free.
+A run folder's CSVs are read only through `relubench.runfolder.read_table`; a run that
+diverged is kept for one measure, `diverged` (an outcome, not a missing run), and has no other;
+a run that is neither complete nor diverged, or whose tables are malformed (a measured cell
+NaN or infinite included), is left out of every measure with the reason. The measures and
+their words are the registry's (`relubench.registry.studies.measures`, `words`); DERIVE
+computes its derived measures. Torch-free.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ DERIVE: dict[str, Callable[..., float]] = {
     "pre_var": lambda std: std * std,
     "abs_out_mean": abs,
     "gap": lambda train, test: train - test,
+    "eval_gap": lambda train, test: train - test,
+    "alpha_change": lambda now, init: abs(now - init),  # since_init: (at epoch, at epoch 0)
 }
 
 
@@ -42,14 +45,19 @@ class StudyRun:
     metrics: list[dict[str, Cell]]
     layers: list[dict[str, Cell]]
     run_id: str
+    status: str = "complete"  # or "diverged": then its tables are not read (empty)
+
+    def has(self, measure: Measure) -> bool:
+        """Whether the run has a value of `measure`: a diverged run has only `diverged`."""
+        return self.status == "complete" or MEASURES[measure.metric].status
 
 
 def read_runs(
     folders: Sequence[Path], keys: Sequence[str] = ()
 ) -> tuple[list[StudyRun], list[tuple[str, str]]]:
-    """The complete runs among `folders`; the others with why they were left out (their
-    status, or what is wrong with their files, and their values of `keys`, e.g. the study's
-    grid keys)."""
+    """The complete and the diverged runs among `folders`; the others with why they were left
+    out (their status, or what is wrong with their files, and their values of `keys`, e.g. the
+    study's grid keys)."""
     runs, skipped = [], []
     for folder in folders:
         try:
@@ -59,6 +67,9 @@ def read_runs(
             continue
         where = ", ".join(f"{k} {text(row.get(k))}" for k in keys)
         where = f" ({where})" if where else ""
+        if row["status"] == "diverged":
+            runs.append(StudyRun(row, [], [], row["run_id"], "diverged"))
+            continue
         if row["status"] != "complete":
             skipped.append((str(folder), f"{row['status']}{where}"))
             continue
@@ -110,21 +121,59 @@ def _derived(metric: str, values: list[float]) -> float:
     return derive(*values) if derive is not None else values[0]
 
 
-def layer_values(run: StudyRun, metric: str, epoch: int | str) -> list[float]:
-    """`metric` for each activation layer of `run` at `epoch`, in forward order."""
-    (column,) = _columns(metric)
+def _column(run: StudyRun, column: str, epoch: int | str) -> list[float]:
     at = _epoch(run.layers, epoch)
     values = [r.get(column) for r in run.layers if r["epoch"] == at]
     if not values or any(v is None for v in values):
         raise CompareError(f"{run.run_id}: layers.csv has no {column} at epoch {at}")
     if not all(math.isfinite(float(v)) for v in values):  # type: ignore[arg-type]
         raise CompareError(f"{run.run_id}: layers.csv has a non-finite {column} at epoch {at}")
-    return [_derived(metric, [float(v)]) for v in values]  # type: ignore[arg-type]
+    return [float(v) for v in values]  # type: ignore[arg-type]
+
+
+def layer_values(run: StudyRun, metric: str, epoch: int | str) -> list[float]:
+    """`metric` for each activation layer of `run` at `epoch`, in forward order."""
+    (column,) = _columns(metric)
+    values = _column(run, column, epoch)
+    if MEASURES[metric].since_init:
+        start = _column(run, column, 0)
+        return [_derived(metric, [v, s]) for v, s in zip(values, start, strict=True)]
+    return [_derived(metric, [v]) for v in values]
+
+
+def _ranks(xs: Sequence[float]) -> list[float]:
+    """Ranks 1..n, ties sharing their mean rank."""
+    order = sorted(range(len(xs)), key=lambda i: xs[i])
+    ranks = [0.0] * len(xs)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and xs[order[j + 1]] == xs[order[i]]:
+            j += 1
+        for k in order[i : j + 1]:
+            ranks[k] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def depth_rank(per_layer: Sequence[float]) -> float:
+    """Spearman's rank correlation of the layers' values with their depth (1, 2, ...): the
+    Pearson correlation of the ranks. 0 when every layer has the same value (no order)."""
+    n = len(per_layer)
+    r = _ranks(per_layer)
+    mean = (n + 1) / 2
+    cov = sum((i + 1 - mean) * (x - mean) for i, x in enumerate(r))
+    spread = math.sqrt(sum((x - mean) ** 2 for x in r) * sum((i + 1 - mean) ** 2 for i in range(n)))
+    return cov / spread if spread else 0.0
 
 
 def value(run: StudyRun, measure: Measure) -> float | list[float]:
     """The measured number of one run (a list with layers: each)."""
     metric, layers = measure.metric, measure.layers
+    if MEASURES[metric].status:
+        return 1.0 if run.status == "diverged" else 0.0
+    if run.status != "complete":
+        raise CompareError(f"{run.run_id}: a run that {run.status} has no {metric}")
     if layers is None:  # a whole-net figure from metrics.csv
         at = _epoch(run.metrics, measure.epoch)
         row = next((r for r in run.metrics if r["epoch"] == at), None)
@@ -139,6 +188,9 @@ def value(run: StudyRun, measure: Measure) -> float | list[float]:
         return per_layer
     if layers == "first":
         return per_layer[0]
-    if layers == "deep":
-        per_layer = per_layer[len(per_layer) // 2 :]
+    if layers == "rank":
+        return depth_rank(per_layer)
+    if layers in ("deep", "shallow"):
+        half = len(per_layer) // 2
+        per_layer = per_layer[half:] if layers == "deep" else per_layer[:half] or per_layer
     return sum(per_layer) / len(per_layer)

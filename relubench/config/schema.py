@@ -66,7 +66,7 @@ class RunConfig:
     elu_alpha: float = 1.0  # elu: saturation value for x -> -inf (Clevert et al. 2015)
     celu_alpha: float = added(1.0)  # celu: saturation value, also the scale of x (Barron 2017)
     rrelu_lower: float = added(1 / 8)  # rrelu: negative slopes drawn from U(lower, upper)
-    rrelu_upper: float = added(1 / 3)  # in training; (lower + upper) / 2 in eval (Xu et al.)
+    rrelu_upper: float = added(1 / 3)  # in training; (lower + upper) / 2 in eval (torch)
     # learned slopes (prelu, prelu-shared): their learning rate is lr x slope_lr. A slope's
     # gradient sums over every unit and position it serves; see README "Stability"
     slope_lr: float = added(SLOPE_LR, neutral=1.0, slopes_only=True)

@@ -27,17 +27,21 @@ class MeasureInfo:
     whole_net: bool = False  # a metrics.csv column (or derived from them)
     source: tuple[str, ...] = ()  # derived: the columns it is computed from
     how: str = ""  # derived: how, in words
+    since_init: bool = False  # derived from its source now and at epoch 0 (init), in that order
+    status: bool = False  # read from the run's status (summary.json), not a table
 
     @property
     def derived(self) -> bool:
         return bool(self.source)
 
 
-def _m(name: str, label: str, on: str, source: tuple[str, ...] = (), how: str = "") -> MeasureInfo:
+def _m(
+    name: str, label: str, on: str, source: tuple[str, ...] = (), how: str = "", **more: bool
+) -> MeasureInfo:
     """A measure read `on` layers.csv ("layers"), metrics.csv ("metrics") or "both"."""
     per_layer, whole_net = on in ("layers", "both"), on in ("metrics", "both")
     return MeasureInfo(name=name, label=label, per_layer=per_layer, whole_net=whole_net,
-                       source=source, how=how)  # fmt: skip
+                       source=source, how=how, **more)  # fmt: skip
 
 
 MEASURES: Mapping[str, MeasureInfo] = MappingProxyType(
@@ -79,6 +83,26 @@ MEASURES: Mapping[str, MeasureInfo] = MappingProxyType(
                 ("train_acc", "test_acc"),
                 "first minus second",
             ),  # fmt: skip
+            # probe_split train: the eval-mode accuracy on the probe's training images, minus
+            # the test accuracy (the same mode on both sides, unlike `gap`)
+            _m(
+                "eval_gap",
+                "train - test accuracy (eval mode)",
+                "metrics",
+                ("probe_acc", "test_acc"),
+                "first minus second",
+            ),  # fmt: skip
+            _m(
+                "alpha_change",
+                "slope change since init",
+                "layers",
+                ("alpha_mean",),
+                "absolute change from epoch 0",
+                since_init=True,
+            ),  # fmt: skip
+            # the run's outcome: 1 when it diverged (its loss became NaN or infinite), else 0;
+            # the one measure a diverged run has
+            _m("diverged", "diverged (share of runs)", "metrics", status=True),
         )
     }
 )

@@ -2,22 +2,24 @@
 
 A Study is a sweep (`base` + `grid`, as in a sweep file; `quick_base` / `quick_grid` replace
 some of it for a run of a minute or two; `controls`, runs beside the grid: each replaces some
-grid or base keys, e.g. `leaky` at slope 0.25, and is crossed with the other grid keys) and its
-claims. A Claim selects runs by their config
-(`select`), measures one number per run, or per run and layer (`measure`), and decides by its
-`criterion`; `relubench.analysis.study` computes the verdicts from the run folders alone:
+grid or base keys, e.g. `leaky` at slope 0.25, and is crossed with the other grid keys), its
+number of seeds with the reason it is enough (`n_why`, fixed before the study runs), and its
+claims. A Claim selects runs by their config (`select`), measures one number per run, or per
+run and layer (`measure`), and decides by its `criterion`; `relubench.analysis.study` computes
+the verdicts from the run folders alone:
 
   Measure    metric: a name from `measures.MEASURES` (a layers.csv or metrics.csv column, or
              one derived from them); epoch: a number or "last"; layers: one of LAYERS (a
              layers.csv measure) or None (the whole net: a metrics.csv measure)
   Criterion  kind: one of CRITERIA. between (bound: (lo, hi)) / above / below (bound: x):
-             the seeds' 95% interval against the bound; less_than / greater_than (select:
-             the other runs, layers: theirs when not the claim's): the difference from the
-             other runs, with its 95% Welch interval, against 0
+             the seeds' mean against the bound; less_than / greater_than (select: the other
+             runs, layers: theirs when not the claim's): the difference from the other runs
+             against the claim's `margin`, the smallest difference that matters (`why`: its
+             reason, chosen before the data)
+  Check      what the setting must show for the claim to be testable at all (a floor or a
+             ceiling: e.g. ReLU loses at least 1% of its units, the slopes move at least 0.01);
+             a claim whose check fails is `untestable here`
   Figure     kind: one of FIGURE_KINDS, with that kind's fields (see FIGURE_KINDS)
-
-Verdicts: `confirmed` when the whole interval satisfies the criterion, `refuted` when the whole
-interval contradicts it, `inconclusive` when it straddles the bound (the seeds cannot tell).
 
 Every word is checked when its object is built, so a misspelt one fails at import with a
 ConfigError naming it (and, through `studies.load`, the study's module and line); the checks
@@ -28,76 +30,27 @@ name the study and the claim. Torch-free.
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
 from relubench.errors import ConfigError
 from relubench.registry.studies.measures import MEASURES, measure_names
-from relubench.registry.studies.words import COMPARISONS, CRITERIA, FIGURE_KINDS, LAYERS
-
-Epoch = int | Literal["last"]
-Layers = Literal["each", "all", "deep", "first"]  # words.LAYERS
-SCALARS = (str, int, float, bool)
-SLUG = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
-
-
-def _choose(what: str, word: Any, words: Sequence[str], extra: str = "") -> ConfigError:
-    return ConfigError(f"{what} {word!r} is not one of: {', '.join(words)}{extra}")
-
-
-def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-
-def _check_epoch(epoch: Any, what: str) -> None:
-    if not (epoch == "last" or (_is_number(epoch) and isinstance(epoch, int) and epoch >= 0)):
-        raise ConfigError(f"{what} epoch {epoch!r}: a number (0 = init) or 'last'")
-
-
-def _check_layers(layers: Any, what: str) -> None:
-    if layers is not None and layers not in LAYERS:
-        raise _choose(f"{what} layers", layers, list(LAYERS), " (or None: the whole net)")
-
-
-def _frozen_selection(select: Any, what: str, word: str = "select") -> Mapping[str, Any]:
-    """A selection (config key -> value), checked and made read-only."""
-    if not isinstance(select, Mapping) or not select:
-        raise ConfigError(
-            f"{what}: {word} {select!r} must be config values, e.g. {{'act': 'relu'}}"
-        )
-    for k, v in select.items():
-        if not isinstance(k, str) or not isinstance(v, SCALARS):
-            raise ConfigError(f"{what}: {word} {k!r}: {v!r} is not a single config value")
-    return MappingProxyType(dict(select))
-
-
-@dataclass(frozen=True, kw_only=True)
-class Measure:
-    """The number measured per run (or per run and layer: layers 'each')."""
-
-    metric: str
-    epoch: Epoch
-    layers: Layers | None = None
-
-    def __post_init__(self) -> None:
-        if self.metric not in MEASURES:
-            raise _choose("measure: metric", self.metric, measure_names())
-        _check_epoch(self.epoch, f"measure {self.metric}:")
-        _check_layers(self.layers, f"measure {self.metric}:")
-        info = MEASURES[self.metric]
-        if self.layers is None and not info.whole_net:
-            raise ConfigError(
-                f"measure {self.metric!r} is per layer (layers.csv): give layers, one of "
-                f"{', '.join(LAYERS)}"
-            )
-        if self.layers is not None and not info.per_layer:
-            raise ConfigError(
-                f"measure {self.metric!r} is of the whole net (metrics.csv): layers "
-                f"{self.layers!r} does not apply; leave layers unset"
-            )
+from relubench.registry.studies.parts import (
+    SCALARS,
+    SLUG,
+    Epoch,
+    Layers,
+    Measure,
+    check_epoch,
+    check_layers,
+    choose,
+    frozen_selection,
+    is_number,
+    same,
+)
+from relubench.registry.studies.words import COMPARISONS, CRITERIA, DISJOINT_LAYERS, FIGURE_KINDS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,12 +64,12 @@ class Criterion:
 
     def __post_init__(self) -> None:
         if self.kind not in CRITERIA:
-            raise _choose("criterion", self.kind, list(CRITERIA))
+            raise choose("criterion", self.kind, list(CRITERIA))
         if self.kind in COMPARISONS:
             if self.bound is not None:
                 raise ConfigError(f"criterion {self.kind}: compares with runs, takes no bound")
-            object.__setattr__(self, "select", _frozen_selection(self.select, self.kind))
-            _check_layers(self.layers, f"criterion {self.kind}:")
+            object.__setattr__(self, "select", frozen_selection(self.select, self.kind))
+            check_layers(self.layers, f"criterion {self.kind}:")
             if self.layers == "each":
                 raise ConfigError(f"criterion {self.kind}: layers 'each' gives no single number")
             return
@@ -124,17 +77,39 @@ class Criterion:
             raise ConfigError(f"criterion {self.kind}: a bound, takes no select or layers")
         if self.kind == "between":
             b = self.bound
-            ok = isinstance(b, (tuple, list)) and len(b) == 2 and all(map(_is_number, b))
+            ok = isinstance(b, (tuple, list)) and len(b) == 2 and all(map(is_number, b))
             if not ok or b[0] > b[1]:  # type: ignore[index]
                 raise ConfigError(f"criterion between: bound {b!r} must be (lo, hi), lo <= hi")
             object.__setattr__(self, "bound", tuple(b))  # type: ignore[arg-type]
-        elif not _is_number(self.bound):
+        elif not is_number(self.bound):
             raise ConfigError(f"criterion {self.kind}: bound {self.bound!r} is not a number")
 
     @property
     def compares(self) -> bool:
         """less_than / greater_than: judged against other runs, not a bound."""
         return self.kind in COMPARISONS
+
+
+@dataclass(frozen=True, kw_only=True)
+class Check:
+    """What the setting must show before a claim can be tested: the mean of `measure` over the
+    runs of `select` at least `least` and/or at most `most`; `what` says it in words."""
+
+    what: str  # e.g. "ReLU loses units here (at least 1% dead)"
+    select: Mapping[str, Any]
+    measure: Measure
+    least: float | None = None
+    most: float | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.what, str) or not self.what:
+            raise ConfigError("check: what is its text")
+        object.__setattr__(self, "select", frozen_selection(self.select, f"check {self.what!r}"))
+        if not isinstance(self.measure, Measure) or self.measure.layers == "each":
+            raise ConfigError(f"check {self.what!r}: measure is a Measure with one number a run")
+        bounds = [b for b in (self.least, self.most) if b is not None]
+        if not bounds or not all(map(is_number, bounds)):
+            raise ConfigError(f"check {self.what!r}: give least and/or most, numbers")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -147,6 +122,9 @@ class Claim:
     select: Mapping[str, Any]  # config values of the runs that test it
     measure: Measure
     criterion: Criterion
+    margin: float | None = None  # less_than, greater_than: the smallest difference that matters
+    why: str = ""  # why that margin, in a line
+    checks: tuple[Check, ...] = ()  # what the setting must show for the claim to be testable
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not SLUG.match(self.id):
@@ -156,7 +134,7 @@ class Claim:
             raise ConfigError(f"{what}: claim and paper are its text")
         if not isinstance(self.measure, Measure) or not isinstance(self.criterion, Criterion):
             raise ConfigError(f"{what}: measure is a Measure, criterion a Criterion")
-        object.__setattr__(self, "select", _frozen_selection(self.select, what))
+        object.__setattr__(self, "select", frozen_selection(self.select, what))
         crit = self.criterion
         if crit.compares and self.measure.layers == "each":
             raise ConfigError(f"{what}: layers 'each' cannot be {crit.kind} other runs")
@@ -165,11 +143,60 @@ class Claim:
                 replace(self.measure, layers=crit.layers)
             except ConfigError as e:
                 raise ConfigError(f"{what}: criterion {crit.kind}: {e}") from None
+        self._check_margin(what)
+        self._check_overlap(what)
+        object.__setattr__(self, "checks", tuple(self.checks))
+        if not all(isinstance(c, Check) for c in self.checks):
+            raise ConfigError(f"{what}: checks must be Checks")
+
+    def _check_margin(self, what: str) -> None:
+        if not self.criterion.compares:
+            if self.margin is not None:
+                raise ConfigError(f"{what}: a bound criterion takes no margin (the bound is one)")
+            return
+        if not is_number(self.margin) or self.margin < 0:  # type: ignore[operator]
+            raise ConfigError(
+                f"{what}: {self.criterion.kind} needs margin, the smallest difference that "
+                "matters (a number >= 0), and why, its reason"
+            )
+        if not isinstance(self.why, str) or not self.why:
+            raise ConfigError(f"{what}: margin {self.margin:g} needs why, its reason in a line")
+
+    def _check_overlap(self, what: str) -> None:
+        """Never a group against a superset of itself: the other runs are disjoint from the
+        claim's (some key differs) or the same runs, over layer sets neither containing the
+        other."""
+        other = self.criterion.select
+        if other is None:
+            return
+        differ = any(k in other and not same(v, other[k]) for k, v in self.select.items())
+        if differ:
+            return
+        if dict(other) != dict(self.select):
+            raise ConfigError(
+                f"{what}: the runs compared with overlap the claim's runs (no key tells them "
+                "apart): select the same runs over other layers, or runs with another value"
+            )
+        pair = frozenset({self.measure.layers, self.criterion.layers})
+        if pair not in DISJOINT_LAYERS:
+            raise ConfigError(
+                f"{what}: the same runs compared over layers {self.measure.layers!r} and "
+                f"{self.criterion.layers!r}: one contains the other; compare first or shallow "
+                "with deep"
+            )
 
     @property
     def selections(self) -> list[Mapping[str, Any]]:
-        """Every selection the claim makes: its runs, and the runs it compares them with."""
-        return [self.select, *([self.criterion.select] if self.criterion.select else [])]
+        """Every selection the claim makes: its runs, the runs it compares them with, and the
+        runs its checks read."""
+        other = [self.criterion.select] if self.criterion.select else []
+        return [self.select, *other, *(c.select for c in self.checks)]
+
+    @property
+    def same_runs(self) -> bool:
+        """Compared with its own runs over other layers (paired by run)."""
+        other = self.criterion.select
+        return other is not None and dict(other) == dict(self.select)
 
     def against(self) -> Measure:
         """The measure of the runs compared with: the claim's, with the criterion's layers."""
@@ -195,19 +222,19 @@ class Figure:
 
     def __post_init__(self) -> None:
         if self.kind not in FIGURE_KINDS:
-            raise _choose("figure kind", self.kind, list(FIGURE_KINDS))
+            raise choose("figure kind", self.kind, list(FIGURE_KINDS))
         what = f"figure {self.name or self.kind!r}"
         if isinstance(self.by, str) or not self.by or not all(isinstance(k, str) for k in self.by):
             raise ConfigError(f"{what}: by {self.by!r} must be config keys, e.g. ('act',)")
         object.__setattr__(self, "by", tuple(self.by))
         object.__setattr__(self, "metrics", tuple(self.metrics))
         if self.where:
-            object.__setattr__(self, "where", _frozen_selection(self.where, what, "where"))
+            object.__setattr__(self, "where", frozen_selection(self.where, what, "where"))
         else:
             object.__setattr__(self, "where", MappingProxyType({}))
         if self.name is not None and not SLUG.match(str(self.name)):
             raise ConfigError(f"{what}: name {self.name!r}: lower-case words joined by '-'")
-        _check_epoch(self.epoch, f"{what}:")
+        check_epoch(self.epoch, f"{what}:")
         getattr(self, f"_check_{self.kind}")(what)  # _check_layers, _check_versus, ...
 
     def _only(self, what: str, allowed: set[str]) -> None:
@@ -224,7 +251,7 @@ class Figure:
             raise ConfigError(f"{what}: layers needs metrics, the per-layer measures")
         for m in self.metrics:
             if m not in measure_names(per_layer=True):
-                raise _choose(f"{what}: metric", m, measure_names(per_layer=True))
+                raise choose(f"{what}: metric", m, measure_names(per_layer=True))
 
     def _check_versus(self, what: str) -> None:
         self._only(what, {"metric", "x", "log", "layers"})
@@ -241,7 +268,7 @@ class Figure:
         self._only(what, {"metric"})
         columns = [n for n in measure_names(per_layer=False) if not MEASURES[n].derived]
         if self.metric not in columns:
-            raise _choose(f"{what}: metric", self.metric, columns, " (a metrics.csv column)")
+            raise choose(f"{what}: metric", self.metric, columns, " (a metrics.csv column)")
 
     @property
     def selections(self) -> list[Mapping[str, Any]]:
@@ -250,11 +277,6 @@ class Figure:
     def keys(self) -> list[str]:
         """The config keys the figure reads."""
         return [*self.by, *([self.x] if self.x else []), *self.where]
-
-
-def _same(a: Any, b: Any) -> bool:
-    """A config value as a run folder's config would match it (True is not 1)."""
-    return a == b and isinstance(a, bool) == isinstance(b, bool)
 
 
 def _frozen_grid(grid: Any, what: str) -> Mapping[str, tuple[Any, ...]]:
@@ -270,7 +292,7 @@ def _frozen_grid(grid: Any, what: str) -> Mapping[str, tuple[Any, ...]]:
 def _frozen_base(base: Any, what: str) -> Mapping[str, Any]:
     if not isinstance(base, Mapping):
         raise ConfigError(f"{what} must map config keys to values")
-    return _frozen_selection(base, what, "value") if base else MappingProxyType({})
+    return frozen_selection(base, what, "value") if base else MappingProxyType({})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -281,6 +303,7 @@ class Study:
     title: str
     source: str  # the paper
     cost: str  # what it runs, and how long on 2 CPU cores
+    n_why: str  # why the grid's seeds are enough: a power rationale, fixed before it runs
     base: Mapping[str, Any]  # every run's config
     grid: Mapping[str, Sequence[Any]]  # the config keys swept, with their values
     quick_base: Mapping[str, Any] = field(default_factory=dict)  # --quick: base keys replaced
@@ -293,7 +316,7 @@ class Study:
         if not isinstance(self.name, str) or not SLUG.match(self.name):
             raise ConfigError(f"study name {self.name!r}: lower-case words joined by '-'")
         what = f"study {self.name!r}"
-        for attr in ("title", "source", "cost"):
+        for attr in ("title", "source", "cost", "n_why"):
             if not isinstance(getattr(self, attr), str) or not getattr(self, attr):
                 raise ConfigError(f"{what}: {attr} is its text")
         self._freeze(what)
@@ -319,7 +342,7 @@ class Study:
         for k, values in self.quick_grid.items():
             if k not in self.grid:
                 raise ConfigError(f"{what}: quick_grid {k!r} is not a grid key")
-            extra = [v for v in values if not any(_same(v, g) for g in self.grid[k])]
+            extra = [v for v in values if not any(same(v, g) for g in self.grid[k])]
             if extra:  # --quick runs a subset, which the full study reuses
                 raise ConfigError(f"{what}: quick_grid {k} {extra[0]!r} is not in the grid")
         for c in self.controls:
@@ -381,7 +404,7 @@ class Study:
                 given = [*given, *(c[k] for c in self.controls if k in c)]
             if given is None:
                 problems.append(f"select {k!r} is not a config key of the study")
-            elif not any(_same(v, g) for g in given):
+            elif not any(same(v, g) for g in given):
                 gives = ", ".join(map(str, given))
                 problems.append(f"select {k} {v!r} is not a value it runs ({k}: {gives})")
         return problems

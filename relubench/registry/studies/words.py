@@ -16,19 +16,27 @@ LAYERS: Mapping[str, str] = MappingProxyType(
         "each": "every layer",  # every layer judged on its own interval
         "all": "mean over layers",  # per run
         "deep": "mean over deeper half",  # per run, the second half of the layers
+        "shallow": "mean over shallower half",  # per run, the first half (deep's complement)
         "first": "first layer",
+        # per run, Spearman's rank correlation of the layers' values with their depth (1 = the
+        # first layer): -1 when every deeper layer is smaller; needs at least 3 layers
+        "rank": "rank correlation with depth",
     }
 )
+# over the same runs, a claim may compare two layer sets only when neither contains the other
+# (never a group against a superset of itself): these pairs, either way round
+DISJOINT_LAYERS = frozenset({frozenset({"first", "deep"}), frozenset({"shallow", "deep"})})
 WHOLE_NET = "whole net"
 BOUNDS = ("between", "above", "below")
 COMPARISONS = ("less_than", "greater_than")
 CRITERIA: Mapping[str, str] = MappingProxyType(
     {
-        "between": "the seeds' 95% interval inside [lo, hi]",
-        "above": "the seeds' 95% interval above the bound",
-        "below": "the seeds' 95% interval below the bound",
-        "less_than": "the difference from other runs below 0, over its 95% Welch interval",
-        "greater_than": "the difference from other runs above 0, over its 95% Welch interval",
+        "between": "the mean inside [lo, hi]",
+        "above": "the mean above the bound",
+        "below": "the mean below the bound",
+        # the difference from other runs (paired by run or seed where it can be, else Welch's)
+        "less_than": "the difference from other runs below -margin",
+        "greater_than": "the difference from other runs above +margin",
     }
 )
 FIGURE_KINDS: Mapping[str, str] = MappingProxyType(
