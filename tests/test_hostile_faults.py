@@ -23,7 +23,7 @@ from limits import run_limited
 
 from relubench import files
 from relubench.config import merge
-from relubench.runner import checkpoint, train
+from relubench.runner import checkpoint, loop, train
 from relubench.runner.checkpoint import CHECKPOINT, CheckpointError
 from relubench.runner.train import FolderUnreadable, FolderUnwritable, run
 
@@ -208,7 +208,7 @@ def test_force_keeps_the_complete_run_until_the_new_one_completes(tiny):
 
 def test_a_non_finite_evaluation_is_a_divergence_and_summary_json_is_strict(tiny, monkeypatch):
     cfg = merge({**tiny, "epochs": 2, "val_size": 64})
-    real = train.evaluate
+    real = loop.evaluate  # what an epoch's evaluation (loop.measure) calls
 
     def nan_at_epoch_2(model, x, y, *a, **k):
         result, probe = real(model, x, y, *a, **k)
@@ -217,7 +217,7 @@ def test_a_non_finite_evaluation_is_a_divergence_and_summary_json_is_strict(tiny
         return result, probe
 
     calls: list[int] = []
-    monkeypatch.setattr(train, "evaluate", nan_at_epoch_2)
+    monkeypatch.setattr(loop, "evaluate", nan_at_epoch_2)
     s = run(cfg)
     assert s["status"] == "diverged" and "test_loss became nan at epoch 2" in s["error"]
     text = (cfg.run_dir / "summary.json").read_text()
