@@ -83,33 +83,20 @@ STUDY = Study(
             checks=(RELU_DIES,),
         ),
     ),
-    figures=(
+    figures=tuple(
         Figure(
             kind="versus",
             x="lr",
             log=True,
-            metric="dead_frac",
+            metric=metric,
             by=("norm", "act"),
             epoch="last",
-            name="dead-vs-lr",
-        ),
-        Figure(
-            kind="versus",
-            x="lr",
-            log=True,
-            metric="diverged",
-            by=("norm", "act"),
-            epoch="last",
-            name="diverged-vs-lr",
-        ),
-        Figure(
-            kind="versus",
-            x="lr",
-            log=True,
-            metric="test_acc",
-            by=("norm", "act"),
-            epoch="last",
-            name="accuracy-vs-lr",
-        ),
+            name=name,
+        )
+        for metric, name in (
+            ("dead_frac", "dead-vs-lr"),
+            ("diverged", "diverged-vs-lr"),
+            ("test_acc", "accuracy-vs-lr"),
+        )
     ),  # fmt: skip
 )
