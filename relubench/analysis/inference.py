@@ -41,6 +41,13 @@ def _moments(a: Sequence[float]) -> tuple[int, float, float]:
     return n, m, sum((x - m) ** 2 for x in a) / (n - 1)
 
 
+def no_spread(values: Sequence[float]) -> bool:
+    """Whether the values are alike but for float rounding (a spread below 1e-9 of their
+    size): then no test can be made, it would say nothing about the noise."""
+    _, m, v = _moments(values)
+    return v <= (1e-9 * max(1.0, abs(m), *map(abs, values))) ** 2
+
+
 def pooled_sd(a: Sequence[float], b: Sequence[float]) -> float | None:
     if len(a) < 2 or len(b) < 2:
         return None
@@ -68,12 +75,12 @@ def welch(a: Sequence[float], b: Sequence[float]) -> Parts | None:
     values a side or no spread on either side."""
     if len(a) < 2 or len(b) < 2:
         return None
+    if no_spread(a) and no_spread(b):
+        return None
     na, ma, va = _moments(a)
     nb, mb, vb = _moments(b)
     sa, sb = va / na, vb / nb
     se2 = sa + sb
-    if se2 == 0:
-        return None
     df = se2**2 / (sa**2 / (na - 1) + sb**2 / (nb - 1))
     return ma - mb, math.sqrt(se2), df
 
@@ -81,19 +88,15 @@ def welch(a: Sequence[float], b: Sequence[float]) -> Parts | None:
 def paired(a: Sequence[float], b: Sequence[float]) -> Parts | None:
     """(mean of a_i - b_i, its standard error, n - 1) over pairs (a_i, b_i); None with fewer
     than two pairs, or when every pair differs by the same amount (no spread: no test)."""
-    d = [x - y for x, y in zip(a, b, strict=True)]
-    if len(d) < 2:
-        return None
-    n, m, v = _moments(d)
-    return None if v == 0 else (m, math.sqrt(v / n), n - 1)
+    return one_sample([x - y for x, y in zip(a, b, strict=True)])
 
 
 def one_sample(values: Sequence[float]) -> Parts | None:
     """(mean, its standard error, n - 1); None with fewer than two values or no spread."""
-    if len(values) < 2:
+    if len(values) < 2 or no_spread(values):
         return None
     n, m, v = _moments(values)
-    return None if v == 0 else (m, math.sqrt(v / n), n - 1)
+    return m, math.sqrt(v / n), n - 1
 
 
 def sides(parts: Parts, at: float) -> tuple[float, float]:
@@ -102,8 +105,8 @@ def sides(parts: Parts, at: float) -> tuple[float, float]:
     from scipy.special import stdtr
 
     value, se, df = parts
-    below = float(stdtr(df, (value - at) / se))
-    return 1 - below, below
+    t = (value - at) / se
+    return float(stdtr(df, -t)), float(stdtr(df, t))  # each tail directly: no 1 - p rounding
 
 
 def p_value(parts: Parts | None) -> float | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,16 +166,26 @@ def _baseline_of(k: tuple, groups: list[tuple], idx: int, base_value: str) -> tu
     return "baseline" if base == k else base
 
 
+def pair_seeds(
+    mine: Sequence[tuple[Any, Any]], theirs: Sequence[tuple[Any, Any]], every: bool = True
+) -> tuple[list[Any], list[Any]] | None:
+    """Two sides' (seed, item) seed by seed, over the seeds both ran: runs of one seed share
+    their data order and init seed, so a comparison of them is paired. None when a seed is on
+    a side twice, fewer than two seeds are common, or (`every`) the two sides' seeds differ."""
+    a, b = dict(mine), dict(theirs)
+    common = sorted(set(a) & set(b), key=str)
+    if len(a) != len(mine) or len(b) != len(theirs) or len(common) < 2:
+        return None
+    if every and set(a) != set(b):
+        return None
+    return [a[s] for s in common], [b[s] for s in common]
+
+
 def seed_pairs(mine: list[Row], theirs: list[Row]) -> tuple[list[float], list[float]] | None:
     """Two groups' final accuracies seed by seed, when both ran the same two or more seeds,
-    each once: runs of one seed share their data order and init seed, so the comparison is
-    paired. None otherwise."""
-    a = {r["seed"]: r["final_test_acc"] for r in mine}
-    b = {r["seed"]: r["final_test_acc"] for r in theirs}
-    if len(a) < 2 or len(a) != len(mine) or len(b) != len(theirs) or set(a) != set(b):
-        return None
-    seeds = sorted(a, key=str)
-    return [a[s] for s in seeds], [b[s] for s in seeds]
+    each once (`pair_seeds`); None otherwise."""
+    return pair_seeds([(r["seed"], r["final_test_acc"]) for r in mine],
+                      [(r["seed"], r["final_test_acc"]) for r in theirs])  # fmt: skip
 
 
 def _group_row(

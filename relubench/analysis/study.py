@@ -4,7 +4,7 @@ Each claim of the study's definition (`relubench.registry.studies`) selects runs
 measures a number per run (or per run and layer). Then:
 
 - its checks: what the setting must show for the claim to be testable (a floor or a ceiling,
-  e.g. ReLU loses at least 1% of its units); when one fails the claim is `untestable here`;
+  e.g. ReLU loses at least 5% of its units); when one fails the claim is `untestable here`;
 - its test: a bound claim (between / above / below) is a one-sample t of the seeds' values
   against the bound; a comparison is the difference from the other runs against the claim's
   margin: paired by run (the same runs over other layers), paired by seed (both sides ran the
@@ -24,6 +24,7 @@ The runs and their measured numbers come from `analysis.study_runs`. Torch-free.
 from __future__ import annotations
 
 import json
+import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ from relubench.analysis.inference import (
     sides,
     welch,
 )
-from relubench.analysis.stats import text
+from relubench.analysis.stats import pair_seeds, text
 from relubench.analysis.study_figures import save_study_figures
 from relubench.analysis.study_runs import StudyRun, matches, read_runs, value
 from relubench.errors import CompareError, short
@@ -85,13 +86,30 @@ def _bound_text(criterion: Criterion) -> str:
 
 
 def _tested(p_confirm: float | None, p_refute: float | None) -> dict[str, Any]:
-    """The test's record, its verdict as if it were the study's only claim."""
+    """The test's record, its verdict as if it were the study's only claim; `side`: the verdict
+    its smaller p speaks for (a missing p is no evidence: 1)."""
     if p_confirm is None and p_refute is None:
-        return {"p_confirm": None, "p_refute": None, "p": None, "verdict": "inconclusive"}
-    p = min(1.0 if p_confirm is None else p_confirm, 1.0 if p_refute is None else p_refute)
-    side = "confirmed" if p == p_confirm else "refuted"
-    return {"p_confirm": p_confirm, "p_refute": p_refute, "p": p,
+        return {"p_confirm": None, "p_refute": None, "p": None, "side": None,
+                "verdict": "inconclusive"}  # fmt: skip
+    pc = 1.0 if p_confirm is None else p_confirm
+    pr = 1.0 if p_refute is None else p_refute
+    side = "confirmed" if pc <= pr else "refuted"
+    p = min(pc, pr)
+    return {"p_confirm": p_confirm, "p_refute": p_refute, "p": p, "side": side,
             "verdict": side if p < ALPHA else "inconclusive"}  # fmt: skip
+
+
+def _label(select: Any) -> str:
+    return ", ".join(f"{k} {text(v)}" for k, v in select.items())
+
+
+def _lost(selected: list[StudyRun], kept: list[StudyRun], label: str) -> str:
+    """'; k of n runs of <label> diverged (not measured)', or '' when none did."""
+    k = len(selected) - len(kept)
+    return f"; {k} of {len(selected)} runs of {label} diverged (not measured)" if k else ""
+
+
+EMPTY = {"test": None, "value": None, "ci95": None, "p_holm": None}  # a record's fields, unset
 
 
 def judge(claim: Claim, runs: list[StudyRun]) -> dict[str, Any]:
@@ -107,23 +125,27 @@ def judge(claim: Claim, runs: list[StudyRun]) -> dict[str, Any]:
         "runs": [r.run_id for r in chosen],
         "n": len(chosen),
         "diverged": len(selected) - len(chosen),
+        **EMPTY,
     }
     if claim.margin is not None:
         record.update(margin=claim.margin, margin_why=claim.why)
+    elif claim.why:
+        record["bound_why"] = claim.why
     checks = [_check(c, runs) for c in claim.checks]
     if checks:
         record["checks"] = checks
     if not chosen:
-        return {**record, **_nothing("no complete runs", selected)}
-    values = [value(r, claim.measure) for r in chosen]
-    if claim.criterion.compares:
-        record.update(_against(claim, chosen, values, runs))
-    elif claim.measure.layers == "each":
-        record.update(_each_layer(claim, values))
+        record.update(measured=f"no complete runs{_lost(selected, chosen, 'its own')}",
+                      criterion="", **_tested(None, None))  # fmt: skip
     else:
-        record.update(_bound(claim, values))
-    if len(selected) > len(chosen):
-        record["measured"] += f"; {len(selected) - len(chosen)} more run(s) diverged"
+        values = [value(r, claim.measure) for r in chosen]
+        if claim.criterion.compares:
+            record.update(_against(claim, chosen, values, runs))
+        elif claim.measure.layers == "each":
+            record.update(_each_layer(claim, values))
+        else:
+            record.update(_bound(claim, values))
+        record["measured"] += _lost(selected, chosen, "its own")
     failed = [c for c in checks if not c["passed"]]
     if failed:
         record["verdict"] = UNTESTABLE
@@ -131,61 +153,68 @@ def judge(claim: Claim, runs: list[StudyRun]) -> dict[str, Any]:
     return record
 
 
-def _nothing(why: str, selected: list[StudyRun]) -> dict[str, Any]:
-    if selected:
-        why = f"{why}: every one of its {len(selected)} runs diverged"
-    return {"measured": why, "criterion": "", **_tested(None, None)}
-
-
 def _check(check: Check, runs: list[StudyRun]) -> dict[str, Any]:
     """A check's record: the mean of its measure over its runs, and whether it passes."""
-    rs = [r for r in runs if matches(r, check.select) and r.has(check.measure)]
+    selected = [r for r in runs if matches(r, check.select)]
+    rs = [r for r in selected if r.has(check.measure)]
     need = [f">= {check.least:g}" if check.least is not None else "",
             f"<= {check.most:g}" if check.most is not None else ""]  # fmt: skip
-    need_text = " and ".join(x for x in need if x)
-    label = ", ".join(f"{k} {text(v)}" for k, v in check.select.items())
+    label = _label(check.select)
     if not rs:
+        why = f"all {len(selected)} diverged" if selected else "none ran"
         return {"what": check.what, "value": None, "passed": False,
-                "measured": f"not shown: no runs of {label} to check {check.what!r}"}  # fmt: skip
+                "measured": f"not shown: {check.what} (no runs of {label}: {why})"}  # fmt: skip
     mean = sum(value(r, check.measure) for r in rs) / len(rs)  # type: ignore[misc]
     passed = (check.least is None or mean >= check.least) and (
         check.most is None or mean <= check.most
     )
     measured = (
         f"not shown: {check.what} ({_measure_text(check.measure)} of {label}: {_fmt(mean)}, "
-        f"needs {need_text})"
+        f"needs {' and '.join(x for x in need if x)})"
     )
     return {"what": check.what, "value": mean, "passed": passed, "measured": measured}
+
+
+def _no_test(n: int) -> str:
+    return "" if n > 1 else " (one run: no test)"
 
 
 def _bound(claim: Claim, values: list) -> dict[str, Any]:
     parts = one_sample(values)
     n = len(values)
     mean = sum(values) / n
-    std = (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5 if n > 1 else 0.0
-    low, high = _ci(parts, mean)
+    ci = ""
+    if parts:
+        low, high = _ci(parts, mean)
+        ci = f", 95% CI [{_fmt(low)}, {_fmt(high)}]"
+    std = statistics.stdev(values) if n > 1 else 0.0
     ps = _bound_p(parts, claim.criterion) if parts else (None, None)
+    why = f" ({claim.why})" if claim.why else ""
     return {
         "measured": (
-            f"{_measure_text(claim.measure)}: {_fmt(mean)} ± {_fmt(std)}, 95% CI "
-            f"[{_fmt(low)}, {_fmt(high)}], n = {n}" + ("" if parts else " (no test: no spread)")
+            f"{_measure_text(claim.measure)}: {_fmt(mean)} ± {_fmt(std)}{ci}, n = {n}"
+            + (_no_test(n) or ("" if parts else " (no test: no spread)"))
         ),
-        "criterion": f"mean {_bound_text(claim.criterion)} (one-sample t)",
+        "criterion": f"mean {_bound_text(claim.criterion)}{why} (one-sample t)",
         "test": "one-sample t",
         "value": mean,
-        "ci95": [low, high],
+        "ci95": list(_ci(parts, mean)) if parts else None,
         **_tested(*ps),
     }
 
 
-def _by_seed(mine: list[StudyRun], theirs: list[StudyRun]) -> tuple[list, list] | None:
-    """The two sides' runs seed by seed when both ran the same two or more seeds, once each."""
-    a = {r.config.get("seed"): r for r in mine}
-    b = {r.config.get("seed"): r for r in theirs}
-    if len(a) < 2 or len(a) != len(mine) or len(b) != len(theirs) or set(a) != set(b):
-        return None
-    seeds = sorted(a, key=str)
-    return [a[s] for s in seeds], [b[s] for s in seeds]
+def _pairs(
+    claim: Claim, chosen: list[StudyRun], others: list[StudyRun]
+) -> tuple[str, list[StudyRun], list[StudyRun]]:
+    """How the two sides are compared, and the runs compared: by run (the same runs over
+    other layers), by seed (the seeds both ran, once each), else every run, by Welch's."""
+    if claim.same_runs:
+        return "paired by run", chosen, others
+    pairs = pair_seeds([(r.config.get("seed"), r) for r in chosen],
+                       [(r.config.get("seed"), r) for r in others], every=False)  # fmt: skip
+    if pairs is not None:
+        return "paired by seed", *pairs
+    return "Welch", chosen, others
 
 
 def _against(
@@ -195,40 +224,48 @@ def _against(
     crit, margin = claim.criterion, claim.margin or 0.0
     select = dict(crit.select or {})
     measure = claim.against()
-    others = [r for r in runs if matches(r, select) and r.has(measure)]
-    label = ", ".join(f"{k} {text(v)}" for k, v in select.items())
-    label += f" ({_measure_text(measure)})" if crit.layers is not None else ""
+    selected = [r for r in runs if matches(r, select)]
+    others = [r for r in selected if r.has(measure)]
+    label = _label(select) + (f" ({_measure_text(measure)})" if crit.layers is not None else "")
+    lost = _lost(selected, others, label)
     if not others:
-        return _nothing(f"no complete runs of {label}", [r for r in runs if matches(r, select)])
-    theirs = [value(r, measure) for r in others]
-    mine, other = sum(values) / len(values), sum(theirs) / len(theirs)
-    if claim.same_runs:
-        test, parts = "paired by run", paired(values, theirs)
-    elif (pairs := _by_seed(chosen, others)) is not None:
-        a = [value(r, claim.measure) for r in pairs[0]]
-        b = [value(r, measure) for r in pairs[1]]
-        test, parts = "paired by seed", paired(a, b)  # type: ignore[arg-type]
-    else:
-        test, parts = "Welch", welch(values, theirs)
+        return {"measured": f"no complete runs of {label}{lost}", "criterion": "",
+                **_tested(None, None)}  # fmt: skip
+    test, mine_runs, their_runs = _pairs(claim, chosen, others)
+    a = [value(r, claim.measure) for r in mine_runs]
+    b = [value(r, measure) for r in their_runs]
+    parts = welch(a, b) if test == "Welch" else paired(a, b)  # type: ignore[arg-type]
+    unpaired = len(chosen) + len(others) - len(mine_runs) - len(their_runs)
+    if unpaired:
+        lost += f"; {unpaired} run(s) without a partner seed left out of the pairs"
+    mine, other = sum(a) / len(a), sum(b) / len(b)  # type: ignore[arg-type]
     diff = mine - other
-    low, high = _ci(parts, diff)
     want, at = (">", margin) if crit.kind == "greater_than" else ("<", -margin)
     ps: tuple[float | None, float | None] = (None, None)
+    ci = ""
     if parts:
         above, below = sides(parts, at)
         ps = (min(1.0, 2 * above), min(1.0, 2 * below))
         ps = ps if want == ">" else (ps[1], ps[0])
+        low, high = _ci(parts, diff)
+        ci = f", 95% CI [{_fmt(low)}, {_fmt(high)}]"
+    n = min(len(a), len(b))
     return {
         "measured": (
             f"{_measure_text(claim.measure)}: {_fmt(mine)} vs {_fmt(other)} ({label}); "
-            f"difference {_fmt(diff)}, 95% CI [{_fmt(low)}, {_fmt(high)}], {test}, n = "
-            f"{len(values)} and {len(theirs)}" + ("" if parts else " (no test: no spread)")
+            f"difference {_fmt(diff)}{ci}, {test}, n = {len(a)} and {len(b)}"
+            + (_no_test(n) or ("" if parts else " (no test: no spread)"))
+            + lost
         ),
         "criterion": f"difference {want} {at:+g} (margin: {claim.why})",
         "test": test,
         "value": diff,
-        "ci95": [low, high],
-        "against": {"select": select, "runs": [r.run_id for r in others]},
+        "ci95": list(_ci(parts, diff)) if parts else None,
+        "against": {
+            "select": select,
+            "runs": [r.run_id for r in others],
+            "diverged": len(selected) - len(others),
+        },  # fmt: skip
         **_tested(*ps),
     }
 
@@ -280,8 +317,7 @@ def verdicts(
     tested = [c for c in claims if c["verdict"] != UNTESTABLE and c["p"] is not None]
     for c, adjusted in zip(tested, holm([c["p"] for c in tested]), strict=True):
         c["p_holm"] = adjusted
-        side = "confirmed" if c["p"] == c["p_confirm"] else "refuted"
-        c["verdict"] = side if adjusted is not None and adjusted < ALPHA else "inconclusive"
+        c["verdict"] = c["side"] if adjusted is not None and adjusted < ALPHA else "inconclusive"
     for c in claims:
         c["source"] = study.source
     keys = [k for k in study.grid if k != "seed"]

@@ -13,6 +13,7 @@ computes its derived measures. Torch-free.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +32,8 @@ DERIVE: dict[str, Callable[..., float]] = {
     "out_var": lambda std: std * std,
     "pre_var": lambda std: std * std,
     "abs_out_mean": abs,
-    "gap": lambda train, test: train - test,
-    "eval_gap": lambda train, test: train - test,
+    "gap": operator.sub,  # train - test
+    "eval_gap": operator.sub,
     "alpha_change": lambda now, init: abs(now - init),  # since_init: (at epoch, at epoch 0)
 }
 
@@ -186,11 +187,15 @@ def value(run: StudyRun, measure: Measure) -> float | list[float]:
     per_layer = layer_values(run, metric, measure.epoch)
     if layers == "each":
         return per_layer
+    need = {"rank": 3, "deep": 2, "shallow": 2, "rest": 2}.get(layers, 1)
+    if len(per_layer) < need:  # else "deep" and "shallow" would be one layer, compared to itself
+        raise CompareError(f"{run.run_id}: layers {layers!r} needs {need} activation layers")
     if layers == "first":
         return per_layer[0]
     if layers == "rank":
         return depth_rank(per_layer)
-    if layers in ("deep", "shallow"):
+    if layers != "all":
         half = len(per_layer) // 2
-        per_layer = per_layer[half:] if layers == "deep" else per_layer[:half] or per_layer
+        per_layer = {"deep": per_layer[half:], "shallow": per_layer[:half],
+                     "rest": per_layer[1:]}[layers]  # fmt: skip
     return sum(per_layer) / len(per_layer)

@@ -14,10 +14,11 @@ PLAIN_HIGH = {"act": "relu", "norm": "none", "lr": HIGH}  # the cnn without its 
 MARGIN = 0.02
 WHY = "2% of the units, 7 of the cnn's 352: fewer is a unit here and there, not a dying net"
 RELU_DIES = Check(
-    what="ReLU loses at least 2% of its units here (without it there is nothing to resist)",
+    what="ReLU loses at least 5% of its units here (the margin and room for an effect beyond "
+    "it: without it there is nothing to resist)",
     select=PLAIN_HIGH,
     measure=DEAD_LAST,
-    least=MARGIN,
+    least=0.05,
 )
 
 
@@ -44,10 +45,12 @@ STUDY = Study(
     "images (237 steps of 128), dead units on the first 1,024 training images, relu, leaky, "
     "prelu, elu x peak lr 0.01-1.0; full: 96 runs (3 seeds), about 25 minutes with --jobs 2; "
     "quick: 8 (relu and leaky without batch norm, lr 0.01 and 0.3, 2 seeds, 3,000 images)",
-    n_why="3 seeds, paired by seed: in the cnn the dead fraction varied by about 0.01-0.02 "
-    "between seeds (seed-claims, before this rework), so a difference's 95% interval is about "
-    "+-0.03-0.05: it resolves the large losses CS231n speaks of (up to 40% of a net), not "
-    "differences near the 0.02 margin",
+    n_why="3 seeds a setting, paired by seed, 5 claims under Holm: at Holm's first step "
+    "(alpha 0.01) a mean difference must clear the 0.02 margin by 5.7 sd of the per-seed "
+    "differences (t_2 / sqrt 3); with the 0.01-0.02 seed-to-seed sd of dead fractions seen in "
+    "the BN cnn (seed-claims, before this rework) that resolves losses of 0.1-0.15 and more, "
+    "the size CS231n speaks of (up to 40% of a net), not small ones; 96 runs already cost "
+    "about 25 minutes",
     base={"dataset": "mnist-mini", "model": "cnn", "epochs": 3, "probe_split": "train"},
     grid={
         "act": ["relu", "leaky", "prelu", "elu"],

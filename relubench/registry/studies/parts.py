@@ -14,7 +14,7 @@ from relubench.registry.studies.measures import MEASURES, measure_names
 from relubench.registry.studies.words import LAYERS
 
 Epoch = int | Literal["last"]
-Layers = Literal["each", "all", "deep", "shallow", "first", "rank"]  # words.LAYERS
+Layers = Literal["each", "all", "deep", "shallow", "first", "rest", "rank"]  # words.LAYERS
 
 SCALARS = (str, int, float, bool)
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]*\Z")

@@ -35,11 +35,11 @@ def _fewer_dead(act: str, model: str) -> Claim:
         why="1% of the units (4 of the cnn's 352, 10 of the mlp's 1,024): fewer is noise",
         checks=(
             Check(
-                what="ReLU loses at least 2% of its units here (else there is no problem to "
-                "address: a floor)",
+                what="ReLU loses at least 5% of its units here (the margin and room for an "
+                "effect beyond it; else there is no problem to address: a floor)",
                 select=relu,
                 measure=DEAD,
-                least=0.02,
+                least=0.05,
             ),
         ),
     )
@@ -55,17 +55,19 @@ STUDY = Study(
     source=SOURCE,
     cost="the BN cnn and the mlp, 3 epochs on mnist-mini, relu, leaky, prelu, prelu-shared, "
     "elu, and leaky at PReLU's initial slope 0.25, dead units and the eval-mode accuracy on the "
-    "first 1,024 training images; full: 36 runs (3 seeds), quick: 20 (4 activations and the "
+    "first 1,024 training images; full: 60 runs (5 seeds), quick: 20 (4 activations and the "
     "control, 2 seeds, 3,000 images)",
-    n_why="3 seeds, paired by seed: the earlier run of this study (unpaired) gave 95% "
-    "half-widths of 0.5-0.6 points on accuracy differences and 0.03 on dead fractions, enough "
-    "to see the large effects the explainers promise (a 'considerable' rise is taken as at "
-    "least half a point), not small ones; the seeds are not added to after a result",
+    n_why="5 seeds a setting, paired by seed, 10 claims under Holm: at Holm's first step "
+    "(alpha 0.005) a mean difference must clear its margin by 2.5 sd of the per-seed "
+    "differences (t_4 / sqrt 5; with 3 seeds, as this study first had, it would be 8.1); with "
+    "accuracy differences varying by 0.1-0.3 points between seeds, a rise of about 1 point is "
+    "resolved, one just above the half-point margin is not. Set to 5 before this run's "
+    "results were read",
     base={"dataset": "mnist-mini", "epochs": 3, "leaky_slope": 0.01, "probe_split": "train"},
     grid={
         "act": ["relu", "leaky", "prelu", "prelu-shared", "elu"],
         "model": ["cnn", "mlp"],
-        "seed": [0, 1, 2],
+        "seed": [0, 1, 2, 3, 4],
     },
     quick_base={"train_size": 3000},
     quick_grid={"act": ["relu", "leaky", "prelu", "elu"], "seed": [0, 1]},

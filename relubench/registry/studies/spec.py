@@ -17,7 +17,7 @@ the verdicts from the run folders alone:
              against the claim's `margin`, the smallest difference that matters (`why`: its
              reason, chosen before the data)
   Check      what the setting must show for the claim to be testable at all (a floor or a
-             ceiling: e.g. ReLU loses at least 1% of its units, the slopes move at least 0.01);
+             ceiling: e.g. ReLU loses at least 5% of its units, the slopes move at least 0.01);
              a claim whose check fails is `untestable here`
   Figure     kind: one of FIGURE_KINDS, with that kind's fields (see FIGURE_KINDS)
 
@@ -95,7 +95,7 @@ class Check:
     """What the setting must show before a claim can be tested: the mean of `measure` over the
     runs of `select` at least `least` and/or at most `most`; `what` says it in words."""
 
-    what: str  # e.g. "ReLU loses units here (at least 1% dead)"
+    what: str  # e.g. "ReLU loses at least 5% of its units here"
     select: Mapping[str, Any]
     measure: Measure
     least: float | None = None
@@ -123,7 +123,7 @@ class Claim:
     measure: Measure
     criterion: Criterion
     margin: float | None = None  # less_than, greater_than: the smallest difference that matters
-    why: str = ""  # why that margin, in a line
+    why: str = ""  # why that margin (or a bound's value), in a line
     checks: tuple[Check, ...] = ()  # what the setting must show for the claim to be testable
 
     def __post_init__(self) -> None:
@@ -150,6 +150,11 @@ class Claim:
             raise ConfigError(f"{what}: checks must be Checks")
 
     def _check_margin(self, what: str) -> None:
+        if MEASURES[self.measure.metric].status:  # an outcome per run, 0 or 1: no t-test
+            raise ConfigError(
+                f"{what}: {self.measure.metric} is a run's outcome (0 or 1): a t-based "
+                "criterion does not apply; draw it in a figure"
+            )
         if not self.criterion.compares:
             if self.margin is not None:
                 raise ConfigError(f"{what}: a bound criterion takes no margin (the bound is one)")

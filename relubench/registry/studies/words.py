@@ -13,11 +13,12 @@ from types import MappingProxyType
 # net, from metrics.csv); the text is what verdict.md says
 LAYERS: Mapping[str, str] = MappingProxyType(
     {
-        "each": "every layer",  # every layer judged on its own interval
+        "each": "every layer",  # every layer tested on its own
         "all": "mean over layers",  # per run
         "deep": "mean over deeper half",  # per run, the second half of the layers
         "shallow": "mean over shallower half",  # per run, the first half (deep's complement)
         "first": "first layer",
+        "rest": "mean over every layer but the first",  # per run: first's complement
         # per run, Spearman's rank correlation of the layers' values with their depth (1 = the
         # first layer): -1 when every deeper layer is smaller; needs at least 3 layers
         "rank": "rank correlation with depth",
@@ -25,7 +26,9 @@ LAYERS: Mapping[str, str] = MappingProxyType(
 )
 # over the same runs, a claim may compare two layer sets only when neither contains the other
 # (never a group against a superset of itself): these pairs, either way round
-DISJOINT_LAYERS = frozenset({frozenset({"first", "deep"}), frozenset({"shallow", "deep"})})
+DISJOINT_LAYERS = frozenset(
+    frozenset(pair) for pair in (("first", "deep"), ("first", "rest"), ("shallow", "deep"))
+)
 WHOLE_NET = "whole net"
 BOUNDS = ("between", "above", "below")
 COMPARISONS = ("less_than", "greater_than")
