@@ -4,7 +4,8 @@ Each claim of the study's definition (`relubench.registry.studies`) selects runs
 measures a number per run (or per run and layer). Then:
 
 - its checks: what the setting must show for the claim to be testable (a floor or a ceiling,
-  e.g. ReLU loses at least 5% of its units); when one fails the claim is `untestable here`;
+  e.g. ReLU loses at least 5% of its units); when one fails the claim is `untestable here`, as
+  it is when every run of either side diverged (there is nothing to measure);
 - its test: a bound claim (between / above / below) is a one-sample t of the seeds' values
   against the bound; a comparison is the difference from the other runs against the claim's
   margin: paired by run (the same runs over other layers), paired by seed (both sides ran the
@@ -137,6 +138,8 @@ def judge(claim: Claim, runs: list[StudyRun]) -> dict[str, Any]:
     if not chosen:
         record.update(measured=f"no complete runs{_lost(selected, chosen, 'its own')}",
                       criterion="", **_tested(None, None))  # fmt: skip
+        if selected:  # every run diverged: the setting cannot show the measure at all
+            record["verdict"] = UNTESTABLE
     else:
         values = [value(r, claim.measure) for r in chosen]
         if claim.criterion.compares:
@@ -228,9 +231,9 @@ def _against(
     others = [r for r in selected if r.has(measure)]
     label = _label(select) + (f" ({_measure_text(measure)})" if crit.layers is not None else "")
     lost = _lost(selected, others, label)
-    if not others:
+    if not others:  # every run diverged: untestable here; none ran: inconclusive
         return {"measured": f"no complete runs of {label}{lost}", "criterion": "",
-                **_tested(None, None)}  # fmt: skip
+                **_tested(None, None), **({"verdict": UNTESTABLE} if selected else {})}  # fmt: skip
     test, mine_runs, their_runs = _pairs(claim, chosen, others)
     a = [value(r, claim.measure) for r in mine_runs]
     b = [value(r, measure) for r in their_runs]
