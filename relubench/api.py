@@ -208,7 +208,8 @@ def study_plan(
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"{folder} is a file; give another --out")
     runs = {**(overrides or {}), "out": str(folder / "runs")}
-    return study, plan_of(study.spec(quick), f"study {study.name}", runs)
+    # a diverged run is one of the study's outcomes: kept, not tried again (delete its folder)
+    return study, plan_of(study.spec(quick), f"study {study.name}", runs, ("complete", "diverged"))
 
 
 def run_study(

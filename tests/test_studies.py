@@ -436,3 +436,14 @@ def test_diverged_runs_on_the_compared_side_are_said(tmp_path):
         "1 of 3 runs of act relu, norm none, lr 0.3 diverged (not measured)" in (record["measured"])
     )
     assert record["test"] == "paired by seed" and record["n"] == 3
+
+
+def test_a_study_keeps_a_diverged_run_where_a_sweep_tries_it_again(tmp_path):
+    from relubench.runner.plan import plan_of
+
+    folder = make_run(tmp_path, "relu", 0, status="diverged")
+    spec = {"base": {"dataset": "synthetic", "act": "relu", "seed": 0, "epochs": 3, "width": 8,
+                     "out": str(tmp_path)}}  # fmt: skip
+    assert folder.name not in plan_of(spec, "sweep").complete  # a sweep runs it again
+    study_plan = plan_of(spec, "study", done=("complete", "diverged"))
+    assert folder.name in study_plan.complete and list(study_plan.todo) == []

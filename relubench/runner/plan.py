@@ -52,6 +52,9 @@ class Plan:
     extra: list[dict[str, Any]]
     overrides: dict[str, Any]
     size: int  # runs before removing duplicates
+    # the statuses a run is done at, not run again: a study keeps "diverged" too (its outcome,
+    # the same again on the same machine and thread count); a sweep tries a diverged run anew
+    done: tuple[str, ...] = ("complete",)
 
     def __iter__(self) -> Iterator[RunConfig]:
         """Every run config, duplicates removed, each validated as it comes (once resolved,
@@ -114,7 +117,7 @@ class Plan:
         too large to resolve lists each output folder once and matches the complete runs
         there against the grid (a count for --dry-run)."""
         if "configs" in self.__dict__:
-            return {c.run_id for c in self.configs if run_status(c.run_dir) == "complete"}
+            return {c.run_id for c in self.configs if run_status(c.run_dir) in self.done}
         done = set()
         for out in self.outs:
             try:
@@ -123,7 +126,7 @@ class Plan:
                 continue
             for name in names:
                 summary = read_summary(Path(out) / name) if name[0] != "." else None
-                if summary and summary.get("status") == "complete" and self._holds(summary):
+                if summary and summary.get("status") in self.done and self._holds(summary):
                     done.add(name)
         return done
 
@@ -178,9 +181,14 @@ def expand(path: str | Path, overrides: dict[str, Any] | None = None) -> Plan:
     return plan_of(spec, str(path), overrides)
 
 
-def plan_of(spec: dict[str, Any], source: str, overrides: dict[str, Any] | None = None) -> Plan:
+def plan_of(
+    spec: dict[str, Any],
+    source: str,
+    overrides: dict[str, Any] | None = None,
+    done: tuple[str, ...] = ("complete",),
+) -> Plan:
     """A sweep's mapping (base, grid, runs) -> its Plan, every key and value validated;
-    errors name `source` and the key."""
+    errors name `source` and the key. `done`: the statuses at which a run is not run again."""
     unknown = [k for k in spec if k not in SWEEP_KEYS]
     if unknown:
         raise ConfigError(f"{source}: unknown sweep key {unknown[0]!r}; use base, grid, runs")
@@ -207,7 +215,7 @@ def plan_of(spec: dict[str, Any], source: str, overrides: dict[str, Any] | None 
     overrides = overrides or {}
     # each value checked once (with the base), not each run: a grid of a million runs is
     # checked in the time its lists take; combinations are checked as the runs are resolved
-    plan = Plan(source, base, grid, extra, overrides, math.prod(map(len, grid.values())))
+    plan = Plan(source, base, grid, extra, overrides, math.prod(map(len, grid.values())), done)
     plan.size = plan.size + len(extra) if grid else len(extra) or 1
     for key, values in grid.items():
         for v in values:  # the value's type and range; combinations when resolved

@@ -173,7 +173,8 @@ class RichSweepReporter(SweepReporter):
         done = plan.count - todo
         self.counts["skipped"] = done
         self.console.print(
-            f"{_safe(plan.source)}: {plan.count} runs, {done} already complete, {todo} to run"
+            f"{_safe(plan.source)}: {plan.count} runs, {done} already {' or '.join(plan.done)}, "
+            f"{todo} to run"
         )
         self.task = self.progress.add_task("runs", total=todo, info=self._info())
 
