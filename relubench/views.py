@@ -142,7 +142,8 @@ def skipped_warning(skipped: list[tuple[str, str]], limit: int = 20) -> str:
     return f"[yellow]warning:[/] skipped {len(skipped)}:\n" + "\n".join(lines)
 
 
-VERDICT_STYLE = {"confirmed": "green", "refuted": "red", "inconclusive": "yellow"}
+VERDICT_STYLE = {"confirmed": "green", "refuted": "red", "inconclusive": "yellow",
+                 "untestable here": "dim"}  # fmt: skip
 
 
 def studies_table() -> Table:
@@ -152,9 +153,9 @@ def studies_table() -> Table:
     table = Table(title="studies: relubench study run NAME [--quick]")
     for col in ("study", "what it checks", "claims", "source", "runs"):
         table.add_column(col, no_wrap=col == "study")
-    for s in STUDIES.values():
+    for s in STUDIES.values():  # the texts are the registry's: escaped, "Var[w]" is not markup
         claims = "\n".join(f"- {c.claim}" for c in s.claims)
-        table.add_row(s.name, s.title, claims, s.source, s.cost)
+        table.add_row(*map(escape, (s.name, s.title, claims, s.source, s.cost)))
     return table
 
 

@@ -208,6 +208,7 @@ def test_a_run_whose_tables_are_malformed_is_left_out_with_the_reason(tmp_path):
 def test_study_list_and_an_unknown_study():
     r = runner.invoke(app, ["study", "list"], env={"COLUMNS": "300"})
     assert r.exit_code == 0 and all(name in r.output for name in STUDIES)
+    assert "Var[w]" in r.output  # a claim's text is text, not Rich markup
     r = runner.invoke(app, ["study", "run", "nonsense"])
     assert r.exit_code == 2 and "unknown study 'nonsense'" in r.stderr
 
