@@ -186,10 +186,8 @@ def _bound(claim: Claim, values: list) -> dict[str, Any]:
     parts = one_sample(values)
     n = len(values)
     mean = sum(values) / n
-    ci = ""
-    if parts:
-        low, high = _ci(parts, mean)
-        ci = f", 95% CI [{_fmt(low)}, {_fmt(high)}]"
+    bounds = interval(parts)
+    ci = f", 95% CI [{_fmt(bounds[0])}, {_fmt(bounds[1])}]" if bounds else ""
     std = statistics.stdev(values) if n > 1 else 0.0
     ps = _bound_p(parts, claim.criterion) if parts else (None, None)
     why = f" ({claim.why})" if claim.why else ""
@@ -201,7 +199,7 @@ def _bound(claim: Claim, values: list) -> dict[str, Any]:
         "criterion": f"mean {_bound_text(claim.criterion)}{why} (one-sample t)",
         "test": "one-sample t",
         "value": mean,
-        "ci95": list(_ci(parts, mean)) if parts else None,
+        "ci95": list(bounds) if bounds else None,
         **_tested(*ps),
     }
 
@@ -245,13 +243,12 @@ def _against(
     diff = mine - other
     want, at = (">", margin) if crit.kind == "greater_than" else ("<", -margin)
     ps: tuple[float | None, float | None] = (None, None)
-    ci = ""
+    bounds = interval(parts)
+    ci = f", 95% CI [{_fmt(bounds[0])}, {_fmt(bounds[1])}]" if bounds else ""
     if parts:
         above, below = sides(parts, at)
         ps = (min(1.0, 2 * above), min(1.0, 2 * below))
         ps = ps if want == ">" else (ps[1], ps[0])
-        low, high = _ci(parts, diff)
-        ci = f", 95% CI [{_fmt(low)}, {_fmt(high)}]"
     n = min(len(a), len(b))
     return {
         "measured": (
@@ -263,7 +260,7 @@ def _against(
         "criterion": f"difference {want} {at:+g} (margin: {claim.why})",
         "test": test,
         "value": diff,
-        "ci95": list(_ci(parts, diff)) if parts else None,
+        "ci95": list(bounds) if bounds else None,
         "against": {
             "select": select,
             "runs": [r.run_id for r in others],
