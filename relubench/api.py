@@ -5,6 +5,7 @@
     run.metrics                                                    # metrics.csv as a DataFrame
     relubench.sweep("all-acts", jobs=2)                            # a recipe name or a file
     doc = relubench.run_study("born-dead", quick=True)             # the verdicts
+    cells = relubench.regime_map("studies/depth", out="docs/regime-map")  # vs ReLU, per setting
     df = relubench.load_runs("results")                            # a row per run
     table = relubench.compare("results")                           # a row per group
 
@@ -414,3 +415,23 @@ def compare(
         skipped=comp.skipped,
     )
     return df
+
+
+def regime_map(
+    *folders: str | Path, margin: float = 1.0, out: str | Path | None = None
+) -> list[dict[str, Any]]:
+    """`relubench study map`: in each setting of each folder (a study's, or a folder of run
+    folders), each activation's test accuracy minus ReLU's, paired by seed, with its 95%
+    interval, what it says against `margin` (points), dead units, PReLU's slopes and the runs
+    that failed to train; with `out`, also out.md, out.png and out.svg."""
+    from relubench.analysis import regime
+
+    table = regime.regime_map(list(folders), float(margin))
+    if out is not None:
+        try:
+            regime.write(table, float(margin), Path(out))
+        except OSError as e:
+            raise CompareError(
+                f"cannot write {out}: {e.strerror or e}; give another --out"
+            ) from None
+    return regime.records(table)

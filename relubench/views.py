@@ -174,3 +174,21 @@ def verdict_table(doc: dict[str, Any]) -> Table:
             safe(c.get("criterion", "")), f"[{style}]{safe(verdict)}[/]",
         )  # fmt: skip
     return table
+
+
+def regime_table(cells: list[dict[str, Any]], margin: float) -> Table:
+    """`relubench study map`: each activation against ReLU, per regime and setting."""
+    table = Table(title=f"accuracy relative to ReLU, paired by seed (margin ±{margin:g} points)")
+    for col in ("regime", "setting", "activation", "Δ points [95% CI]", "n", "outcome",
+                "dead % (ReLU)", "failed (ReLU)"):  # fmt: skip
+        table.add_column(col, justify="right" if col in ("n",) else "left")
+    for c in cells:
+        diff = "–" if c["diff"] is None else f"{c['diff']:+.2f}"
+        if c["low"] is not None:
+            diff += f" [{c['low']:+.1f}, {c['high']:+.1f}]"
+        dead = "–" if c["dead"] is None else f"{c['dead']:.1f}"
+        dead += " (–)" if c["relu_dead"] is None else f" ({c['relu_dead']:.1f})"
+        failed = f"{c['failed']} ({c['relu_failed']})"
+        cells_ = (c["regime"], c["setting"], c["act"], diff, c["n"], c["outcome"], dead, failed)
+        table.add_row(*map(safe, cells_))
+    return table

@@ -368,7 +368,7 @@ def test_holm_takes_back_a_verdict_one_claim_alone_would_have(monkeypatch):
 
     ps = iter([0.03, 0.04, 0.5])  # alone: two confirmed; Holm: 0.09, 0.09 (made monotone), 0.5
 
-    def fake(claim, runs):
+    def fake(claim, runs, val=None):
         p = next(ps)
         return {"id": claim.id, **study_mod._tested(p, 1.0)}
 

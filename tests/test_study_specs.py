@@ -96,6 +96,13 @@ QUICK_UNTESTED = {
     ("dead-vs-lr", "prelu-stays-lower"),
     ("dead-vs-lr", "elu-stays-lower"),
     ("dead-vs-lr", "batch-norm-keeps-units"),
+    # the regime studies' quick versions run a few settings (each claim's own in the full one)
+    ("depth", "prelu-beats-relu-deep-cnn"),
+    ("depth", "elu-lower-early-loss"),
+    ("depth", "prelu-gap-grows-plain-cnn"),
+    ("high-lr", "relu-40-percent-dead"),
+    *(("high-lr", f"{act}-keeps-units") for act in ("leaky", "prelu", "prelu-shared", "selu")),
+    ("small-data", "rrelu-beats-relu"),
 }
 
 
@@ -106,6 +113,7 @@ def test_every_selection_uses_the_studys_keys_and_values(name):
         spec = study.spec(quick)
         for c in study.claims:
             selections = [c.select, *([c.criterion.select] if c.criterion.compares else [])]
+            selections += [c.relative_to] if c.relative_to else []
             selections += [check.select for check in c.checks]
             assert c.selections == selections
             problems = [p for select in selections for p in study.unproduced(select, quick)]

@@ -25,7 +25,7 @@ from relubench.analysis.cells import (
 from relubench.analysis.curves import Curves, load_curves
 from relubench.analysis.plots import draw_all, png_bytes
 from relubench.analysis.stats import Comparison
-from relubench.analysis.study import CLAIM_TEXT, read_verdict
+from relubench.analysis.verdict_files import CLAIM_TEXT, read_verdict
 from relubench.runfolder import Malformed, printable, read_bounded
 
 ENV_KEYS = [

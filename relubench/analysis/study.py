@@ -24,7 +24,6 @@ The runs and their measured numbers come from `analysis.study_runs`. Torch-free.
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,13 +41,21 @@ from relubench.analysis.inference import (
 )
 from relubench.analysis.stats import pair_seeds, text
 from relubench.analysis.study_figures import save_study_figures
-from relubench.analysis.study_runs import StudyRun, matches, read_runs, value
-from relubench.errors import CompareError, short
-from relubench.files import atomic_write
+from relubench.analysis.study_runs import (
+    Absolute,
+    Relative,
+    StudyRun,
+    matches,
+    read_runs,
+    setting_text,
+    value,
+)
+from relubench.analysis.study_tune import tuned
+from relubench.analysis.verdict_files import write
+from relubench.errors import CompareError
 from relubench.registry.studies import Claim, Criterion, Measure, Study
 from relubench.registry.studies.spec import Check
 from relubench.registry.studies.words import LAYERS, WHOLE_NET
-from relubench.runfolder import Malformed, read_bounded
 
 UNTESTABLE = "untestable here"
 
@@ -113,11 +120,15 @@ def _lost(selected: list[StudyRun], kept: list[StudyRun], label: str) -> str:
 EMPTY = {"test": None, "value": None, "ci95": None, "p_holm": None}  # a record's fields, unset
 
 
-def judge(claim: Claim, runs: list[StudyRun]) -> dict[str, Any]:
+def judge(
+    claim: Claim, runs: list[StudyRun], val: Absolute | Relative | None = None
+) -> dict[str, Any]:
     """One claim's record for verdict.json: what was measured, against what, its test and its
-    verdict as if it were the study's only claim (`verdicts` applies Holm across them)."""
+    verdict as if it were the study's only claim (`verdicts` applies Holm across them). `val`
+    measures a run: as it is, or relative to its partner run (the claim's relative_to)."""
+    val = val or Absolute()
     selected = [r for r in runs if matches(r, claim.select)]
-    chosen = [r for r in selected if r.has(claim.measure)]
+    chosen = [r for r in selected if val.has(r, claim.measure)]
     record: dict[str, Any] = {
         "id": claim.id,
         "claim": claim.claim,
@@ -141,14 +152,19 @@ def judge(claim: Claim, runs: list[StudyRun]) -> dict[str, Any]:
         if selected:  # every run diverged: the setting cannot show the measure at all
             record["verdict"] = UNTESTABLE
     else:
-        values = [value(r, claim.measure) for r in chosen]
+        values = [val(r, claim.measure) for r in chosen]
         if claim.criterion.compares:
-            record.update(_against(claim, chosen, values, runs))
+            record.update(_against(claim, chosen, runs, val))
         elif claim.measure.layers == "each":
             record.update(_each_layer(claim, values))
         else:
             record.update(_bound(claim, values))
         record["measured"] += _lost(selected, chosen, "its own")
+    if isinstance(val, Relative):
+        record["relative_to"] = val.to
+        record["measured"] = (
+            f"minus {_label(val.to)} (same seed and setting): " + record["measured"]
+        )
     failed = [c for c in checks if not c["passed"]]
     if failed:
         record["verdict"] = UNTESTABLE
@@ -219,22 +235,22 @@ def _pairs(
 
 
 def _against(
-    claim: Claim, chosen: list[StudyRun], values: list, runs: list[StudyRun]
+    claim: Claim, chosen: list[StudyRun], runs: list[StudyRun], val: Absolute | Relative
 ) -> dict[str, Any]:
     """less_than / greater_than: the difference from other runs against the claim's margin."""
     crit, margin = claim.criterion, claim.margin or 0.0
     select = dict(crit.select or {})
     measure = claim.against()
     selected = [r for r in runs if matches(r, select)]
-    others = [r for r in selected if r.has(measure)]
+    others = [r for r in selected if val.has(r, measure)]
     label = _label(select) + (f" ({_measure_text(measure)})" if crit.layers is not None else "")
     lost = _lost(selected, others, label)
     if not others:  # every run diverged: untestable here; none ran: inconclusive
         return {"measured": f"no complete runs of {label}{lost}", "criterion": "",
                 **_tested(None, None), **({"verdict": UNTESTABLE} if selected else {})}  # fmt: skip
     test, mine_runs, their_runs = _pairs(claim, chosen, others)
-    a = [value(r, claim.measure) for r in mine_runs]
-    b = [value(r, measure) for r in their_runs]
+    a = [val(r, claim.measure) for r in mine_runs]
+    b = [val(r, measure) for r in their_runs]
     parts = welch(a, b) if test == "Welch" else paired(a, b)  # type: ignore[arg-type]
     unpaired = len(chosen) + len(others) - len(mine_runs) - len(their_runs)
     if unpaired:
@@ -308,19 +324,24 @@ def _each_layer(claim: Claim, values: list) -> dict[str, Any]:
 
 
 def verdicts(
-    study: Study, runs: list[StudyRun], quick: bool, apart: Sequence[tuple[str, str]] = ()
+    study: Study,
+    runs: list[StudyRun],
+    quick: bool,
+    apart: Sequence[tuple[str, str]] = (),
+    choices: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """verdict.json's content; `apart`: the study's runs left out (not complete), with why.
     Holm across the claims tested (not untestable, with a test): each claim's smaller p,
     adjusted, decides its verdict."""
-    claims = [judge(c, runs) for c in study.claims]
+    keys = [k for k in study.grid if k != "seed" and k not in study.tune]
+    claims = [judge(c, runs, Relative(runs, c.relative_to, keys) if c.relative_to else None)
+              for c in study.claims]  # fmt: skip
     tested = [c for c in claims if c["verdict"] != UNTESTABLE and c["p"] is not None]
     for c, adjusted in zip(tested, holm([c["p"] for c in tested]), strict=True):
         c["p_holm"] = adjusted
         c["verdict"] = c["side"] if adjusted is not None and adjusted < ALPHA else "inconclusive"
     for c in claims:
         c["source"] = study.source
-    keys = [k for k in study.grid if k != "seed"]
     return {
         "study": study.name,
         "title": study.title,
@@ -330,7 +351,8 @@ def verdicts(
         "runs": len(runs),
         "tested": len(tested),
         "claims": claims,
-        "diverged": _diverged(runs, keys),
+        "diverged": _diverged(runs, study.setting_keys),
+        "tuned": list(choices),
         "left_out": [{"run": Path(p).name, "why": why} for p, why in apart],
     }
 
@@ -340,59 +362,11 @@ def _diverged(runs: list[StudyRun], keys: Sequence[str]) -> list[dict[str, Any]]
     runs did."""
     settings: dict[str, list[int]] = {}
     for r in runs:
-        name = ", ".join(f"{k} {text(r.config.get(k))}" for k in keys)
+        name = setting_text(r, keys)
         counts = settings.setdefault(name, [0, 0])
         counts[0] += r.status == "diverged"
         counts[1] += 1
     return [{"setting": k, "diverged": d, "runs": n} for k, (d, n) in settings.items() if d]
-
-
-def markdown(doc: dict[str, Any], command: str, figures: Sequence[str]) -> str:
-    """verdict.md: the verdict table, how it was measured, the figures."""
-    lines = [
-        f"# {doc['study']}: {doc['title']}",
-        "",
-        f"Source: {doc['source']}. Reproduce: `{command}`"
-        + (" (quick: fewer seeds and settings)" if doc["quick"] else "")
-        + f". {doc['runs']} runs.",
-        "",
-        f"Seeds: {doc.get('n_why', '')}",
-        "",
-        "| claim | paper | measured | criterion | p (Holm) | verdict |",
-        "|---|---|---|---|---|---|",
-    ]
-    for c in doc["claims"]:
-        p = c.get("p_holm")
-        cells = [c["claim"], c["paper"], c["measured"], c["criterion"],
-                 "–" if p is None else f"{p:.2g}", f"**{c['verdict']}**"]  # fmt: skip
-        lines.append("| " + " | ".join(x.replace("|", "\\|") for x in cells) + " |")
-    lines += [
-        "",
-        f"Verdicts, Holm-adjusted across the {doc.get('tested', 0)} claims tested: confirmed "
-        "when the test says the claim holds beyond its bound or margin (p < 0.05), refuted "
-        "when it says it does not (short of the margin, no difference or the other way "
-        "included), inconclusive when the seeds cannot tell; untestable here when the setting "
-        "does not show what the claim needs (its check). With one claim, confirmed and "
-        "refuted are the whole 95% interval on one side of the bound or margin.",
-    ]
-    if doc.get("diverged"):
-        lines += ["", "Runs that diverged (an outcome: counted by the `diverged` measure, "
-                  "not measured otherwise):", ""]  # fmt: skip
-        lines += [f"- {d['setting']}: {d['diverged']} of {d['runs']}" for d in doc["diverged"]]
-    if doc.get("left_out"):
-        counts: dict[str, int] = {}
-        for r in doc["left_out"]:
-            counts[r["why"]] = counts.get(r["why"], 0) + 1
-        lines += ["", f"Runs left out of every measure ({len(doc['left_out'])}):", ""]
-        lines += [f"- {why}: {n} run{'s' if n > 1 else ''}" for why, n in sorted(counts.items())]
-    if figures:
-        lines += ["", *(f"![{Path(f).stem}]({f})" for f in figures)]
-    return "\n".join(lines) + "\n"
-
-
-def write(folder: Path, doc: dict[str, Any], command: str, figures: Sequence[str]) -> None:
-    atomic_write(folder / "verdict.json", json.dumps(doc, indent=2) + "\n")
-    atomic_write(folder / "verdict.md", markdown(doc, command, figures))
 
 
 def conclude(
@@ -400,46 +374,14 @@ def conclude(
 ) -> dict[str, Any]:
     """A study's verdicts from its run folders, written into `out` (verdict.json, verdict.md,
     the figures) and returned; runs that are not complete are listed in `left_out`."""
-    runs, apart = read_runs(folders, [k for k in study.grid if k != "seed"])
-    doc = verdicts(study, runs, quick, apart)
+    runs, apart = read_runs(folders, study.setting_keys)
+    runs, choices = tuned(runs, study.tune, study.setting_keys)
+    doc = verdicts(study, runs, quick, apart, choices)
     try:
-        figures = save_study_figures(runs, study.figures, out)
+        keys = [k for k in study.grid if k != "seed" and k not in study.tune]
+        figures = save_study_figures(runs, study.figures, out, keys)
         write(out, doc, command, [p.name for p in figures])
     except OSError as e:
         why = e.strerror or e
         raise CompareError(f"cannot write into {out}: {why}; give another --out") from None
-    return doc
-
-
-MAX_VERDICT_BYTES = 16 * 2**20  # verdict.json is a few KB
-VERDICT_TEXT = ("study", "title")  # each claim's text fields: CLAIM_TEXT
-CLAIM_TEXT = ("claim", "paper", "measured", "criterion", "verdict")
-
-
-def read_verdict(folder: Path) -> dict[str, Any] | None:
-    """A study folder's verdict.json, or None when it has none. Malformed, with the reason,
-    when it is there but cannot be used: not a regular file, too large, not JSON, or without
-    a study, a title, or a list of claims with their texts."""
-    try:
-        data = read_bounded(Path(folder) / "verdict.json", MAX_VERDICT_BYTES)
-    except FileNotFoundError:
-        return None
-    try:
-        doc = json.loads(data)
-    except (ValueError, RecursionError):
-        raise Malformed("verdict.json is not valid JSON") from None
-    if not isinstance(doc, dict):
-        raise Malformed("verdict.json is not a JSON object")
-    for key in VERDICT_TEXT:
-        if not isinstance(doc.get(key), str):
-            raise Malformed(f"verdict.json: {key} is {short(doc.get(key))}, not a text")
-    claims = doc.get("claims")
-    if not isinstance(claims, list):
-        raise Malformed(f"verdict.json: claims is {short(claims)}, not a list")
-    for i, c in enumerate(claims):
-        if not isinstance(c, dict):
-            raise Malformed(f"verdict.json: claims[{i}] is {short(c)}, not an object")
-        odd = next((k for k in CLAIM_TEXT if not isinstance(c.get(k), str)), None)
-        if odd is not None:
-            raise Malformed(f"verdict.json: claims[{i}].{odd} is {short(c.get(odd))}, not a text")
     return doc

@@ -6,6 +6,8 @@ layers   a metric per activation layer (x: the layer, 1 = first), mean over seed
 versus   a measure per run (over its `layers`, or of the whole net) against a config key
          (`x`, e.g. depth), mean over seeds with a min-max band, one line per group
 epochs   a metrics.csv column per epoch, mean over seeds with a min-max band, per group
+relative a measure minus the baseline run's (same seed and setting) against a config key, mean
+         and 95% interval of the paired differences per group, the margin shaded around 0
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from relubench.analysis.inference import interval, one_sample
 from relubench.analysis.plots import STYLE, WIDE, _colors, _figure, _integer_epochs, save_figure
 from relubench.analysis.stats import text
-from relubench.analysis.study_runs import StudyRun, layer_values, matches, value
+from relubench.analysis.study_runs import Relative, StudyRun, layer_values, matches, value
 from relubench.registry.studies import Figure, Measure
 from relubench.registry.studies.measures import MEASURES
 
@@ -30,7 +33,8 @@ def label(metric: str) -> str:
 def _groups(runs: Sequence[StudyRun], by: Sequence[str]) -> dict[str, list[StudyRun]]:
     out: dict[str, list[StudyRun]] = {}
     for r in runs:
-        out.setdefault(", ".join(text(r.config.get(k)) for k in by), []).append(r)
+        values = [r.config.get(k) for k in by]  # a key the run does not have: not said
+        out.setdefault(", ".join(text(v) for v in values if v is not None), []).append(r)
     return dict(sorted(out.items()))
 
 
@@ -44,7 +48,7 @@ def _band(ax: Any, x: list[float], series: list[list[float]], color: Any, label:
                         alpha=0.2, linewidth=0)  # fmt: skip
 
 
-def _layers(runs: Sequence[StudyRun], spec: Figure) -> Any:
+def _layers(runs: Sequence[StudyRun], spec: Figure, keys: Sequence[str] = ()) -> Any:
     chosen = [r for r in runs if matches(r, spec.where) and r.status == "complete"]
     groups = _groups(chosen, spec.by)
     colors = _colors(list(groups))
@@ -71,9 +75,15 @@ def _one_axes(runs: Sequence[StudyRun], spec: Figure) -> tuple:
     return fig, fig.subplots(), groups, _colors(list(groups))
 
 
-def _versus(runs: Sequence[StudyRun], spec: Figure) -> Any:
+def _where(spec: Figure) -> str:
+    where = ", ".join(f"{k} {text(v)}" for k, v in spec.where.items())
+    return f" ({where})" if where else ""
+
+
+def _versus(runs: Sequence[StudyRun], spec: Figure, keys: Sequence[str] = ()) -> Any:
     measure = Measure(metric=spec.metric or "", layers=spec.layers, epoch=spec.epoch)
-    fig, ax, groups, colors = _one_axes([r for r in runs if r.has(measure)], spec)
+    chosen = [r for r in runs if r.has(measure) and matches(r, spec.where)]
+    fig, ax, groups, colors = _one_axes(chosen, spec)
     x_key = spec.x or ""
     for name, rs in groups.items():
         xs = sorted({float(r.config[x_key]) for r in rs})
@@ -86,13 +96,52 @@ def _versus(runs: Sequence[StudyRun], spec: Figure) -> Any:
     if spec.log:
         ax.set_xscale("log")
     ax.set_ylabel(label(measure.metric))
-    ax.set_title(f"{label(measure.metric)} against {x_key} "
+    ax.set_title(f"{label(measure.metric)} against {x_key}{_where(spec)} "
                  f"(epoch {spec.epoch}; band: min-max over seeds)")  # fmt: skip
-    ax.legend(title=", ".join(spec.by))
+    ax.legend(title=", ".join(spec.by), fontsize="small")
     return fig
 
 
-def _epochs(runs: Sequence[StudyRun], spec: Figure) -> Any:
+def _relative(runs: Sequence[StudyRun], spec: Figure, keys: Sequence[str] = ()) -> Any:
+    """The groups' paired differences from the baseline runs, in points, with 95% intervals;
+    groups side by side at each x (a small offset), the margin shaded around 0."""
+    measure = Measure(metric=spec.metric or "", epoch=spec.epoch)
+    chosen = [r for r in runs if matches(r, spec.where)]
+    rel = Relative(chosen, spec.baseline, keys or [spec.x or "", *spec.where])
+    mine = [r for r in chosen if not matches(r, spec.baseline) and rel.has(r, measure)]
+    fig, ax, groups, colors = _one_axes(mine, spec)
+    x_key = spec.x or ""
+    ax.axhspan(-100 * spec.band, 100 * spec.band, color="0.85", linewidth=0,
+               label=f"margin ±{100 * spec.band:g}")  # fmt: skip
+    ax.axhline(0, color="0.4", linewidth=0.8)
+    for i, (name, rs) in enumerate(groups.items()):
+        xs = sorted({float(r.config[x_key]) for r in rs})
+        shift = (i - (len(groups) - 1) / 2) * 0.03
+        at, mean, err = [], [], []
+        for x in xs:
+            diffs = [100 * rel(r, measure) for r in rs if float(r.config[x_key]) == x]
+            m = sum(diffs) / len(diffs)
+            ci = interval(one_sample(diffs)) or (m, m)
+            at.append(x * 10**shift if spec.log else x + shift)
+            mean.append(m)
+            err.append((m - ci[0], ci[1] - m))
+        ax.errorbar(at, mean, yerr=list(zip(*err, strict=True)), color=colors[name], label=name,
+                    marker="o", capsize=3, linewidth=1)  # fmt: skip
+    ax.set_xlabel(x_key)
+    if spec.log:
+        ax.set_xscale("log")
+        ax.set_xticks(sorted({float(r.config[x_key]) for r in mine}) or [1])
+        ax.get_xaxis().set_major_formatter("{x:g}")
+        ax.minorticks_off()
+    base = ", ".join(f"{k} {text(v)}" for k, v in spec.baseline.items())
+    ax.set_ylabel(f"{label(measure.metric)} minus {base}'s (points)")
+    ax.set_title(f"{label(measure.metric)} relative to {base}{_where(spec)}: mean and 95% "
+                 "interval of the per-seed differences")  # fmt: skip
+    ax.legend(title=", ".join(spec.by), fontsize="small")
+    return fig
+
+
+def _epochs(runs: Sequence[StudyRun], spec: Figure, keys: Sequence[str] = ()) -> Any:
     fig, ax, groups, colors = _one_axes([r for r in runs if r.status == "complete"], spec)
     metric = spec.metric or ""
     for name, rs in groups.items():  # the epochs that have the column (not: train loss at 0)
@@ -106,13 +155,14 @@ def _epochs(runs: Sequence[StudyRun], spec: Figure) -> Any:
     return fig
 
 
-DRAW = {"layers": _layers, "versus": _versus, "epochs": _epochs}
+DRAW = {"layers": _layers, "versus": _versus, "epochs": _epochs, "relative": _relative}
 
 
 def save_study_figures(
-    runs: Sequence[StudyRun], specs: Sequence[Figure], folder: Path
+    runs: Sequence[StudyRun], specs: Sequence[Figure], folder: Path, keys: Sequence[str] = ()
 ) -> list[Path]:
-    """Every figure of the study into `folder` (PNG + SVG); returns the PNGs."""
+    """Every figure of the study into `folder` (PNG + SVG); returns the PNGs. `keys`: the
+    config keys a baseline run shares with the run it is subtracted from (and the seed)."""
     import matplotlib
 
     pngs = []
@@ -120,7 +170,7 @@ def save_study_figures(
         for i, spec in enumerate(specs, 1):
             if not runs:
                 break
-            fig = DRAW[spec.kind](runs, spec)
+            fig = DRAW[spec.kind](runs, spec, keys)
             name = spec.name or f"figure{i}-{spec.kind}"
             pngs += [p for p in save_figure(fig, folder / name) if p.suffix == ".png"]
     return pngs

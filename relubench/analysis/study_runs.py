@@ -22,6 +22,7 @@ from typing import Any
 from relubench.analysis.load import load_run
 from relubench.analysis.stats import text
 from relubench.errors import CompareError
+from relubench.registry.datasets import get_spec
 from relubench.registry.studies import Measure
 from relubench.registry.studies.measures import MEASURES
 from relubench.runfolder import Cell, Malformed, printable, read_table
@@ -168,11 +169,18 @@ def depth_rank(per_layer: Sequence[float]) -> float:
     return cov / spread if spread else 0.0
 
 
+def at_chance(run: StudyRun) -> bool:
+    """Whether a complete run's final test accuracy is below twice chance (1 / classes)."""
+    classes = get_spec(str(run.config.get("dataset"))).classes
+    last = value(run, Measure(metric="test_acc", epoch="last"))
+    return last < 2 / classes  # type: ignore[operator]
+
+
 def value(run: StudyRun, measure: Measure) -> float | list[float]:
     """The measured number of one run (a list with layers: each)."""
     metric, layers = measure.metric, measure.layers
     if MEASURES[metric].status:
-        return 1.0 if run.status == "diverged" else 0.0
+        return 1.0 if run.status == "diverged" or (metric == "failed" and at_chance(run)) else 0.0
     if run.status != "complete":
         raise CompareError(f"{run.run_id}: a run that {run.status} has no {metric}")
     if layers is None:  # a whole-net figure from metrics.csv
@@ -199,3 +207,48 @@ def value(run: StudyRun, measure: Measure) -> float | list[float]:
         per_layer = {"deep": per_layer[half:], "shallow": per_layer[:half],
                      "rest": per_layer[1:]}[layers]  # fmt: skip
     return sum(per_layer) / len(per_layer)
+
+
+def setting(run: StudyRun, keys: Sequence[str]) -> tuple[str, ...]:
+    """The run's values of `keys`, as text (True is not 1)."""
+    return tuple(text(run.config.get(k)) for k in keys)
+
+
+def setting_text(run: StudyRun, keys: Sequence[str]) -> str:
+    """'key value, ...' of the run's config, the keys it does not have left out."""
+    values = [(k, run.config.get(k)) for k in keys]
+    return ", ".join(f"{k} {text(v)}" for k, v in values if v is not None)
+
+
+class Relative:
+    """A measure minus that of the partner run: the run with the `to` config values, the same
+    seed and the same values of `keys` (e.g. the gap to ReLU at the same depth and seed)."""
+
+    def __init__(self, runs: Sequence[StudyRun], to: Any, keys: Sequence[str]) -> None:
+        self.to = dict(to)
+        self.keys = [k for k in keys if k not in self.to and k != "seed"] + ["seed"]
+        self._partners = {setting(r, self.keys): r for r in runs if matches(r, self.to)}
+
+    def partner(self, run: StudyRun) -> StudyRun | None:
+        return self._partners.get(setting(run, self.keys))
+
+    def has(self, run: StudyRun, measure: Measure) -> bool:
+        p = self.partner(run)
+        return run.has(measure) and p is not None and p.has(measure)
+
+    def __call__(self, run: StudyRun, measure: Measure) -> float:
+        p = self.partner(run)
+        if p is None:
+            raise CompareError(f"{run.run_id}: no run of {self.to} with its seed and setting")
+        return value(run, measure) - value(p, measure)  # type: ignore[operator]
+
+
+class Absolute:
+    """A measure as it is: the counterpart of Relative."""
+
+    @staticmethod
+    def has(run: StudyRun, measure: Measure) -> bool:
+        return run.has(measure)
+
+    def __call__(self, run: StudyRun, measure: Measure) -> float | list[float]:
+        return value(run, measure)

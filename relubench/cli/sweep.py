@@ -133,3 +133,26 @@ def study_run(
     console.print(views.verdict_table(doc))
     where = views.safe(out / study.name / "verdict.md")
     console.print(f"wrote [bold]{where}[/], verdict.json and the figures")
+
+
+@study_app.command(
+    "map",
+    epilog=examples(
+        "relubench study map studies/depth studies/high-lr studies/small-data --out map",
+        "relubench study map results/fashion-mnist --margin 0.5",
+    ),
+)
+def study_map(
+    folders: Annotated[
+        list[Path], typer.Argument(help="Study folders (studies/NAME) or folders of runs.")
+    ],
+    margin: Annotated[float, opt("Points of accuracy that count as a tie.", "--margin")] = 1.0,
+    out: Annotated[
+        Path | None, opt("Write OUT.md (the table), OUT.png and OUT.svg.", "--out", "-o")
+    ] = None,
+) -> None:
+    """Where the activation matters: each one's accuracy minus ReLU's, per setting."""
+    cells = api.regime_map(*folders, margin=margin, out=out)
+    console.print(views.regime_table(cells, margin))
+    if out is not None:
+        console.print(f"wrote [bold]{views.safe(out)}[/].md, .png and .svg")

@@ -16,7 +16,17 @@ import traceback
 from relubench.errors import ConfigError
 from relubench.registry.studies.spec import Claim, Criterion, Figure, Measure, Study
 
-MODULES = ("selu_init", "born_dead", "elu_mean", "dead_vs_lr", "prelu_slopes", "seed_claims")
+MODULES = (
+    "selu_init",
+    "born_dead",
+    "elu_mean",
+    "dead_vs_lr",
+    "prelu_slopes",
+    "seed_claims",
+    "depth",
+    "high_lr",
+    "small_data",
+)
 
 __all__ = ["STUDIES", "Claim", "Criterion", "Figure", "Measure", "Study", "get_study", "load"]
 

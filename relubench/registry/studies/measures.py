@@ -103,6 +103,9 @@ MEASURES: Mapping[str, MeasureInfo] = MappingProxyType(
             # the run's outcome: 1 when it diverged (its loss became NaN or infinite), else 0;
             # the one measure a diverged run has
             _m("diverged", "diverged (share of runs)", "metrics", status=True),
+            # the run's outcome: 1 when it failed to train: it diverged, or its final test
+            # accuracy is below twice chance (1 / classes): it stayed at chance
+            _m("failed", "failed to train (share of runs)", "metrics", status=True),
         )
     }
 )

@@ -36,21 +36,22 @@ from types import MappingProxyType
 from typing import Any
 
 from relubench.errors import ConfigError
-from relubench.registry.studies.measures import MEASURES, measure_names
+from relubench.registry.studies.figures import Figure
+from relubench.registry.studies.measures import MEASURES
 from relubench.registry.studies.parts import (
     SCALARS,
     SLUG,
-    Epoch,
     Layers,
     Measure,
-    check_epoch,
     check_layers,
     choose,
     frozen_selection,
     is_number,
     same,
 )
-from relubench.registry.studies.words import COMPARISONS, CRITERIA, DISJOINT_LAYERS, FIGURE_KINDS
+from relubench.registry.studies.words import COMPARISONS, CRITERIA, DISJOINT_LAYERS
+
+__all__ = ["Check", "Claim", "Criterion", "Figure", "Measure", "Study"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,6 +126,9 @@ class Claim:
     margin: float | None = None  # less_than, greater_than: the smallest difference that matters
     why: str = ""  # why that margin (or a bound's value), in a line
     checks: tuple[Check, ...] = ()  # what the setting must show for the claim to be testable
+    # the measure minus that of the run with these config values, the same seed and otherwise
+    # the same setting (its tuned keys aside): e.g. {"act": "relu"}, the gap to ReLU
+    relative_to: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not SLUG.match(self.id):
@@ -145,6 +149,7 @@ class Claim:
                 raise ConfigError(f"{what}: criterion {crit.kind}: {e}") from None
         self._check_margin(what)
         self._check_overlap(what)
+        self._check_relative(what)
         object.__setattr__(self, "checks", tuple(self.checks))
         if not all(isinstance(c, Check) for c in self.checks):
             raise ConfigError(f"{what}: checks must be Checks")
@@ -166,6 +171,22 @@ class Claim:
             )
         if not isinstance(self.why, str) or not self.why:
             raise ConfigError(f"{what}: margin {self.margin:g} needs why, its reason in a line")
+
+    def _check_relative(self, what: str) -> None:
+        if self.relative_to is None:
+            return
+        to = frozen_selection(self.relative_to, what, "relative_to")
+        object.__setattr__(self, "relative_to", to)
+        if self.measure.layers not in (None, "all", "first", "rest", "deep", "shallow"):
+            raise ConfigError(
+                f"{what}: relative_to needs one number a run, not layers {self.measure.layers!r}"
+            )
+        for side in (self.select, self.criterion.select or self.select):
+            if all(k in side and same(side[k], v) for k, v in to.items()):
+                raise ConfigError(
+                    f"{what}: the runs measured are the relative_to runs themselves "
+                    f"({', '.join(f'{k} {v}' for k, v in to.items())}): their difference is 0"
+                )
 
     def _check_overlap(self, what: str) -> None:
         """Never a group against a superset of itself: the other runs are disjoint from the
@@ -195,7 +216,8 @@ class Claim:
         """Every selection the claim makes: its runs, the runs it compares them with, and the
         runs its checks read."""
         other = [self.criterion.select] if self.criterion.select else []
-        return [self.select, *other, *(c.select for c in self.checks)]
+        to = [self.relative_to] if self.relative_to else []
+        return [self.select, *other, *to, *(c.select for c in self.checks)]
 
     @property
     def same_runs(self) -> bool:
@@ -208,80 +230,6 @@ class Claim:
         if self.criterion.layers is None:
             return self.measure
         return replace(self.measure, layers=self.criterion.layers)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Figure:
-    """One figure of a study (FIGURE_KINDS); `name` is its file name (default figureN-KIND)."""
-
-    kind: str
-    by: tuple[str, ...]  # config keys: a line per group of runs
-    metrics: tuple[str, ...] = ()  # layers: the per-layer measures, a panel each
-    metric: str | None = None  # versus, epochs
-    x: str | None = None  # versus: the config key on the x axis
-    log: bool = False  # versus: a log x axis
-    layers: Layers | None = None  # versus: over which layers (None: whole net)
-    where: Mapping[str, Any] = field(default_factory=dict)  # layers: the runs drawn
-    epoch: Epoch = "last"  # layers, versus
-    name: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in FIGURE_KINDS:
-            raise choose("figure kind", self.kind, list(FIGURE_KINDS))
-        what = f"figure {self.name or self.kind!r}"
-        if isinstance(self.by, str) or not self.by or not all(isinstance(k, str) for k in self.by):
-            raise ConfigError(f"{what}: by {self.by!r} must be config keys, e.g. ('act',)")
-        object.__setattr__(self, "by", tuple(self.by))
-        object.__setattr__(self, "metrics", tuple(self.metrics))
-        if self.where:
-            object.__setattr__(self, "where", frozen_selection(self.where, what, "where"))
-        else:
-            object.__setattr__(self, "where", MappingProxyType({}))
-        if self.name is not None and not SLUG.match(str(self.name)):
-            raise ConfigError(f"{what}: name {self.name!r}: lower-case words joined by '-'")
-        check_epoch(self.epoch, f"{what}:")
-        getattr(self, f"_check_{self.kind}")(what)  # _check_layers, _check_versus, ...
-
-    def _only(self, what: str, allowed: set[str]) -> None:
-        unset = {"metrics": (), "metric": None, "x": None, "log": False, "layers": None}
-        given = [k for k, empty in unset.items() if getattr(self, k) != empty]
-        given += ["where"] if self.where else []
-        wrong = [k for k in given if k not in allowed]
-        if wrong:
-            raise ConfigError(f"{what}: {self.kind} takes no {', '.join(wrong)}")
-
-    def _check_layers(self, what: str) -> None:
-        self._only(what, {"metrics", "where"})
-        if not self.metrics:
-            raise ConfigError(f"{what}: layers needs metrics, the per-layer measures")
-        for m in self.metrics:
-            if m not in measure_names(per_layer=True):
-                raise choose(f"{what}: metric", m, measure_names(per_layer=True))
-
-    def _check_versus(self, what: str) -> None:
-        self._only(what, {"metric", "x", "log", "layers"})
-        if self.metric is None or not isinstance(self.x, str):
-            raise ConfigError(f"{what}: versus needs metric and x (a config key)")
-        if self.layers == "each":
-            raise ConfigError(f"{what}: versus needs a number per run, not layers 'each'")
-        try:
-            Measure(metric=self.metric, epoch=self.epoch, layers=self.layers)
-        except ConfigError as e:
-            raise ConfigError(f"{what}: {e}") from None
-
-    def _check_epochs(self, what: str) -> None:
-        self._only(what, {"metric"})
-        columns = [n for n in measure_names(per_layer=False) if not MEASURES[n].derived]
-        if self.metric not in columns:
-            raise choose(f"{what}: metric", self.metric, columns, " (a metrics.csv column)")
-
-    @property
-    def selections(self) -> list[Mapping[str, Any]]:
-        return [self.where] if self.where else []
-
-    def keys(self) -> list[str]:
-        """The config keys the figure reads."""
-        return [*self.by, *([self.x] if self.x else []), *self.where]
 
 
 def _frozen_grid(grid: Any, what: str) -> Mapping[str, tuple[Any, ...]]:
@@ -316,6 +264,9 @@ class Study:
     claims: tuple[Claim, ...]
     figures: tuple[Figure, ...] = ()
     controls: tuple[Mapping[str, Any], ...] = ()  # runs beside the grid, see the module doc
+    # grid keys chosen per setting (the other grid keys' values) on validation accuracy, as
+    # `compare --tune`; the claims and figures then read only the chosen value's runs
+    tune: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not SLUG.match(self.name):
@@ -328,6 +279,7 @@ class Study:
         self._check_sweep(what)
         self._check_claims(what)
         self._check_figures(what)
+        self._check_tune(what)
 
     def _freeze(self, what: str) -> None:
         set_ = object.__setattr__
@@ -339,6 +291,7 @@ class Study:
         controls = self.controls if isinstance(self.controls, (tuple, list)) else [None]
         set_(self, "controls", tuple(_frozen_base(c, f"{what}: control") for c in controls))
         set_(self, "figures", tuple(self.figures))
+        set_(self, "tune", (self.tune,) if isinstance(self.tune, str) else tuple(self.tune))
 
     def _check_sweep(self, what: str) -> None:
         both = set(self.base) & set(self.grid) or set(self.quick_base) & set(self.grid)
@@ -354,6 +307,28 @@ class Study:
             loose = [k for k in c if k not in self.grid and k not in self.base]
             if loose:  # so a selection can tell the grid's runs from the control's
                 raise ConfigError(f"{what}: control key {loose[0]!r} is not in base or grid")
+
+    def _check_tune(self, what: str) -> None:
+        for k in self.tune:
+            if k not in self.grid or k == "seed":
+                raise ConfigError(f"{what}: tune {k!r} is not a grid key (nor seed)")
+        if not self.tune:
+            return
+        for quick in (False, True):
+            if not self.spec(quick)["base"].get("val_size"):
+                raise ConfigError(
+                    f"{what}: tune chooses on validation accuracy: give base val_size"
+                )
+        for c in self.claims:
+            for select in c.selections:
+                tuned = [k for k in select if k in self.tune]
+                if tuned:
+                    raise ConfigError(
+                        f"{what}, claim {c.id!r}: selects {tuned[0]}, which the study tunes"
+                    )
+        for f in self.figures:
+            if any(k in self.tune for k in f.keys()):
+                raise ConfigError(f"{what}, figure {f.name or f.kind!r}: reads a tuned key")
 
     def _check_claims(self, what: str) -> None:
         if not self.claims or not all(isinstance(c, Claim) for c in self.claims):
@@ -380,6 +355,13 @@ class Study:
                 problems.append(f"x {f.x!r} is not a grid key")
             if problems:
                 raise ConfigError(f"{what}, figure {name!r}: {problems[0]}")
+
+    @property
+    def setting_keys(self) -> list[str]:
+        """The config keys that tell its settings apart: the grid's and the controls' (not
+        the seed)."""
+        keys = [k for k in self.grid if k != "seed"]
+        return keys + sorted({k for c in self.controls for k in c if k not in keys})
 
     def spec(self, quick: bool = False) -> dict[str, Any]:
         """The sweep, as a sweep file would hold it (base, grid), quick or full."""

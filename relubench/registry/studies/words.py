@@ -48,9 +48,13 @@ FIGURE_KINDS: Mapping[str, str] = MappingProxyType(
         # runs matching `where`, a line per group (`by`)
         "layers": "a measure per activation layer",
         # metric (layers: over which layers; None: whole net) at `epoch` against the config
-        # key `x` (`log`: a log axis), a line per group
+        # key `x` (`log`: a log axis), a line per group, for the runs matching `where`
         "versus": "a measure against a config key",
         # metric, a metrics.csv column, per epoch, a line per group
         "epochs": "a metrics.csv column per epoch",
+        # metric (whole net, at `epoch`) minus the `baseline` run's of the same seed and
+        # setting, against the config key `x`, a line per group (runs matching `where`): mean
+        # and 95% interval of the paired differences, `band` (the margin) shaded around 0
+        "relative": "a measure minus the baseline's, paired by seed, against a config key",
     }
 )
