@@ -29,6 +29,7 @@ from relubench.analysis.study_runs import (
     value,
 )
 from relubench.analysis.study_tune import tuned
+from relubench.analysis.tune import value_order
 from relubench.analysis.verdict_files import read_verdict
 from relubench.config import RUNTIME_KEYS
 from relubench.errors import CompareError
@@ -116,6 +117,7 @@ def cells(folder: Path, margin: float) -> list[Cell]:
     keys = [k for k in keys if k not in ACT_KEYS and len({str(r.config.get(k)) for r in runs}) > 1]
     rel = Relative(runs, BASELINE, keys)
     settings: dict[str, dict[str, list[StudyRun]]] = {}
+    runs = sorted(runs, key=lambda r: value_order(tuple(r.config.get(k) for k in keys)))
     for r in runs:
         group = " ".join(text(r.config[k]) for k in ACT_KEYS if r.config.get(k) is not None)
         settings.setdefault(setting_text(r, keys), {}).setdefault(group, []).append(r)
@@ -132,7 +134,8 @@ def cells(folder: Path, margin: float) -> list[Cell]:
             out.append(Cell(
                 regime=label, setting=where, act=group, n=len(diffs),
                 diff=sum(diffs) / len(diffs) if diffs else None, low=low, high=high,
-                outcome=outcome(low, high, margin), acc=_mean(rs, ACC), relu_acc=_mean(relu, ACC),
+                outcome=outcome(low, high, margin) if diffs else f"no pairs ({_failed(rs)} failed)",
+                acc=_mean(rs, ACC), relu_acc=_mean(relu, ACC),
                 dead=_mean(rs, DEAD), relu_dead=_mean(relu, DEAD), slope=_slope(rs),
                 failed=_failed(rs), relu_failed=_failed(relu),
             ))  # fmt: skip

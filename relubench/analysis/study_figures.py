@@ -75,6 +75,14 @@ def _one_axes(runs: Sequence[StudyRun], spec: Figure) -> tuple:
     return fig, fig.subplots(), groups, _colors(list(groups))
 
 
+def _log_x(ax: Any, xs: Sequence[float]) -> None:
+    """A log x axis ticked at the values run (4, 8, 16, 32: not 10^1)."""
+    ax.set_xscale("log")
+    ax.set_xticks(sorted(set(xs)) or [1])
+    ax.get_xaxis().set_major_formatter("{x:g}")
+    ax.minorticks_off()
+
+
 def _where(spec: Figure) -> str:
     where = ", ".join(f"{k} {text(v)}" for k, v in spec.where.items())
     return f" ({where})" if where else ""
@@ -90,14 +98,16 @@ def _versus(runs: Sequence[StudyRun], spec: Figure, keys: Sequence[str] = ()) ->
         series = [[value(r, measure) for r in rs if float(r.config[x_key]) == x] for x in xs]
         mean = [sum(s) / len(s) for s in series]
         ax.plot(xs, mean, color=colors[name], label=name, marker="o")
-        ax.fill_between(xs, [min(s) for s in series], [max(s) for s in series],
-                        color=colors[name], alpha=0.2, linewidth=0)  # fmt: skip
+        if not MEASURES[measure.metric].status:  # a share of runs has no spread to draw
+            ax.fill_between(xs, [min(s) for s in series], [max(s) for s in series],
+                            color=colors[name], alpha=0.2, linewidth=0)  # fmt: skip
     ax.set_xlabel(x_key)
     if spec.log:
-        ax.set_xscale("log")
+        _log_x(ax, [float(r.config[x_key]) for r in chosen])
     ax.set_ylabel(label(measure.metric))
     ax.set_title(f"{label(measure.metric)} against {x_key}{_where(spec)} "
-                 f"(epoch {spec.epoch}; band: min-max over seeds)")  # fmt: skip
+                 f"(epoch {spec.epoch}" + ("; band: min-max over seeds)"
+                 if not MEASURES[measure.metric].status else ")"))  # fmt: skip
     ax.legend(title=", ".join(spec.by), fontsize="small")
     return fig
 
@@ -129,10 +139,7 @@ def _relative(runs: Sequence[StudyRun], spec: Figure, keys: Sequence[str] = ()) 
                     marker="o", capsize=3, linewidth=1)  # fmt: skip
     ax.set_xlabel(x_key)
     if spec.log:
-        ax.set_xscale("log")
-        ax.set_xticks(sorted({float(r.config[x_key]) for r in mine}) or [1])
-        ax.get_xaxis().set_major_formatter("{x:g}")
-        ax.minorticks_off()
+        _log_x(ax, [float(r.config[x_key]) for r in mine])
     base = ", ".join(f"{k} {text(v)}" for k, v in spec.baseline.items())
     ax.set_ylabel(f"{label(measure.metric)} minus {base}'s (points)")
     ax.set_title(f"{label(measure.metric)} relative to {base}{_where(spec)}: mean and 95% "

@@ -12,7 +12,7 @@ from typing import Any
 
 from relubench.analysis.stats import text
 from relubench.analysis.study_runs import StudyRun, setting_text
-from relubench.analysis.tune import _order, choose
+from relubench.analysis.tune import choose, value_order
 
 
 def _fallback(runs: list[StudyRun], tune: Sequence[str]) -> tuple:
@@ -25,7 +25,7 @@ def _fallback(runs: list[StudyRun], tune: Sequence[str]) -> tuple:
         accs = [r.config["final_val_acc"] for r in values[v] if r.status == "complete"]
         accs = [a for a in accs if a is not None]
         diverged = sum(r.status == "diverged" for r in values[v])
-        return (diverged, -(sum(accs) / len(accs)) if accs else 0.0, _order(v))
+        return (diverged, -(sum(accs) / len(accs)) if accs else 0.0, value_order(v))
 
     return min(values, key=rank)
 

@@ -29,7 +29,7 @@ class Choice:
     ineligible: list[tuple] = field(default_factory=list)  # values with a diverged seed
 
 
-def _order(value: tuple) -> tuple:
+def value_order(value: tuple) -> tuple:
     """Sort key of a tuned value: numbers by size, anything else by its text, numbers first."""
     return tuple(
         (0, float(v), "") if isinstance(v, (int, float)) else (1, 0.0, str(v)) for v in value
@@ -80,7 +80,7 @@ def choose(
             for v, rs in values.items()
             if v not in bad.get(group, set())
         }
-        ranked = sorted(means, key=lambda v: (-means[v], _order(v)))
+        ranked = sorted(means, key=lambda v: (-means[v], value_order(v)))
         if not ranked:
             continue
         best = ranked[0]
@@ -90,7 +90,7 @@ def choose(
             means[best],
             second,
             None if second is None else means[second],
-            sorted(bad.get(group, set()), key=_order),
+            sorted(bad.get(group, set()), key=value_order),
         )
     for r in runs:
         group, value = tuple(r.get(k) for k in keys), tuple(r.get(k) for k in tune)
