@@ -198,3 +198,39 @@ def test_the_depth_study_quick_end_to_end_and_its_report(tmp_path):
     r = runner.invoke(app, ["report", str(folder), "--out", str(tmp_path / "r.html")])
     assert r.exit_code == 0, r.output
     assert "accuracy-vs-relu-mlp" in (tmp_path / "r.html").read_text()
+
+
+def test_equal_differences_that_differ_only_in_the_csvs_7th_digit_are_no_test(tmp_path):
+    """Two seeds whose dead fractions differ by the same 104 of 352 units: the CSVs' 6
+    significant digits make the differences 0.2954545 and 0.2954542, and that is no spread."""
+    for seed, (low, high) in enumerate(((28 / 352, 132 / 352), (24 / 352, 128 / 352))):
+        make_run(tmp_path, "relu", seed, final_dead=low, lr=0.01, model="cnn", norm="none",
+                 dataset="fashion-mnist", schedule="none", probe_split="train")  # fmt: skip
+        make_run(tmp_path, "relu", seed, final_dead=high, lr=0.05, model="cnn", norm="none",
+                 dataset="fashion-mnist", schedule="none", probe_split="train")  # fmt: skip
+    doc = verdicts(STUDIES["high-lr"], runs_of(tmp_path), quick=True)
+    dies = next(c for c in doc["claims"] if c["id"] == "relu-dies-with-lr")
+    assert dies["value"] == pytest.approx(104 / 352, abs=1e-6)
+    assert dies["verdict"] == "inconclusive" and "no test: no spread" in dies["measured"]
+
+
+@pytest.mark.slow
+def test_the_high_lr_study_quick_end_to_end(tmp_path):
+    doc = _quick(tmp_path, "high-lr")
+    dies = next(c for c in doc["claims"] if c["id"] == "relu-dies-with-lr")
+    # one epoch at a constant lr 0.05 without batch norm kills a quarter of ReLU's units or
+    # more (0.01: under a tenth): only training that really steps that hard does this
+    assert dies["value"] > 0.1 and dies["test"] == "paired by seed"
+    assert (tmp_path / "high-lr" / "dead-vs-lr.png").exists()
+
+
+@pytest.mark.slow
+def test_the_small_data_study_quick_end_to_end(tmp_path):
+    doc = _quick(tmp_path, "small-data")
+    assert doc["runs"] == 6  # relu and prelu x 2 seeds, and the leaky 0.18 control
+    overfits = next(c for c in doc["claims"] if c["id"] == "prelu-overfits")
+    assert overfits["n"] == 2 and overfits["test"] == "paired by seed"
+    runs, _ = read_runs(sorted((tmp_path / "small-data" / "runs").iterdir()))
+    gap = Measure(metric="eval_gap", epoch="last")
+    # a net fits its 1,000 training images better than images it never saw, in eval mode
+    assert all(value(r, gap) > 0 for r in runs)

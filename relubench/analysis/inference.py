@@ -42,10 +42,12 @@ def _moments(a: Sequence[float]) -> tuple[int, float, float]:
 
 
 def no_spread(values: Sequence[float]) -> bool:
-    """Whether the values are alike but for float rounding (a spread below 1e-9 of their
-    size): then no test can be made, it would say nothing about the noise."""
+    """Whether the values are alike but for rounding (a spread below 1e-6 of their size, at
+    least 1e-6: the run folder keeps 6 significant digits, so two equal differences of its
+    numbers can differ in the 7th): then no test can be made, it would say nothing about the
+    noise."""
     _, m, v = _moments(values)
-    return v <= (1e-9 * max(1.0, abs(m), *map(abs, values))) ** 2
+    return v <= (1e-6 * max(1.0, abs(m), *map(abs, values))) ** 2
 
 
 def pooled_sd(a: Sequence[float], b: Sequence[float]) -> float | None:
