@@ -200,6 +200,11 @@ def figure(table: Sequence[Cell], margin: float) -> Any:
             ax.errorbar([c.diff], [y], xerr=err, fmt="o", color=colors[act], markersize=3,
                         capsize=2, linewidth=1, label=None if act in named else act)  # fmt: skip
             named.add(act)
+    for i, (regime, where) in enumerate(rows):  # say who has no point, and why
+        gone = [c.act for c in table if (c.regime, c.setting) == (regime, where) and c.n == 0]
+        if gone:
+            ax.text(0.01, i, f"no pairs (failed runs): {', '.join(gone)}", fontsize="small",
+                    va="center", transform=ax.get_yaxis_transform())  # fmt: skip
     ax.set_yticks(range(len(rows)), [f"{r}: {s}" for r, s in rows])
     ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.grid(axis="y", visible=False)

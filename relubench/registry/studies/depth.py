@@ -59,7 +59,7 @@ STUDY = Study(
     "decay; the plain mlp (128 units a layer) and the plain cnn (width 8: 8, 16, 32 channels) "
     "at depth 4, 8, 16, 32; the six activations and leaky at slope 0.25; lr 0.005 or 0.02, "
     "chosen per activation, model and depth on validation accuracy; full: 560 runs (5 seeds), "
-    "about 40 minutes with --jobs 2; quick: 48 (depth 4 and 32, relu, selu and leaky 0.25, "
+    "42 minutes with --jobs 2 on 2 cores; quick: 48 (depth 4 and 32, relu, selu and leaky 0.25, "
     "2 seeds, 1 epoch on 2,000 images)",
     n_why="5 seeds a setting, paired by seed, 5 claims under Holm: at Holm's first step "
     "(alpha 0.01) a mean difference must clear the 2-point margin by 2.6 sd of the per-seed "
