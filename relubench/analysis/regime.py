@@ -28,7 +28,7 @@ from relubench.analysis.study_runs import (
     setting_text,
     value,
 )
-from relubench.analysis.study_tune import tuned
+from relubench.analysis.study_tune import read_tuned
 from relubench.analysis.tune import value_order
 from relubench.analysis.verdict_files import read_verdict
 from relubench.config import RUNTIME_KEYS
@@ -85,8 +85,7 @@ def _folder(folder: Path) -> tuple[str, list[StudyRun], list[str]]:
     doc = read_verdict(folder)
     if doc is not None:
         study = get_study(doc["study"])
-        runs, _ = read_runs(find_runs([folder / "runs"])[0], study.setting_keys)
-        runs, _ = tuned(runs, study.tune, study.setting_keys)
+        runs, _, _ = read_tuned(study, find_runs([folder / "runs"])[0])
         return study.name, runs, [k for k in study.setting_keys if k not in study.tune]
     _, config_keys, _ = load_rows([folder])
     runs, _ = read_runs(find_runs([folder])[0])

@@ -46,11 +46,10 @@ from relubench.analysis.study_runs import (
     Relative,
     StudyRun,
     matches,
-    read_runs,
     setting_text,
     value,
 )
-from relubench.analysis.study_tune import tuned
+from relubench.analysis.study_tune import read_tuned
 from relubench.analysis.verdict_files import write
 from relubench.errors import CompareError
 from relubench.registry.studies import Claim, Criterion, Measure, Study
@@ -333,7 +332,7 @@ def verdicts(
     """verdict.json's content; `apart`: the study's runs left out (not complete), with why.
     Holm across the claims tested (not untestable, with a test): each claim's smaller p,
     adjusted, decides its verdict."""
-    keys = [k for k in study.grid if k != "seed" and k not in study.tune]
+    keys = study.partner_keys
     claims = [judge(c, runs, Relative(runs, c.relative_to, keys) if c.relative_to else None)
               for c in study.claims]  # fmt: skip
     tested = [c for c in claims if c["verdict"] != UNTESTABLE and c["p"] is not None]
@@ -374,12 +373,10 @@ def conclude(
 ) -> dict[str, Any]:
     """A study's verdicts from its run folders, written into `out` (verdict.json, verdict.md,
     the figures) and returned; runs that are not complete are listed in `left_out`."""
-    runs, apart = read_runs(folders, study.setting_keys)
-    runs, choices = tuned(runs, study.tune, study.setting_keys)
+    runs, apart, choices = read_tuned(study, folders)
     doc = verdicts(study, runs, quick, apart, choices)
     try:
-        keys = [k for k in study.grid if k != "seed" and k not in study.tune]
-        figures = save_study_figures(runs, study.figures, out, keys)
+        figures = save_study_figures(runs, study.figures, out, study.partner_keys)
         write(out, doc, command, [p.name for p in figures])
     except OSError as e:
         why = e.strerror or e

@@ -8,11 +8,13 @@ measured, at its least bad value, and says so. Torch-free."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from relubench.analysis.stats import text
-from relubench.analysis.study_runs import StudyRun, setting_text
+from relubench.analysis.study_runs import StudyRun, read_runs, setting_text
 from relubench.analysis.tune import choose, value_order
+from relubench.registry.studies import Study
 
 
 def _fallback(runs: list[StudyRun], tune: Sequence[str]) -> tuple:
@@ -63,3 +65,13 @@ def tuned(
             }
         )
     return kept, records
+
+
+def read_tuned(
+    study: Study, folders: Sequence[Path]
+) -> tuple[list[StudyRun], list[tuple[str, str]], list[dict[str, Any]]]:
+    """A study's runs as its claims and figures read them: the complete and diverged runs
+    among `folders` at each setting's chosen value; the runs left out, with why; the choices."""
+    runs, apart = read_runs(folders, study.setting_keys)
+    runs, choices = tuned(runs, study.tune, study.setting_keys)
+    return runs, apart, choices

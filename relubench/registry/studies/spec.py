@@ -363,6 +363,12 @@ class Study:
         keys = [k for k in self.grid if k != "seed"]
         return keys + sorted({k for c in self.controls for k in c if k not in keys})
 
+    @property
+    def partner_keys(self) -> list[str]:
+        """The grid keys a run shares with the partner it is compared with (relative_to, the
+        relative figure): all but the seed and the tuned keys."""
+        return [k for k in self.grid if k != "seed" and k not in self.tune]
+
     def spec(self, quick: bool = False) -> dict[str, Any]:
         """The sweep, as a sweep file would hold it (base, grid), quick or full."""
         base = {**self.base, **(self.quick_base if quick else {})}
