@@ -4,8 +4,10 @@
 picks; it is a streaming generator that sends the run folder's files after every epoch's
 checkpoint, and the driver writes them under `--out` (summary.json last, every file
 atomically), so workers need no shared filesystem. A run lost with its worker or node keeps
-its last epoch's files and checkpoint on the driver: the next invocation sends them to a
-worker, where the run resumes from that epoch.
+its last epoch's files and checkpoint on the driver, which sends them to another worker at
+once (up to RETRIES times in one invocation; after that, the next invocation does): the run
+resumes from that epoch. summary.json records the Ray node each run trained on (`ray_node`, and
+`ray_nodes` when it moved).
 
 Without `--address` the local Ray is held to loopback: on Linux Ray otherwise advertises the
 machine's network address and its GCS, raylet and workers listen on every interface (`ray start
@@ -22,7 +24,7 @@ import queue
 import socket
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,9 +63,11 @@ def train_remote(
     `files`, the run folder as the driver has it, so an unfinished run resumes from its
     checkpoint) and yields the folder's files after each epoch's checkpoint, then, last, the
     summary with the final files."""
+    import ray
     import torch
 
     torch.set_num_threads(threads)
+    node = ray.get_runtime_context().get_node_id()
     with tempfile.TemporaryDirectory(prefix="relubench-ray-") as tmp:
         cfg = merge({**cfg_dict, "out": tmp})
         folder = cfg.run_dir
@@ -83,9 +87,9 @@ def train_remote(
         worker = threading.Thread(target=train, daemon=True)
         worker.start()
         while (item := epochs.get()) is not None:
-            yield item
+            yield {**item, "node": node}
         worker.join()
-        yield {"summary": done["summary"], "files": _files(folder), "final": True}
+        yield {"summary": done["summary"], "files": _files(folder), "final": True, "node": node}
 
 
 def land(cfg: RunConfig, result: dict[str, Any]) -> dict[str, Any]:
@@ -104,14 +108,31 @@ def land(cfg: RunConfig, result: dict[str, Any]) -> dict[str, Any]:
         if old.name[0] != "." and old.name != "summary.json" and old.name not in files:
             old.unlink(missing_ok=True)
     if summary_bytes is not None:
-        atomic_write(Path(folder) / "summary.json", _with_out(summary_bytes, cfg))
+        landed = _with_out(summary_bytes, cfg, result.get("node"))
+        atomic_write(Path(folder) / "summary.json", landed)
     return result.get("summary") or {}
 
 
-def _drain(stream: Any, cfg: RunConfig, fut: Future) -> None:
+RETRIES = 2  # a run lost with its worker or node goes to another worker this many times
+
+
+def lost(error: BaseException) -> bool:
+    """Whether a task ended because Ray lost its worker or node (not because the run raised:
+    that is a RayTaskError, and trying again would fail the same way)."""
+    from ray import exceptions as rex
+
+    return isinstance(error, rex.RayError) and not isinstance(
+        error, (rex.RayTaskError, rex.TaskCancelledError)
+    )
+
+
+def _drain(
+    stream: Any, cfg: RunConfig, fut: Future, again: Callable[[], None] | None = None
+) -> None:
     """The driver's side of a task: land each epoch's files as they come; the future gets
-    the task's last item (or the error that ended it: a run lost with its node keeps the
-    files of its last epoch here, and the next sweep resumes it from their checkpoint)."""
+    the task's last item, or the error that ended it. A run lost with its worker or node
+    keeps the files of its last epoch here: `again` sends them to another worker, where the
+    run resumes from their checkpoint (without `again`, the next sweep does)."""
     import ray
 
     try:
@@ -124,17 +145,36 @@ def _drain(stream: Any, cfg: RunConfig, fut: Future) -> None:
         if not fut.done():
             raise RuntimeError("the Ray task ended without its summary")
     except BaseException as e:  # noqa: BLE001 - handed to the sweep through the future
-        if not fut.done():
+        if again is not None and not fut.done() and lost(e):
+            again()
+        elif not fut.done():
             fut.set_exception(e)
 
 
-def _with_out(summary_bytes: bytes, cfg: RunConfig) -> bytes:
+def _with_out(summary_bytes: bytes, cfg: RunConfig, node: str | None = None) -> bytes:
+    """The task's summary as this machine keeps it: its `out`, its run id, the Ray node that
+    wrote it (`ray_node`) and every node the run trained on, in order (`ray_nodes`)."""
     import json
 
     summary = json.loads(summary_bytes)
     summary.setdefault("config", {})["out"] = cfg.out
     summary["run_id"] = cfg.run_dir.name  # the folder claimed here (a collision may lengthen it)
+    if node is not None:
+        nodes = _landed_nodes(cfg.run_dir / "summary.json")
+        summary["ray_node"] = node
+        summary["ray_nodes"] = nodes if nodes[-1:] == [node] else [*nodes, node]
     return (json.dumps(summary, indent=2) + "\n").encode()
+
+
+def _landed_nodes(path: Path) -> list[str]:
+    """The nodes a landed summary.json says its run trained on ([] without one)."""
+    import json
+
+    try:
+        nodes = json.loads(path.read_bytes()).get("ray_nodes")
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [n for n in nodes if isinstance(n, str)] if isinstance(nodes, list) else []
 
 
 def _reachable(address: str, timeout: float = 5.0) -> bool:
@@ -262,13 +302,21 @@ def run_ray(
         threads = max(1, int(cpus))
 
         def submit(cfg: RunConfig) -> Future:
-            # an unfinished run travels to its worker with its checkpoint, to resume there;
-            # each cfg's own `device` stays as configured: with GPUs per run, `auto` is CUDA
-            unfinished = run_status(cfg.run_dir) in ("running", "interrupted")
-            files = _files(cfg.run_dir) if unfinished else {}
             fut: Future = Future()
-            stream = task.remote(cfg.to_dict(), threads, restart, files)
-            threading.Thread(target=_drain, args=(stream, cfg, fut), daemon=True).start()
+
+            def start(left: int) -> None:
+                # an unfinished run travels to its worker with its checkpoint, to resume
+                # there (a lost one too: `again`); each cfg's own `device` stays as
+                # configured: with GPUs per run, `auto` is CUDA
+                unfinished = run_status(cfg.run_dir) in ("running", "interrupted")
+                files = _files(cfg.run_dir) if unfinished else {}
+                fresh = restart and left == RETRIES  # a retry resumes what the first landed
+                stream = task.remote(cfg.to_dict(), threads, fresh, files)
+                again = (lambda: start(left - 1)) if left else None
+                threading.Thread(target=_drain, args=(stream, cfg, fut, again),
+                                 daemon=True).start()  # fmt: skip
+
+            start(RETRIES)
             return fut
 
         # the run folders are written here (land), so this process holds their claims
