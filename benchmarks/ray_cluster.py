@@ -66,6 +66,7 @@ def cannot_isolate() -> str | None:
 def ray_processes(marker: str) -> list[Any]:
     """The processes whose command line names `marker` (the cluster's temp dir), and all their
     children."""
+    import ray  # noqa: F401 - Ray ships psutil and puts it on sys.path
     import psutil
 
     found: dict[int, Any] = {}
@@ -81,6 +82,7 @@ def ray_processes(marker: str) -> list[Any]:
 
 def kill(procs: list[Any]) -> None:
     """SIGKILL these processes and wait for them."""
+    import ray  # noqa: F401 - Ray ships psutil and puts it on sys.path
     import psutil
 
     for p in procs:
@@ -92,7 +94,9 @@ def kill(procs: list[Any]) -> None:
 
 
 def ray_start(args: list[str], env: dict[str, str]) -> None:
-    r = subprocess.run(["ray", "start", *args], capture_output=True, text=True, env=env, timeout=300)
+    r = subprocess.run(
+        ["ray", "start", *args], capture_output=True, text=True, env=env, timeout=300
+    )
     if r.returncode:
         raise RuntimeError(f"ray start {' '.join(args)} failed:\n{r.stdout}{r.stderr}")
 
@@ -110,13 +114,16 @@ def nodes(address: str, env: dict[str, str]) -> list[dict[str, Any]]:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def node_processes(port: int, marker: str) -> list[Any]:
-    """A node's raylet (by its node-manager port) and every process under it (its workers)."""
-    raylets = [
-        p for p in ray_processes(marker)
-        if p.name() == "raylet" and f"--node_manager_port={port}" in p.cmdline()
-    ]  # fmt: skip
-    return [q for p in raylets for q in (p, *p.children(recursive=True))]
+def raylets(marker: str) -> set[int]:
+    """The pids of the cluster's raylets (one per node)."""
+    return {p.pid for p in ray_processes(marker) if p.name() == "raylet"}
+
+
+def node_processes(pids: set[int], marker: str) -> list[Any]:
+    """A node's raylet (its pid: its node-manager port is chosen at start, 0 on its command
+    line) and every process under it (its workers)."""
+    found = [p for p in ray_processes(marker) if p.pid in pids]
+    return [q for p in found for q in (p, *p.children(recursive=True))]
 
 
 def rows(folder: Path, name: str) -> list[dict[str, str]]:
@@ -190,7 +197,7 @@ def lose_a_node(
         for run, s in summaries(out).items():
             if s.get("ray_node") == victim["id"] and (out / run / "checkpoint.pt").is_file():
                 lost, after = run, s.get("epochs_done")
-                kill(node_processes(victim["port"], marker))
+                kill(node_processes(victim["raylets"], marker))
                 break
         time.sleep(0.05)
     code, output = finish(proc)
@@ -228,13 +235,18 @@ def cluster(args: Any) -> dict[str, Any]:
                   "--node-ip-address=127.0.0.1"]  # fmt: skip
         ray_start(["--head", f"--port={port}", "--include-dashboard=false",
                    f"--temp-dir={tmp / 'ray'}", *common], env)  # fmt: skip
+        last: set[int] = set()
         for _ in range(args.nodes - 1):
+            before = raylets(marker)
             ray_start([f"--address={address}", *common], env)
+            last = raylets(marker) - before  # the last node's raylet
         report["nodes"] = nodes(address, env)
         report["spread"] = spread(tmp, env, address, args.epochs)
-        victim = report["nodes"][-1]  # the last node to join; never the head
+        # the last node to join (never the head): its id is the one whose raylet is new
+        victim = {**report["nodes"][-1], "raylets": last}
         report["loss"] = lose_a_node(tmp, env, address, victim, marker, 3 * args.epochs)
         report["victim"] = victim["id"]
+        report["victim_raylets"] = sorted(last)
         report["alive_after"] = [n["id"] for n in nodes(address, env) if n["alive"]]
         import psutil
 
@@ -288,17 +300,30 @@ def main() -> int:
         "SIGKILLed (raylet and workers) once its run landed a checkpoint. Equal = metrics.csv "
         "(timing columns aside), layers.csv and alphas.csv.",
         "",
-        *table(("check", "result", "seconds"), [
-            ("nodes alive at the start", len(report.get("nodes", [])), ""),
-            ("spread: nodes used / equal to local", f"{s.get('nodes_used')} / "
-             f"{s.get('equal_to_local')}", f"{s.get('seconds', 0):.1f}"),
-            ("loss: killed after epoch / runs complete", f"{lost.get('killed_after_epoch')} / "
-             f"{lost.get('complete')} of {lost.get('runs')}", f"{lost.get('seconds', 0):.1f}"),
-            ("loss: resumed from epoch / equal to uninterrupted",
-             f"{[r.get('from_epoch') for r in lost.get('resumes', [])]} / "
-             f"{lost.get('equal_to_uninterrupted')}", ""),
-            ("Ray processes left", len(report.get("leftover", [])), ""),
-        ]),  # fmt: skip
+        *table(
+            ("check", "result", "seconds"),
+            [
+                ("nodes alive at the start", len(report.get("nodes", [])), ""),
+                (
+                    "spread: nodes used / equal to local",
+                    f"{s.get('nodes_used')} / {s.get('equal_to_local')}",
+                    f"{s.get('seconds', 0):.1f}",
+                ),
+                (
+                    "loss: killed after epoch / runs complete",
+                    f"{lost.get('killed_after_epoch')} / "
+                    f"{lost.get('complete')} of {lost.get('runs')}",
+                    f"{lost.get('seconds', 0):.1f}",
+                ),
+                (
+                    "loss: resumed from epoch / equal to uninterrupted",
+                    f"{[r.get('from_epoch') for r in lost.get('resumes', [])]} / "
+                    f"{lost.get('equal_to_uninterrupted')}",
+                    "",
+                ),
+                ("Ray processes left", len(report.get("leftover", [])), ""),
+            ],
+        ),  # fmt: skip
     ]
     print("\n".join(lines))
     for part in (s, lost):
