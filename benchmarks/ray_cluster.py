@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -63,12 +64,19 @@ def cannot_isolate() -> str | None:
     return None
 
 
+def _psutil() -> Any:
+    """psutil, from Ray's own copy (`import ray` puts it on sys.path)."""
+    import importlib
+
+    import ray  # noqa: F401
+
+    return importlib.import_module("psutil")
+
+
 def ray_processes(marker: str) -> list[Any]:
     """The processes whose command line names `marker` (the cluster's temp dir), and all their
     children."""
-    import ray  # noqa: F401 - Ray ships psutil and puts it on sys.path
-    import psutil
-
+    psutil = _psutil()
     found: dict[int, Any] = {}
     for p in psutil.process_iter(["cmdline"]):
         try:
@@ -82,9 +90,7 @@ def ray_processes(marker: str) -> list[Any]:
 
 def kill(procs: list[Any]) -> None:
     """SIGKILL these processes and wait for them."""
-    import ray  # noqa: F401 - Ray ships psutil and puts it on sys.path
-    import psutil
-
+    psutil = _psutil()
     for p in procs:
         try:
             p.send_signal(signal.SIGKILL)
@@ -104,11 +110,11 @@ def ray_start(args: list[str], env: dict[str, str]) -> None:
 def nodes(address: str, env: dict[str, str]) -> list[dict[str, Any]]:
     """ray.nodes() of the cluster, from a short-lived driver of its own."""
     code = (
-        "import json, ray; ray.init(address=%r, logging_level='ERROR', log_to_driver=False); "
+        "import json, ray; ray.init(address=ADDRESS, logging_level='ERROR', log_to_driver=False); "
         "print(json.dumps([{'id': n['NodeID'], 'port': n['NodeManagerPort'], "
         "'ip': n['NodeManagerAddress'], 'alive': n['Alive']} for n in ray.nodes()])); "
         "ray.shutdown()"
-    ) % address
+    ).replace("ADDRESS", repr(address))
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                        timeout=300, check=True)  # fmt: skip
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -124,6 +130,22 @@ def node_processes(pids: set[int], marker: str) -> list[Any]:
     line) and every process under it (its workers)."""
     found = [p for p in ray_processes(marker) if p.pid in pids]
     return [q for p in found for q in (p, *p.children(recursive=True))]
+
+
+def node_of(pids: set[int], cluster_nodes: list[dict[str, Any]]) -> dict[str, Any]:
+    """The node (of ray.nodes()) whose node manager is the raylet with one of these pids."""
+    psutil = _psutil()
+    ports = set()
+    for pid in pids:
+        try:
+            ports |= {c.laddr.port for c in psutil.Process(pid).net_connections(kind="tcp")
+                      if c.status == psutil.CONN_LISTEN}  # fmt: skip
+        except psutil.Error:
+            pass
+    found = [n for n in cluster_nodes if n["port"] in ports]
+    if len(found) != 1:
+        raise RuntimeError(f"cannot tell which node raylet {sorted(pids)} is: {cluster_nodes}")
+    return found[0]
 
 
 def rows(folder: Path, name: str) -> list[dict[str, str]]:
@@ -211,7 +233,10 @@ def lose_a_node(
         "complete": sum(s.get("status") == "complete" for s in done.values()),
         "runs": len(done), "ray_nodes": lost_summary.get("ray_nodes", []),
         "resumes": lost_summary.get("resumes", []),
-        "equal_to_uninterrupted": bool(lost) and same_numbers(out / lost, tmp / "loss-local" / lost),
+        "said": re.findall(r"resuming \S+ \(lost with .*? retry \d+ of \d+\)", " ".join(
+            output.split())),
+        "equal_to_uninterrupted": bool(lost)
+        and same_numbers(out / lost, tmp / "loss-local" / lost),
         "seconds": seconds, "output": output[-3000:] if code else "",
     }  # fmt: skip
 
@@ -242,14 +267,14 @@ def cluster(args: Any) -> dict[str, Any]:
             last = raylets(marker) - before  # the last node's raylet
         report["nodes"] = nodes(address, env)
         report["spread"] = spread(tmp, env, address, args.epochs)
-        # the last node to join (never the head): its id is the one whose raylet is new
-        victim = {**report["nodes"][-1], "raylets": last}
+        # the last node to join (never the head): the node whose raylet is new, found by the
+        # port its raylet listens on (ray.nodes() promises no order)
+        victim = {**node_of(last, report["nodes"]), "raylets": last}
         report["loss"] = lose_a_node(tmp, env, address, victim, marker, 3 * args.epochs)
         report["victim"] = victim["id"]
         report["victim_raylets"] = sorted(last)
         report["alive_after"] = [n["id"] for n in nodes(address, env) if n["alive"]]
-        import psutil
-
+        psutil = _psutil()
         report["listening"] = sorted({
             (p.name(), c.laddr.ip) for p in ray_processes(marker) if p.is_running()
             for c in p.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN
@@ -321,9 +346,16 @@ def main() -> int:
                     f"{lost.get('equal_to_uninterrupted')}",
                     "",
                 ),
+                (
+                    "loss: the lost run's nodes (ray_nodes)",
+                    " then ".join(n[:8] for n in lost.get("ray_nodes", [])),
+                    "",
+                ),
                 ("Ray processes left", len(report.get("leftover", [])), ""),
             ],
         ),  # fmt: skip
+        "",
+        *(f"The sweep said: `{line}`" for line in lost.get("said", [])),
     ]
     print("\n".join(lines))
     for part in (s, lost):

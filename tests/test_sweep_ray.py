@@ -262,22 +262,35 @@ def relubench_process(args: list[str]) -> subprocess.CompletedProcess:
     )
 
 
-def kill_task_when(path: Path, marker: str, deadline: float = 600) -> threading.Thread:
-    """In the background: once `path` exists (an epoch's checkpoint landed on the driver),
-    SIGKILL the Ray worker running the run, as if its node died."""
+def kill_task_when(
+    run_dir: Path, marker: str, times: int, deadline: float = 600
+) -> threading.Thread:
+    """In the background, `times` times: once the run has landed a checkpoint on the driver
+    for an epoch later than at the last kill, SIGKILL the Ray worker training it, as if its
+    node died."""
+
+    def landed() -> int:
+        try:
+            return json.loads((run_dir / "summary.json").read_text())["epochs_done"]
+        except (OSError, ValueError, KeyError):
+            return 0  # not yet, or being replaced this instant
 
     def kill() -> None:
-        end = time.time() + deadline
-        while not path.exists() and time.time() < end:
-            time.sleep(0.01)
-        if not path.exists():  # never landed: leave the run alone, the test says why
-            return
-        for p in started_by(marker):
-            try:
-                if "train_remote" in " ".join(p.cmdline()):
-                    p.kill()
-            except psutil.NoSuchProcess:
-                pass
+        end, last = time.time() + deadline, 0
+        for _ in range(times):
+            while time.time() < end:
+                if landed() > last and (run_dir / "checkpoint.pt").exists():
+                    break
+                time.sleep(0.01)
+            else:
+                return  # never landed: leave the run alone, the test says why
+            last = landed()
+            for p in started_by(marker):
+                try:
+                    if "train_remote" in " ".join(p.cmdline()):
+                        p.kill()
+                except psutil.NoSuchProcess:
+                    pass
 
     t = threading.Thread(target=kill, daemon=True)
     t.start()
@@ -287,31 +300,93 @@ def kill_task_when(path: Path, marker: str, deadline: float = 600) -> threading.
 @pytest.mark.slow
 def test_a_run_lost_with_its_worker_resumes_from_its_streamed_checkpoint(tmp_path, ray_head):
     """Each epoch's files and checkpoint reach the driver as they are written: a run whose
-    worker dies keeps them, and the next sweep resumes it on a worker, to the same numbers."""
+    worker dies keeps them and resumes from them on another worker, in the same sweep up to
+    RETRIES times, then in the next sweep; to the numbers of an uninterrupted run."""
     ray_address, marker = ray_head
-    base = {**TINY, "act": "prelu", "epochs": 6, "train_size": 1024, "threads": 1}
+    base = {**TINY, "act": "prelu", "epochs": 8, "train_size": 1024, "threads": 1}
     f = tmp_path / "sweep.yaml"
     f.write_text(yaml.safe_dump({"base": base}))
     ray_out, local_out = tmp_path / "ray", tmp_path / "local"
     run_dir = ray_out / merge(base).run_id
     sweep = ["sweep", str(f), "--backend", "ray", "--address", ray_address, "--out", str(ray_out)]
-    killer = kill_task_when(run_dir / "checkpoint.pt", marker)
+    killer = kill_task_when(run_dir, marker, times=ray_backend.RETRIES + 1)
     # the driver in a process of its own, as a user's: its Ray client threads end with it,
     # before the fixture stops the cluster under them
     r = relubench_process(sweep)
     killer.join()
-    assert r.returncode == 1, r.stdout + r.stderr  # the run failed with its worker
+    assert r.returncode == 1, r.stdout + r.stderr  # lost once more than it retries
     lost = json.loads((run_dir / "summary.json").read_text())
-    assert lost["status"] == "running" and lost["epochs_done"] < 6
+    assert lost["status"] == "interrupted" and lost["epochs_done"] < 8
+    assert lost["error"] == (
+        f"lost with its Ray worker or node {ray_backend.RETRIES + 1} times (WorkerCrashedError); "
+        f"rerun the same command to resume it from epoch {lost['epochs_done']}"
+    )
+    said = " ".join(r.stdout.split())  # Rich wraps lines
+    for k in range(1, ray_backend.RETRIES + 1):
+        assert f"on another worker, retry {k} of {ray_backend.RETRIES})" in said, r.stdout
+    assert f"interrupted {run_dir.name}" in said, r.stdout
+    assert [e["from_epoch"] for e in lost["resumes"]] == sorted(
+        {e["from_epoch"] for e in lost["resumes"]}
+    )  # each retry went on from where the last left off
+    assert len(lost["resumes"]) == ray_backend.RETRIES
     assert (run_dir / "checkpoint.pt").is_file()
     r = relubench_process(sweep)
     assert r.returncode == 0, r.stdout + r.stderr
     done = json.loads((run_dir / "summary.json").read_text())
-    assert done["status"] == "complete" and len(done["resumes"]) == 1
-    assert done["resumes"][0]["from_epoch"] >= 1
+    assert done["status"] == "complete" and len(done["resumes"]) == ray_backend.RETRIES + 1
+    assert done["resumes"][-1]["from_epoch"] >= lost["epochs_done"]
     assert not (run_dir / "checkpoint.pt").exists()  # the task's final files replace them
     r = runner.invoke(app, ["sweep", str(f), "--out", str(local_out)])
     assert r.exit_code == 0, r.output
     assert metrics(run_dir) == metrics(local_out / run_dir.name)
     for name in ("layers.csv", "alphas.csv"):
         assert (run_dir / name).read_text() == (local_out / run_dir.name / name).read_text()
+
+
+def test_a_lost_worker_or_node_is_retried_a_run_that_raised_is_not():
+    rex = ray.exceptions
+    assert ray_backend.lost(rex.WorkerCrashedError())
+    assert ray_backend.lost(rex.NodeDiedError("node gone"))
+    assert ray_backend.lost(rex.LocalRayletDiedError())
+    raised = rex.RayTaskError("train_remote", "Traceback ...", ValueError("bad config"))
+    assert not ray_backend.lost(raised)  # trying again would fail the same way
+    assert not ray_backend.lost(rex.TaskCancelledError())  # Ctrl-C
+    assert not ray_backend.lost(ValueError("not Ray's"))
+
+
+def test_summary_json_keeps_every_node_the_run_trained_on(tmp_path):
+    cfg = merge({**TINY, "out": str(tmp_path)})
+    cfg.run_dir.mkdir(parents=True)
+    (cfg.run_dir / "config.yaml").write_text(ray_backend.to_yaml(cfg))  # as `land` writes it
+    task_summary = json.dumps({"status": "running", "epochs_done": 1, "config": cfg.written()})
+    task_summary = task_summary.encode()
+
+    def landed(node: str) -> dict:
+        data = ray_backend._with_out(task_summary, cfg, node)
+        (cfg.run_dir / "summary.json").write_bytes(data)
+        return json.loads(data)
+
+    first = landed("node-a")
+    assert first["ray_node"] == "node-a" and first["ray_nodes"] == ["node-a"]
+    assert first["config"]["out"] == str(tmp_path) and first["run_id"] == cfg.run_dir.name
+    assert landed("node-a")["ray_nodes"] == ["node-a"]  # the next epoch, same node
+    moved = landed("node-b")  # resumed on another node
+    assert moved["ray_node"] == "node-b" and moved["ray_nodes"] == ["node-a", "node-b"]
+    assert "ray_node" not in json.loads(ray_backend._with_out(task_summary, cfg))  # not Ray
+
+
+def test_a_run_lost_once_too_often_says_how_to_go_on(tmp_path):
+    cfg = merge({**TINY, "out": str(tmp_path)})
+    error = ray.exceptions.NodeDiedError("node gone")
+    assert ray_backend._interrupted(cfg, error) == {  # nothing landed: nothing to resume
+        "status": "interrupted",
+        "error": f"lost with its Ray worker or node {ray_backend.RETRIES + 1} times "
+        "(NodeDiedError); rerun the same command to run it again",
+    }
+    cfg.run_dir.mkdir(parents=True)
+    (cfg.run_dir / "config.yaml").write_text(ray_backend.to_yaml(cfg))
+    (cfg.run_dir / "summary.json").write_text(json.dumps({"status": "running", "epochs_done": 3}))
+    said = ray_backend._interrupted(cfg, error)
+    assert said["error"].endswith("rerun the same command to resume it from epoch 3")
+    kept = json.loads((cfg.run_dir / "summary.json").read_text())
+    assert kept == {"status": "interrupted", "epochs_done": 3, "error": said["error"]}

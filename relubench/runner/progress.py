@@ -197,6 +197,9 @@ class RichSweepReporter(SweepReporter):
         self.console.print(f"[yellow]{'skipped':<11}[/] {cfg.run_id}  ({_safe(why)})")
         self.progress.update(self.task, advance=1, info=self._info())
 
+    def retried(self, cfg: RunConfig, why: str) -> None:
+        self.console.print(f"[yellow]{'resuming':<11}[/] {cfg.run_id}  ({_safe(why)})")
+
     def poll(self, running: dict[str, int]) -> None:
         self.progress.update(self.task, info=self._info(running))
 

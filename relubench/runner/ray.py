@@ -96,6 +96,8 @@ def land(cfg: RunConfig, result: dict[str, Any]) -> dict[str, Any]:
     """Write a task's files (an epoch's, or its last) into the run folder on this machine,
     summary.json last; files the task no longer has (a checkpoint once it completed, the
     files of a run it redid from scratch) are removed."""
+    if "files" not in result:  # lost, and not retried again: its folder says so already
+        return result["summary"]
     folder = cfg.run_dir
     folder.mkdir(parents=True, exist_ok=True)
     files = dict(result["files"])
@@ -127,12 +129,16 @@ def lost(error: BaseException) -> bool:
 
 
 def _drain(
-    stream: Any, cfg: RunConfig, fut: Future, again: Callable[[], None] | None = None
+    stream: Any,
+    cfg: RunConfig,
+    fut: Future,
+    again: Callable[[BaseException], None] | None = None,
 ) -> None:
     """The driver's side of a task: land each epoch's files as they come; the future gets
     the task's last item, or the error that ended it. A run lost with its worker or node
     keeps the files of its last epoch here: `again` sends them to another worker, where the
-    run resumes from their checkpoint (without `again`, the next sweep does)."""
+    run resumes from their checkpoint; without `again` (no retry left) the run is marked
+    interrupted, for the next sweep to resume."""
     import ray
 
     try:
@@ -145,10 +151,41 @@ def _drain(
         if not fut.done():
             raise RuntimeError("the Ray task ended without its summary")
     except BaseException as e:  # noqa: BLE001 - handed to the sweep through the future
-        if again is not None and not fut.done() and lost(e):
-            again()
-        elif not fut.done():
+        if fut.done():
+            return
+        if not lost(e):
             fut.set_exception(e)
+        elif again is not None:
+            again(e)
+        else:
+            fut.set_result({"summary": _interrupted(cfg, e)})
+
+
+def _interrupted(cfg: RunConfig, error: BaseException) -> dict[str, Any]:
+    """A run lost once more than it is retried: its landed summary.json (if an epoch landed)
+    says `interrupted` and how to go on; the summary the sweep reports."""
+    import json
+
+    path = cfg.run_dir / "summary.json"
+    done = _epochs_done(path)
+    how = f"resume it from epoch {done}" if done else "run it again"
+    why = f"lost with its Ray worker or node {RETRIES + 1} times ({type(error).__name__})"
+    summary = {"status": "interrupted", "error": f"{why}; rerun the same command to {how}"}
+    if done:
+        landed = json.loads(path.read_bytes())
+        landed.update(summary)
+        atomic_write(path, (json.dumps(landed, indent=2) + "\n").encode())
+    return summary
+
+
+def _epochs_done(path: Path) -> int:
+    """The epochs a landed summary.json says are done (0 without one)."""
+    import json
+
+    try:
+        return int(json.loads(path.read_bytes()).get("epochs_done") or 0)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 0
 
 
 def _with_out(summary_bytes: bytes, cfg: RunConfig, node: str | None = None) -> bytes:
@@ -262,6 +299,43 @@ def _connect(ray: Any, address: str | None, local: bool) -> None:
         ) from None
 
 
+def _submitter(
+    task: Any, threads: int, restart: bool, reporter: SweepReporter
+) -> Callable[[RunConfig], Future]:
+    """A run's submission: its task started, its files landed as they come, and, if Ray
+    loses its worker or node, the task started again (RETRIES times) from what landed."""
+
+    def submit(cfg: RunConfig) -> Future:
+        fut: Future = Future()
+
+        def start(left: int) -> None:
+            # an unfinished run travels to its worker with its checkpoint, to resume there
+            # (a lost one too: `again`); each cfg's own `device` stays as configured: with
+            # GPUs per run, `auto` is CUDA
+            unfinished = run_status(cfg.run_dir) in ("running", "interrupted")
+            files = _files(cfg.run_dir) if unfinished else {}
+            fresh = restart and left == RETRIES  # a retry resumes what the first landed
+            stream = task.remote(cfg.to_dict(), threads, fresh, files)
+
+            def again(error: BaseException) -> None:
+                done = _epochs_done(cfg.run_dir / "summary.json")
+                reporter.retried(
+                    cfg,
+                    f"lost with its Ray worker or node ({type(error).__name__}): "
+                    f"{'from epoch ' + str(done) if done else 'from the start'} on another "
+                    f"worker, retry {RETRIES - left + 1} of {RETRIES}",
+                )
+                start(left - 1)
+
+            threading.Thread(target=_drain, args=(stream, cfg, fut, again if left else None),
+                             daemon=True).start()  # fmt: skip
+
+        start(RETRIES)
+        return fut
+
+    return submit
+
+
 def run_ray(
     plan: Plan,
     jobs: int | None,
@@ -301,24 +375,7 @@ def run_ray(
         task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(train_remote)
         threads = max(1, int(cpus))
 
-        def submit(cfg: RunConfig) -> Future:
-            fut: Future = Future()
-
-            def start(left: int) -> None:
-                # an unfinished run travels to its worker with its checkpoint, to resume
-                # there (a lost one too: `again`); each cfg's own `device` stays as
-                # configured: with GPUs per run, `auto` is CUDA
-                unfinished = run_status(cfg.run_dir) in ("running", "interrupted")
-                files = _files(cfg.run_dir) if unfinished else {}
-                fresh = restart and left == RETRIES  # a retry resumes what the first landed
-                stream = task.remote(cfg.to_dict(), threads, fresh, files)
-                again = (lambda: start(left - 1)) if left else None
-                threading.Thread(target=_drain, args=(stream, cfg, fut, again),
-                                 daemon=True).start()  # fmt: skip
-
-            start(RETRIES)
-            return fut
-
+        submit = _submitter(task, threads, restart, reporter)
         # the run folders are written here (land), so this process holds their claims
         return execute(plan, submit, jobs, reporter, finish=land, claim_here=True)
     finally:

@@ -39,6 +39,9 @@ class SweepReporter(Protocol):
 
     def skipped(self, cfg: RunConfig, why: str) -> None: ...
 
+    def retried(self, cfg: RunConfig, why: str) -> None:
+        """The run's worker or node was lost; it goes on elsewhere (Ray: from its checkpoint)."""
+
     def poll(self, running: dict[str, int]) -> None: ...
 
     def end(self, outcome: Outcome) -> None:
