@@ -1,8 +1,9 @@
 """A Ray cluster of several nodes on one machine: a sweep spread over them, and a node lost.
 
-Runs inside a fresh network namespace (`unshare -n`, as root; the script re-runs itself there),
-where loopback is the only interface, so Ray's all-interface binds reach nothing else. There it
-starts a head and `--nodes` - 1 more nodes (`ray start`, one CPU each) and checks:
+Runs inside a fresh network namespace (`unshare --net --pid ...`, as root; the script re-runs
+itself there), where loopback is the only interface, so Ray's all-interface binds reach nothing
+else; and in a PID namespace, so no process it starts outlives it. There it starts a head and
+`--nodes` - 1 more nodes (`ray start`, one CPU each) and checks:
 
 1. spread: a sweep of 4 short runs (`relubench sweep FILE --backend ray --address
    127.0.0.1:PORT`) places runs on more than one node (summary.json's `ray_node`), and every
@@ -42,6 +43,9 @@ import yaml
 from benchmarks.harness import arguments, record, table
 
 IN_NETNS = "RELUBENCH_IN_NETNS"  # set when the script runs inside its network namespace
+# a network namespace (loopback only) and a PID namespace: when the script ends, however it
+# ends, the kernel kills every process it started there
+UNSHARE = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount-proc", "--"]
 TIMING = ("epoch_seconds", "samples_per_s")
 RUN = {"dataset": "mnist-mini", "test_size": 256, "probe_size": 256, "batch_size": 64,
        "width": 8, "threads": 1, "device": "cpu"}  # fmt: skip
@@ -58,9 +62,10 @@ def cannot_isolate() -> str | None:
     """Why a network namespace cannot be made here (None: it can)."""
     if shutil.which("unshare") is None or shutil.which("ip") is None:
         return "needs unshare and ip (util-linux, iproute2)"
-    r = subprocess.run(["unshare", "-n", "--", "true"], capture_output=True, text=True)
+    r = subprocess.run([*UNSHARE, "true"], capture_output=True, text=True)
     if r.returncode:
-        return f"cannot make a network namespace (unshare -n: {r.stderr.strip()}; run as root)"
+        how = " ".join(UNSHARE[:-1])
+        return f"cannot make a network namespace ({how}: {r.stderr.strip()}; run as root)"
     return None
 
 
@@ -280,7 +285,10 @@ def cluster(args: Any) -> dict[str, Any]:
             for c in p.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN
         })  # fmt: skip
     finally:
-        kill(ray_processes(marker))
+        for _ in range(5):  # again, for any process started meanwhile
+            if not ray_processes(marker):
+                break
+            kill(ray_processes(marker))
         report["leftover"] = [p.pid for p in ray_processes(marker)]
         shutil.rmtree(tmp, ignore_errors=True)
     return report
@@ -312,7 +320,7 @@ def main() -> int:
         if why:
             print(f"error: {why}", file=sys.stderr)
             return 2
-        cmd = ["unshare", "-n", "--", sys.executable, "-m", "benchmarks.ray_cluster", *sys.argv[1:]]
+        cmd = [*UNSHARE, sys.executable, "-m", "benchmarks.ray_cluster", *sys.argv[1:]]
         return subprocess.run(cmd, env={**os.environ, IN_NETNS: "1"}).returncode
     report = cluster(args)
     if args.report:

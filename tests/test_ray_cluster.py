@@ -2,8 +2,8 @@
 spread over two nodes, and a node lost mid-sweep.
 
 The script runs the cluster inside a fresh network namespace, where loopback is the only
-interface. Making one needs root (or user namespaces): elsewhere the test is skipped with the
-reason, but never in CI, where it must run.
+interface, and a PID namespace, so nothing it starts outlives it. Making them needs root:
+elsewhere the test is skipped with the reason, but never in CI, where it must run.
 """
 
 from __future__ import annotations
@@ -95,5 +95,5 @@ def test_a_node_lost_mid_sweep_resumes_its_run_on_the_other(cluster):
     # the table the script printed is the one it recorded
     assert "| loss: killed after epoch / runs complete |" in stdout
     block = recorded.split("<!-- bench:ray_cluster -->\n", 1)[1]
-    assert "    python -m benchmarks.ray_cluster --quick\n" in block  # as a user types it
+    assert "    python -m benchmarks.ray_cluster --quick --report " in block  # as typed
     assert "| Ray processes left | 0 |" in block

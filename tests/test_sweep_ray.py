@@ -265,30 +265,40 @@ def relubench_process(args: list[str]) -> subprocess.CompletedProcess:
 def kill_task_when(
     run_dir: Path, marker: str, times: int, deadline: float = 600
 ) -> threading.Thread:
-    """In the background, `times` times: once the run has landed a checkpoint on the driver
-    for an epoch later than at the last kill, SIGKILL the Ray worker training it, as if its
-    node died."""
+    """In the background, `times` times: once the run's current attempt has landed an epoch
+    on the driver (the first: a checkpoint; the k-th retry: its k-th resume, which lands with
+    that epoch), SIGKILL the Ray worker training it, as if its node died."""
 
-    def landed() -> int:
+    def landed() -> dict:
         try:
-            return json.loads((run_dir / "summary.json").read_text())["epochs_done"]
-        except (OSError, ValueError, KeyError):
-            return 0  # not yet, or being replaced this instant
+            return json.loads((run_dir / "summary.json").read_text())
+        except (OSError, ValueError):
+            return {}  # not yet, or being replaced this instant
+
+    def training() -> list[psutil.Process]:
+        found = []
+        for p in started_by(marker):
+            try:
+                if "train_remote" in " ".join(p.cmdline()):
+                    found.append(p)
+            except psutil.NoSuchProcess:
+                pass
+        return found
 
     def kill() -> None:
-        end, last = time.time() + deadline, 0
-        for _ in range(times):
+        end = time.time() + deadline
+        for k in range(times):
             while time.time() < end:
-                if landed() > last and (run_dir / "checkpoint.pt").exists():
+                summary, workers = landed(), training()
+                ready = summary.get("epochs_done", 0) >= 1 and (run_dir / "checkpoint.pt").exists()
+                if ready and len(summary.get("resumes", [])) >= k and workers:
                     break
                 time.sleep(0.01)
             else:
                 return  # never landed: leave the run alone, the test says why
-            last = landed()
-            for p in started_by(marker):
+            for p in workers:
                 try:
-                    if "train_remote" in " ".join(p.cmdline()):
-                        p.kill()
+                    p.kill()
                 except psutil.NoSuchProcess:
                     pass
 
@@ -347,32 +357,154 @@ def test_a_lost_worker_or_node_is_retried_a_run_that_raised_is_not():
     rex = ray.exceptions
     assert ray_backend.lost(rex.WorkerCrashedError())
     assert ray_backend.lost(rex.NodeDiedError("node gone"))
-    assert ray_backend.lost(rex.LocalRayletDiedError())
+    assert ray_backend.lost(rex.ObjectLostError("00" * 28, "owner", "call site"))
+    assert not ray_backend.lost(rex.ObjectFreedError("00" * 28, "owner", "call site"))
+    assert not ray_backend.lost(rex.LocalRayletDiedError())  # this machine's Ray is gone
+    assert not ray_backend.lost(rex.RaySystemError("Ray has not been started"))
     raised = rex.RayTaskError("train_remote", "Traceback ...", ValueError("bad config"))
     assert not ray_backend.lost(raised)  # trying again would fail the same way
     assert not ray_backend.lost(rex.TaskCancelledError())  # Ctrl-C
     assert not ray_backend.lost(ValueError("not Ray's"))
 
 
-def test_summary_json_keeps_every_node_the_run_trained_on(tmp_path):
+class FakeTask:
+    """Stands in for the Ray task: each `.remote()` plays the next script, its items and then,
+    if given, the error that ends it (as Ray raises it from the stream)."""
+
+    def __init__(self, *scripts: tuple[list[dict], BaseException | None]) -> None:
+        self.scripts, self.calls = list(scripts), []
+
+    def remote(self, cfg_dict: dict, threads: int, fresh: bool, files: dict) -> object:
+        self.calls.append({"fresh": fresh, "files": sorted(files)})
+        items, error = self.scripts.pop(0)
+
+        def stream():
+            yield from items
+            if error is not None:
+                raise error
+
+        return stream()
+
+
+class Said:
+    """A SweepReporter that keeps what `retried` said."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def retried(self, cfg, why: str) -> None:
+        self.lines.append(why)
+
+
+def epoch(cfg, k: int, node: str, status: str = "running") -> dict:
+    summary = {"status": status, "epochs_done": k, "config": cfg.written()}
+    files = {"summary.json": json.dumps(summary).encode(), "config.yaml": b""}
+    if status != "running":  # the task's last item
+        return {"files": files, "node": node, "final": True, "summary": summary}
+    return {"files": {**files, "checkpoint.pt": b"state"}, "node": node}
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """No Ray: the stream's items are the values; ray.cancel calls are counted."""
+    cancelled = []
+    monkeypatch.setattr(ray, "get", lambda item: item)
+    monkeypatch.setattr(ray, "cancel", lambda stream, force=False: cancelled.append(force))
+    return cancelled
+
+
+def submitted(cfg, task: FakeTask, reporter=None, restart: bool = False, stop: bool = False):
+    stopped = threading.Event()
+    if stop:
+        stopped.set()
+    run = ray_backend._Submission(task, cfg, 1, restart, reporter or Said(), stopped)
+    run.start() if not stop else threading.Thread(target=run.drain, args=(task.remote(
+        cfg.to_dict(), 1, False, {}),)).start()  # fmt: skip
+    return run
+
+
+def test_a_lost_task_resumes_elsewhere_and_summary_json_keeps_both_nodes(tmp_path, offline):
+    cfg = merge({**TINY, "out": str(tmp_path)})
+    said = Said()
+    task = FakeTask(
+        ([epoch(cfg, 1, "node-a")], ray.exceptions.NodeDiedError("node-a died")),
+        ([epoch(cfg, 2, "node-b"), epoch(cfg, 2, "node-b", "complete")], None),
+    )
+    run = submitted(cfg, task, said)
+    summary = ray_backend.land(cfg, run.fut.result(timeout=10))  # as the sweep does
+    assert summary["status"] == "complete"
+    assert task.calls == [
+        {"fresh": False, "files": []},
+        {"fresh": False, "files": ["checkpoint.pt", "config.yaml", "summary.json"]},  # resumes
+    ]
+    assert said.lines == [
+        "lost with its Ray worker or node (NodeDiedError): from epoch 1 on another worker, "
+        f"retry 1 of {ray_backend.RETRIES}"
+    ]
+    assert offline == [True]  # the lost task was stopped, lest it train on
+    landed = json.loads((cfg.run_dir / "summary.json").read_text())
+    assert landed["ray_node"] == "node-b" and landed["ray_nodes"] == ["node-a", "node-b"]
+    assert landed["config"]["out"] == str(tmp_path) and landed["run_id"] == cfg.run_dir.name
+    assert not (cfg.run_dir / "checkpoint.pt").exists()
+
+
+def test_restart_holds_until_the_new_start_landed_an_epoch(tmp_path, offline):
     cfg = merge({**TINY, "out": str(tmp_path)})
     cfg.run_dir.mkdir(parents=True)
-    (cfg.run_dir / "config.yaml").write_text(ray_backend.to_yaml(cfg))  # as `land` writes it
-    task_summary = json.dumps({"status": "running", "epochs_done": 1, "config": cfg.written()})
-    task_summary = task_summary.encode()
+    old = {"status": "interrupted", "epochs_done": 3, "ray_nodes": ["old"], "config": cfg.written()}
+    (cfg.run_dir / "summary.json").write_text(json.dumps(old))
+    (cfg.run_dir / "checkpoint.pt").write_bytes(b"old state")
+    said, crash = Said(), ray.exceptions.WorkerCrashedError
+    task = FakeTask(
+        ([], crash()),  # lost before it landed anything: the next start is fresh too
+        ([epoch(cfg, 1, "node-a")], crash()),
+        ([epoch(cfg, 2, "node-b"), epoch(cfg, 2, "node-b", "complete")], None),
+    )
+    run = submitted(cfg, task, said, restart=True)
+    ray_backend.land(cfg, run.fut.result(timeout=10))
+    assert [c["fresh"] for c in task.calls] == [True, True, False]
+    assert said.lines[0].endswith("(WorkerCrashedError): from the start on another worker, "
+                                  "retry 1 of 2")  # fmt: skip
+    assert said.lines[1].endswith("from epoch 1 on another worker, retry 2 of 2")
+    landed = json.loads((cfg.run_dir / "summary.json").read_text())
+    assert landed["ray_nodes"] == ["node-a", "node-b"]  # the old start's node is not this run's
 
-    def landed(node: str) -> dict:
-        data = ray_backend._with_out(task_summary, cfg, node)
-        (cfg.run_dir / "summary.json").write_bytes(data)
-        return json.loads(data)
 
-    first = landed("node-a")
-    assert first["ray_node"] == "node-a" and first["ray_nodes"] == ["node-a"]
-    assert first["config"]["out"] == str(tmp_path) and first["run_id"] == cfg.run_dir.name
-    assert landed("node-a")["ray_nodes"] == ["node-a"]  # the next epoch, same node
-    moved = landed("node-b")  # resumed on another node
-    assert moved["ray_node"] == "node-b" and moved["ray_nodes"] == ["node-a", "node-b"]
-    assert "ray_node" not in json.loads(ray_backend._with_out(task_summary, cfg))  # not Ray
+def test_a_task_lost_once_too_often_leaves_the_run_interrupted(tmp_path, offline):
+    cfg = merge({**TINY, "out": str(tmp_path)})
+    lost = [([epoch(cfg, k, f"node-{k}")], ray.exceptions.NodeDiedError("gone")) for k in (1, 2, 3)]
+    run = submitted(cfg, FakeTask(*lost))
+    summary = ray_backend.land(cfg, run.fut.result(timeout=10))
+    kept = json.loads((cfg.run_dir / "summary.json").read_text())
+    assert summary == {"status": "interrupted", "error": kept["error"]}  # what the sweep shows
+    assert kept["status"] == "interrupted" and kept["epochs_done"] == 3
+    assert kept["error"].endswith("rerun the same command to resume it from epoch 3")
+    assert kept["ray_nodes"] == ["node-1", "node-2", "node-3"]
+
+
+def test_a_run_that_raised_or_a_sweep_that_stopped_is_not_retried(tmp_path, offline):
+    cfg = merge({**TINY, "out": str(tmp_path)})
+    raised = ray.exceptions.RayTaskError("train_remote", "Traceback ...", ValueError("bad"))
+    task = FakeTask(([epoch(cfg, 1, "node-a")], raised))
+    run = submitted(cfg, task)
+    assert isinstance(run.fut.exception(timeout=10), ray.exceptions.RayTaskError)
+    assert len(task.calls) == 1 and offline == []
+    died = ray.exceptions.NodeDiedError("gone")
+    task = FakeTask(([], died))
+    run = submitted(cfg, task, stop=True)  # Ctrl-C: the sweep is over
+    assert run.fut.exception(timeout=10) is died and len(task.calls) == 1
+
+
+def test_a_retry_that_cannot_start_never_leaves_the_sweep_waiting(tmp_path, offline):
+    cfg = merge({**TINY, "out": str(tmp_path)})
+
+    class Broken(Said):
+        def retried(self, cfg, why: str) -> None:
+            raise OSError("the terminal went away")
+
+    task = FakeTask(([epoch(cfg, 1, "node-a")], ray.exceptions.NodeDiedError("gone")))
+    run = submitted(cfg, task, Broken())
+    assert isinstance(run.fut.exception(timeout=10), OSError)
 
 
 def test_a_run_lost_once_too_often_says_how_to_go_on(tmp_path):
@@ -390,3 +522,25 @@ def test_a_run_lost_once_too_often_says_how_to_go_on(tmp_path):
     assert said["error"].endswith("rerun the same command to resume it from epoch 3")
     kept = json.loads((cfg.run_dir / "summary.json").read_text())
     assert kept == {"status": "interrupted", "epochs_done": 3, "error": said["error"]}
+    diverged = {"status": "diverged", "epochs_done": 3}  # an earlier sweep's end: redone anew
+    (cfg.run_dir / "summary.json").write_text(json.dumps(diverged))
+    said = ray_backend._interrupted(cfg, error)
+    assert said["error"].endswith("rerun the same command to run it again")
+    assert json.loads((cfg.run_dir / "summary.json").read_text()) == diverged  # not resumable
+
+
+def test_a_cluster_that_answers_but_has_no_node_here_is_one_clear_line(monkeypatch):
+    """`ray.init` from a machine that is not a node of the cluster fails (after a minute);
+    the user is told where to run the sweep instead."""
+
+    def init(**kwargs):
+        raise ConnectionError("Failed to connect to Ray cluster at 10.0.0.5:6379")
+
+    monkeypatch.setattr(ray, "init", init)
+    with pytest.raises(ray_backend.ConfigError) as e:
+        ray_backend._connect(ray, "10.0.0.5:6379", local=False)
+    assert str(e.value) == (
+        "cannot join the Ray cluster at '10.0.0.5:6379' from this machine (Failed to connect to "
+        "Ray cluster at 10.0.0.5:6379); run the sweep on its head, or on a machine that joined "
+        "it (`ray start --address 10.0.0.5:6379`)"
+    )

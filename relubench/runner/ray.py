@@ -24,7 +24,7 @@ import queue
 import socket
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
@@ -110,7 +110,7 @@ def land(cfg: RunConfig, result: dict[str, Any]) -> dict[str, Any]:
         if old.name[0] != "." and old.name != "summary.json" and old.name not in files:
             old.unlink(missing_ok=True)
     if summary_bytes is not None:
-        landed = _with_out(summary_bytes, cfg, result.get("node"))
+        landed = _with_out(summary_bytes, cfg, result.get("nodes"))
         atomic_write(Path(folder) / "summary.json", landed)
     return result.get("summary") or {}
 
@@ -119,55 +119,115 @@ RETRIES = 2  # a run lost with its worker or node goes to another worker this ma
 
 
 def lost(error: BaseException) -> bool:
-    """Whether a task ended because Ray lost its worker or node (not because the run raised:
-    that is a RayTaskError, and trying again would fail the same way)."""
+    """Whether a task ended because Ray lost the worker or node running it, or the objects it
+    sent: trying again elsewhere may succeed. Not when the run itself raised (a RayTaskError:
+    it would fail the same way), nor for Ray's other errors (a full object store, a runtime
+    environment, the driver's own raylet gone, ...)."""
     from ray import exceptions as rex
 
-    return isinstance(error, rex.RayError) and not isinstance(
-        error, (rex.RayTaskError, rex.TaskCancelledError)
-    )
+    if isinstance(error, (rex.ObjectFreedError, rex.ReferenceCountingAssertionError)):
+        return False
+    return isinstance(error, (rex.WorkerCrashedError, rex.NodeDiedError, rex.ObjectLostError))
 
 
-def _drain(
-    stream: Any,
-    cfg: RunConfig,
-    fut: Future,
-    again: Callable[[BaseException], None] | None = None,
-) -> None:
-    """The driver's side of a task: land each epoch's files as they come; the future gets
-    the task's last item, or the error that ended it. A run lost with its worker or node
-    keeps the files of its last epoch here: `again` sends them to another worker, where the
-    run resumes from their checkpoint; without `again` (no retry left) the run is marked
-    interrupted, for the next sweep to resume."""
-    import ray
+class _Submission:
+    """One run on Ray: its task, whose files land here as they come, and, when Ray loses its
+    worker or node, the task started again from those files (its checkpoint), RETRIES times;
+    then the run is marked interrupted, for the next sweep. `fut` is what the sweep waits on:
+    the task's last item, or the error that ended it."""
 
-    try:
-        for ref in stream:
-            item = ray.get(ref)
-            if item.get("final"):
-                fut.set_result(item)
-            else:
-                land(cfg, item)
-        if not fut.done():
-            raise RuntimeError("the Ray task ended without its summary")
-    except BaseException as e:  # noqa: BLE001 - handed to the sweep through the future
-        if fut.done():
+    def __init__(
+        self, task: Any, cfg: RunConfig, threads: int, restart: bool, reporter: SweepReporter,
+        stopped: threading.Event,
+    ) -> None:  # fmt: skip
+        self.task, self.cfg, self.threads, self.restart = task, cfg, threads, restart
+        self.reporter, self.stopped = reporter, stopped
+        self.fut: Future = Future()
+        self.left = RETRIES
+        self.landed = False  # an epoch of this sweep's attempts reached the run folder
+        self.nodes: list[str] = []  # the nodes the run trained on, in order
+
+    def start(self) -> None:
+        if self.stopped.is_set():  # the sweep is over (Ctrl-C): start nothing more
+            raise RuntimeError("the sweep stopped")
+        # an unfinished run travels to its worker with its checkpoint, to resume there;
+        # `--restart` holds until this sweep landed an epoch of the new start. Each cfg's
+        # own `device` stays as configured: with GPUs per run, `auto` is CUDA
+        folder = self.cfg.run_dir
+        unfinished = run_status(folder) in ("running", "interrupted")
+        fresh = self.restart and not self.landed
+        if not self.landed:  # a resumed run goes on with the nodes it trained on
+            self.nodes = _landed_nodes(folder / "summary.json") if self.resumes() else []
+        files = _files(folder) if unfinished else {}
+        stream = self.task.remote(self.cfg.to_dict(), self.threads, fresh, files)
+        threading.Thread(target=self.drain, args=(stream,), daemon=True).start()
+
+    def resumes(self) -> int:
+        """The epoch a task started now resumes the run from (0: from the start)."""
+        folder = self.cfg.run_dir
+        if self.restart and not self.landed or run_status(folder) not in ("running", "interrupted"):
+            return 0
+        return _epochs_done(folder / "summary.json")
+
+    def drain(self, stream: Any) -> None:
+        """The driver's side of a task: land each epoch's files as they come."""
+        import ray
+
+        try:
+            for ref in stream:
+                item = ray.get(ref)
+                if self.nodes[-1:] != [item["node"]]:
+                    self.nodes.append(item["node"])
+                item["nodes"] = list(self.nodes)
+                if item.get("final"):
+                    self.fut.set_result(item)
+                elif not self.stopped.is_set():  # after the sweep, its claim is released
+                    land(self.cfg, item)
+                    self.landed = True
+            if not self.fut.done():
+                raise RuntimeError("the Ray task ended without its summary")
+        except BaseException as e:  # noqa: BLE001 - handed to the sweep through the future
+            self.ended(stream, e)
+
+    def ended(self, stream: Any, error: BaseException) -> None:
+        """The task ended without its summary: try again elsewhere, or say why in `fut`."""
+        import ray
+
+        if self.fut.done():
             return
-        if not lost(e):
-            fut.set_exception(e)
-        elif again is not None:
-            again(e)
-        else:
-            fut.set_result({"summary": _interrupted(cfg, e)})
+        try:
+            if not lost(error) or self.stopped.is_set():
+                raise error
+            if not self.left:
+                self.fut.set_result({"summary": _interrupted(self.cfg, error)})
+                return
+            try:  # an object lost while the task still runs: stop it, or it trains twice
+                ray.cancel(stream, force=True)
+            except Exception:  # noqa: BLE001 - already gone, as a lost task usually is
+                pass
+            self.left -= 1
+            done = self.resumes()
+            retried = getattr(self.reporter, "retried", None)  # a reporter of before it
+            if retried is not None:
+                retried(
+                    self.cfg,
+                    f"lost with its Ray worker or node ({type(error).__name__}): "
+                    f"{'from epoch ' + str(done) if done else 'from the start'} on another "
+                    f"worker, retry {RETRIES - self.left} of {RETRIES}",
+                )
+            self.start()
+        except BaseException as e:  # noqa: BLE001 - never leave the sweep waiting
+            if not self.fut.done():
+                self.fut.set_exception(e)
 
 
 def _interrupted(cfg: RunConfig, error: BaseException) -> dict[str, Any]:
-    """A run lost once more than it is retried: its landed summary.json (if an epoch landed)
-    says `interrupted` and how to go on; the summary the sweep reports."""
+    """A run lost once more than it is retried: its summary.json, if it holds an unfinished
+    run, says `interrupted` and how to go on; the summary the sweep reports."""
     import json
 
     path = cfg.run_dir / "summary.json"
-    done = _epochs_done(path)
+    done = _epochs_done(path) if run_status(cfg.run_dir) in ("running", "interrupted") else 0
     how = f"resume it from epoch {done}" if done else "run it again"
     why = f"lost with its Ray worker or node {RETRIES + 1} times ({type(error).__name__})"
     summary = {"status": "interrupted", "error": f"{why}; rerun the same command to {how}"}
@@ -188,7 +248,7 @@ def _epochs_done(path: Path) -> int:
         return 0
 
 
-def _with_out(summary_bytes: bytes, cfg: RunConfig, node: str | None = None) -> bytes:
+def _with_out(summary_bytes: bytes, cfg: RunConfig, nodes: list[str] | None = None) -> bytes:
     """The task's summary as this machine keeps it: its `out`, its run id, the Ray node that
     wrote it (`ray_node`) and every node the run trained on, in order (`ray_nodes`)."""
     import json
@@ -196,10 +256,8 @@ def _with_out(summary_bytes: bytes, cfg: RunConfig, node: str | None = None) -> 
     summary = json.loads(summary_bytes)
     summary.setdefault("config", {})["out"] = cfg.out
     summary["run_id"] = cfg.run_dir.name  # the folder claimed here (a collision may lengthen it)
-    if node is not None:
-        nodes = _landed_nodes(cfg.run_dir / "summary.json")
-        summary["ray_node"] = node
-        summary["ray_nodes"] = nodes if nodes[-1:] == [node] else [*nodes, node]
+    if nodes:
+        summary["ray_node"], summary["ray_nodes"] = nodes[-1], nodes
     return (json.dumps(summary, indent=2) + "\n").encode()
 
 
@@ -292,48 +350,19 @@ def _connect(ray: Any, address: str | None, local: bool) -> None:
                 ray.init(address="local", **init)
         else:
             ray.init(address=address, **init)
-    except ConnectionError as e:
+    except (ConnectionError, RuntimeError) as e:
+        if local and isinstance(e, RuntimeError):
+            raise
+        if address and ":" in address:  # it answered (`_reachable`): no node of it here
+            raise ConfigError(
+                f"cannot join the Ray cluster at {address!r} from this machine ({e}); run the "
+                "sweep on its head, or on a machine that joined it "
+                f"(`ray start --address {address}`)"
+            ) from None
         raise ConfigError(
             f"cannot reach a Ray cluster at {address!r}: {e}; start one with "
             "`ray start --head`, or drop --address to use a local Ray"
         ) from None
-
-
-def _submitter(
-    task: Any, threads: int, restart: bool, reporter: SweepReporter
-) -> Callable[[RunConfig], Future]:
-    """A run's submission: its task started, its files landed as they come, and, if Ray
-    loses its worker or node, the task started again (RETRIES times) from what landed."""
-
-    def submit(cfg: RunConfig) -> Future:
-        fut: Future = Future()
-
-        def start(left: int) -> None:
-            # an unfinished run travels to its worker with its checkpoint, to resume there
-            # (a lost one too: `again`); each cfg's own `device` stays as configured: with
-            # GPUs per run, `auto` is CUDA
-            unfinished = run_status(cfg.run_dir) in ("running", "interrupted")
-            files = _files(cfg.run_dir) if unfinished else {}
-            fresh = restart and left == RETRIES  # a retry resumes what the first landed
-            stream = task.remote(cfg.to_dict(), threads, fresh, files)
-
-            def again(error: BaseException) -> None:
-                done = _epochs_done(cfg.run_dir / "summary.json")
-                reporter.retried(
-                    cfg,
-                    f"lost with its Ray worker or node ({type(error).__name__}): "
-                    f"{'from epoch ' + str(done) if done else 'from the start'} on another "
-                    f"worker, retry {RETRIES - left + 1} of {RETRIES}",
-                )
-                start(left - 1)
-
-            threading.Thread(target=_drain, args=(stream, cfg, fut, again if left else None),
-                             daemon=True).start()  # fmt: skip
-
-        start(RETRIES)
-        return fut
-
-    return submit
 
 
 def run_ray(
@@ -363,6 +392,7 @@ def run_ray(
         )
     local = address in (None, "local")
     _connect(ray, address, local)
+    stopped = threading.Event()  # set once the sweep is over: no task starts after it
     try:
         if local and not all(is_loopback(n["NodeManagerAddress"]) for n in ray.nodes()):
             raise ConfigError(f"the local Ray did not stay on 127.0.0.1; {HOW_INSTEAD}")
@@ -375,8 +405,13 @@ def run_ray(
         task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(train_remote)
         threads = max(1, int(cpus))
 
-        submit = _submitter(task, threads, restart, reporter)
+        def submit(cfg: RunConfig) -> Future:
+            run = _Submission(task, cfg, threads, restart, reporter, stopped)
+            run.start()
+            return run.fut
+
         # the run folders are written here (land), so this process holds their claims
         return execute(plan, submit, jobs, reporter, finish=land, claim_here=True)
     finally:
+        stopped.set()
         ray.shutdown()
