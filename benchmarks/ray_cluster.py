@@ -9,7 +9,7 @@ else; and in a PID namespace, so no process it starts outlives it. There it star
    127.0.0.1:PORT`) places runs on more than one node (summary.json's `ray_node`), and every
    run's numbers equal the local executor's (metrics.csv but its timing columns, layers.csv,
    alphas.csv);
-2. node loss: a sweep of 2 longer runs, one per node; once the run on the last node has landed
+2. node loss: a sweep of longer runs, one per node; once the run on the last node has landed
    an epoch's checkpoint on the driver, that node's raylet and workers are SIGKILLed. The sweep
    must finish both runs in the same invocation, the lost one resumed from its streamed
    checkpoint on a surviving node, to the numbers of an uninterrupted run.
@@ -47,6 +47,7 @@ IN_NETNS = "RELUBENCH_IN_NETNS"  # set when the script runs inside its network n
 # ends, the kernel kills every process it started there
 UNSHARE = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount-proc", "--"]
 TIMING = ("epoch_seconds", "samples_per_s")
+LOSS_ACTS = ["relu", "prelu", "elu", "selu", "leaky", "prelu-shared"]  # one run per node
 RUN = {"dataset": "mnist-mini", "test_size": 256, "probe_size": 256, "batch_size": 64,
        "width": 8, "threads": 1, "device": "cpu"}  # fmt: skip
 RAY_ENV = {
@@ -212,11 +213,12 @@ def spread(tmp: Path, env: dict[str, str], address: str, epochs: int) -> dict[st
 
 
 def lose_a_node(
-    tmp: Path, env: dict[str, str], address: str, victim: dict, marker: str, epochs: int
-) -> dict[str, Any]:
+    tmp: Path, env: dict[str, str], address: str, victim: dict, marker: str, epochs: int,
+    nodes: int,
+) -> dict[str, Any]:  # fmt: skip
     """The loss sweep: kill `victim` once its run has landed a checkpoint on the driver."""
     spec = {"base": {**RUN, "epochs": epochs, "train_size": 2048},
-            "grid": {"act": ["relu", "prelu"]}}  # fmt: skip
+            "grid": {"act": LOSS_ACTS[:nodes]}}  # fmt: skip
     out = tmp / "loss-ray"
     proc, t0 = sweep(spec, out, env, address), time.perf_counter()
     lost, after = None, None
@@ -275,7 +277,7 @@ def cluster(args: Any) -> dict[str, Any]:
         # the last node to join (never the head): the node whose raylet is new, found by the
         # port its raylet listens on (ray.nodes() promises no order)
         victim = {**node_of(last, report["nodes"]), "raylets": last}
-        report["loss"] = lose_a_node(tmp, env, address, victim, marker, 3 * args.epochs)
+        report["loss"] = lose_a_node(tmp, env, address, victim, marker, 3 * args.epochs, args.nodes)
         report["victim"] = victim["id"]
         report["victim_raylets"] = sorted(last)
         report["alive_after"] = [n["id"] for n in nodes(address, env) if n["alive"]]
@@ -300,7 +302,8 @@ def ok(report: dict[str, Any]) -> bool:
         len(report.get("nodes", [])) >= 2
         and s.get("returncode") == 0 and s.get("nodes_used", 0) >= 2 and s.get("equal_to_local")
         and lost.get("returncode") == 0 and lost.get("lost_run") is not None
-        and lost.get("complete") == lost.get("runs") == 2 and lost.get("equal_to_uninterrupted")
+        and lost.get("complete") == lost.get("runs") == len(report.get("nodes", []))
+        and lost.get("equal_to_uninterrupted")
         and lost.get("ray_nodes", [None])[0] == report.get("victim")
         and len(set(lost.get("ray_nodes", []))) == 2 and bool(lost.get("resumes"))
         and report.get("leftover") == []
@@ -315,6 +318,8 @@ def main() -> int:
     args = parser.parse(quick={"epochs": 1})
     if args.nodes < 2:
         parser.error("--nodes: at least 2")
+    if args.nodes > len(LOSS_ACTS):
+        parser.error(f"--nodes: at most {len(LOSS_ACTS)} (one loss run per node)")
     if os.environ.get(IN_NETNS) != "1":  # re-run inside a fresh network namespace
         why = cannot_isolate()
         if why:
@@ -329,7 +334,8 @@ def main() -> int:
     lines = [
         f"A head and {args.nodes - 1} more node(s), one CPU each, in a network namespace "
         "(loopback only). Spread: 4 runs of "
-        f"{args.epochs} epoch(s); loss: 2 runs of {3 * args.epochs} epochs, the last node "
+        f"{args.epochs} epoch(s); loss: {args.nodes} runs (one per node) of {3 * args.epochs} "
+        "epochs, the last node "
         "SIGKILLed (raylet and workers) once its run landed a checkpoint. Equal = metrics.csv "
         "(timing columns aside), layers.csv and alphas.csv.",
         "",
