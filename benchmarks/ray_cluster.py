@@ -113,14 +113,19 @@ def ray_start(args: list[str], env: dict[str, str]) -> None:
         raise RuntimeError(f"ray start {' '.join(args)} failed:\n{r.stdout}{r.stderr}")
 
 
-def nodes(address: str, env: dict[str, str]) -> list[dict[str, Any]]:
-    """ray.nodes() of the cluster, from a short-lived driver of its own."""
-    code = (
-        "import json, ray; ray.init(address=ADDRESS, logging_level='ERROR', log_to_driver=False); "
-        "print(json.dumps([{'id': n['NodeID'], 'port': n['NodeManagerPort'], "
-        "'ip': n['NodeManagerAddress'], 'alive': n['Alive']} for n in ray.nodes()])); "
-        "ray.shutdown()"
-    ).replace("ADDRESS", repr(address))
+def nodes(address: str, env: dict[str, str], cpus: int = 0) -> list[dict[str, Any]]:
+    """ray.nodes() of the cluster, from a short-lived driver of its own, once the cluster's
+    resources count `cpus` CPUs (a node that joined is alive before its CPUs are counted)."""
+    code = f"""
+import json, time, ray
+ray.init(address={address!r}, logging_level="ERROR", log_to_driver=False)
+start = time.time()
+while ray.cluster_resources().get("CPU", 0) < {cpus} and time.time() - start < 60:
+    time.sleep(0.2)
+print(json.dumps([{{"id": n["NodeID"], "port": n["NodeManagerPort"], "alive": n["Alive"],
+                   "ip": n["NodeManagerAddress"]}} for n in ray.nodes()]))
+ray.shutdown()
+"""
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                        timeout=300, check=True)  # fmt: skip
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -272,7 +277,7 @@ def cluster(args: Any) -> dict[str, Any]:
             before = raylets(marker)
             ray_start([f"--address={address}", *common], env)
             last = raylets(marker) - before  # the last node's raylet
-        report["nodes"] = nodes(address, env)
+        report["nodes"] = nodes(address, env, cpus=args.nodes)
         report["spread"] = spread(tmp, env, address, args.epochs)
         # the last node to join (never the head): the node whose raylet is new, found by the
         # port its raylet listens on (ray.nodes() promises no order)

@@ -544,3 +544,35 @@ def test_a_cluster_that_answers_but_has_no_node_here_is_one_clear_line(monkeypat
         "Ray cluster at 10.0.0.5:6379); run the sweep on its head, or on a machine that joined "
         "it (`ray start --address 10.0.0.5:6379`)"
     )
+
+
+@pytest.mark.parametrize(
+    "address", ["nonsense", "", ":6379", "127.0.0.1:", "127.0.0.1:99999", "ray://127.0.0.1:10001"]
+)
+def test_an_address_ray_cannot_use_is_one_clear_line(tmp_path, address):
+    f = tmp_path / "sweep.yaml"
+    f.write_text(yaml.safe_dump({"base": TINY}))
+    r = runner.invoke(app, ["sweep", str(f), "--backend", "ray", "--address", address])
+    assert r.exit_code == 2, r.output
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith("error: --address ") and "127.0.0.1:6379" in line, line
+    assert ("Ray Client" in line) == address.startswith("ray://")
+
+
+def test_a_run_no_node_can_hold_is_refused_not_left_waiting():
+    nodes = [
+        {"Alive": True, "Resources": {"CPU": 2.0, "memory": 1e9}},
+        {"Alive": False, "Resources": {"CPU": 8.0, "GPU": 1.0}},  # dead: holds nothing
+        {"Alive": True, "Resources": {"CPU": 1.0, "GPU": 1.0}},
+    ]
+    ray_backend.check_fits(nodes, 2, 0)
+    ray_backend.check_fits(nodes, 1, 0.5)  # a GPU shared by two runs
+    with pytest.raises(ray_backend.ConfigError) as e:
+        ray_backend.check_fits(nodes, 2, 1)  # 2 CPUs and a GPU: not on one node
+    assert str(e.value) == (
+        "no node of the Ray cluster has the 2 CPU(s) and 1 GPU(s) a run asks for (the most on "
+        "one node: 2 CPUs, 1 GPUs); lower --cpus-per-run or --gpus-per-run, or add a node that "
+        "has them"
+    )
+    with pytest.raises(ray_backend.ConfigError, match="the 5 CPU"):
+        ray_backend.check_fits(nodes, 5, 0)

@@ -30,10 +30,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from relubench.config import RunConfig, merge, to_yaml
+from relubench.config import RunConfig, merge, short, to_yaml
 from relubench.errors import ConfigError
 from relubench.files import atomic_write
-from relubench.runfolder import run_status
+from relubench.runfolder import read_summary, run_status
 from relubench.runner.execute import execute, run_one
 from relubench.runner.plan import Outcome, Plan
 from relubench.runner.reporters import QuietReporter, SweepReporter
@@ -154,10 +154,10 @@ class _Submission:
         # `--restart` holds until this sweep landed an epoch of the new start. Each cfg's
         # own `device` stays as configured: with GPUs per run, `auto` is CUDA
         folder = self.cfg.run_dir
-        unfinished = run_status(folder) in ("running", "interrupted")
+        unfinished = run_status(folder) in UNFINISHED
         fresh = self.restart and not self.landed
         if not self.landed:  # a resumed run goes on with the nodes it trained on
-            self.nodes = _landed_nodes(folder / "summary.json") if self.resumes() else []
+            self.nodes = _landed(folder, "ray_nodes", []) if self.resumes() else []
         files = _files(folder) if unfinished else {}
         stream = self.task.remote(self.cfg.to_dict(), self.threads, fresh, files)
         threading.Thread(target=self.drain, args=(stream,), daemon=True).start()
@@ -165,9 +165,9 @@ class _Submission:
     def resumes(self) -> int:
         """The epoch a task started now resumes the run from (0: from the start)."""
         folder = self.cfg.run_dir
-        if self.restart and not self.landed or run_status(folder) not in ("running", "interrupted"):
+        if self.restart and not self.landed or run_status(folder) not in UNFINISHED:
             return 0
-        return _epochs_done(folder / "summary.json")
+        return _landed(folder, "epochs_done", 0)
 
     def drain(self, stream: Any) -> None:
         """The driver's side of a task: land each epoch's files as they come."""
@@ -221,13 +221,22 @@ class _Submission:
                 self.fut.set_exception(e)
 
 
+UNFINISHED = ("running", "interrupted")  # a run folder's statuses that resume
+
+
+def _landed(folder: Path, key: str, default: Any) -> Any:
+    """`key` of the run folder's summary.json if it is of `default`'s type, else `default`."""
+    value = (read_summary(folder) or {}).get(key, default)
+    return value if type(value) is type(default) else default
+
+
 def _interrupted(cfg: RunConfig, error: BaseException) -> dict[str, Any]:
     """A run lost once more than it is retried: its summary.json, if it holds an unfinished
     run, says `interrupted` and how to go on; the summary the sweep reports."""
     import json
 
     path = cfg.run_dir / "summary.json"
-    done = _epochs_done(path) if run_status(cfg.run_dir) in ("running", "interrupted") else 0
+    done = _landed(cfg.run_dir, "epochs_done", 0) if run_status(cfg.run_dir) in UNFINISHED else 0
     how = f"resume it from epoch {done}" if done else "run it again"
     why = f"lost with its Ray worker or node {RETRIES + 1} times ({type(error).__name__})"
     summary = {"status": "interrupted", "error": f"{why}; rerun the same command to {how}"}
@@ -236,16 +245,6 @@ def _interrupted(cfg: RunConfig, error: BaseException) -> dict[str, Any]:
         landed.update(summary)
         atomic_write(path, (json.dumps(landed, indent=2) + "\n").encode())
     return summary
-
-
-def _epochs_done(path: Path) -> int:
-    """The epochs a landed summary.json says are done (0 without one)."""
-    import json
-
-    try:
-        return int(json.loads(path.read_bytes()).get("epochs_done") or 0)
-    except (OSError, ValueError, TypeError, AttributeError):
-        return 0
 
 
 def _with_out(summary_bytes: bytes, cfg: RunConfig, nodes: list[str] | None = None) -> bytes:
@@ -261,15 +260,37 @@ def _with_out(summary_bytes: bytes, cfg: RunConfig, nodes: list[str] | None = No
     return (json.dumps(summary, indent=2) + "\n").encode()
 
 
-def _landed_nodes(path: Path) -> list[str]:
-    """The nodes a landed summary.json says its run trained on ([] without one)."""
-    import json
+def check_address(address: str | None) -> None:
+    """ConfigError for an --address Ray cannot use (Ray would answer with a traceback)."""
+    if address in (None, "local", "auto"):
+        return
+    if "://" in address:
+        raise ConfigError(
+            f"--address {short(address)}: relubench runs the sweep as a Ray driver on a node "
+            "of the cluster, not through Ray Client; run it on the head with --address "
+            "HOST:PORT (e.g. 127.0.0.1:6379)"
+        )
+    host, sep, port = address.rpartition(":")
+    if not (sep and host and port.isdigit() and 0 < int(port) < 65536):
+        raise ConfigError(
+            f"--address {short(address)}: expected HOST:PORT (e.g. 127.0.0.1:6379), auto (the "
+            "cluster `ray start` made on this machine) or local (a new local Ray)"
+        )
 
-    try:
-        nodes = json.loads(path.read_bytes()).get("ray_nodes")
-    except (OSError, ValueError, AttributeError):
-        return []
-    return [n for n in nodes if isinstance(n, str)] if isinstance(nodes, list) else []
+
+def check_fits(nodes: list[dict[str, Any]], cpus: float, gpus: float) -> None:
+    """ConfigError when no live node of the cluster has the CPUs and GPUs a run asks for: Ray
+    would wait for one forever, saying nothing."""
+    have = [n.get("Resources") or {} for n in nodes if n.get("Alive")]
+    if any(r.get("CPU", 0) >= cpus and r.get("GPU", 0) >= gpus for r in have):
+        return
+    most_cpus = max((r.get("CPU", 0) for r in have), default=0)
+    most_gpus = max((r.get("GPU", 0) for r in have), default=0)
+    raise ConfigError(
+        f"no node of the Ray cluster has the {cpus:g} CPU(s) and {gpus:g} GPU(s) a run asks "
+        f"for (the most on one node: {most_cpus:g} CPUs, {most_gpus:g} GPUs); lower "
+        "--cpus-per-run or --gpus-per-run, or add a node that has them"
+    )
 
 
 def _reachable(address: str, timeout: float = 5.0) -> bool:
@@ -385,6 +406,7 @@ def run_ray(
         raise ConfigError("the ray backend needs Ray: pip install 'relubench[ray]'") from None
     if cpus <= 0 or gpus < 0:
         raise ConfigError("--cpus-per-run must be > 0 and --gpus-per-run >= 0")
+    check_address(address)
     if address and not _reachable(address):  # ray.init would retry for minutes
         raise ConfigError(
             f"cannot reach a Ray cluster at {address!r}; start one with "
@@ -396,6 +418,7 @@ def run_ray(
     try:
         if local and not all(is_loopback(n["NodeManagerAddress"]) for n in ray.nodes()):
             raise ConfigError(f"the local Ray did not stay on 127.0.0.1; {HOW_INSTEAD}")
+        check_fits(ray.nodes(), cpus, gpus)
         if jobs is None:  # as many runs at once as the cluster has room for
             res = ray.cluster_resources()
             slots = res.get("CPU", 1) / cpus
